@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages linesight and its tests need. Idempotent: packages
+# already present are skipped, so it is cheap to run before every start.
+set -euo pipefail
+
+packages=(
+  ffmpeg                                  # camera decode (ingest) and clip generation
+  util-linux                              # setpriv: ties ffmpeg children to the service
+  mosquitto mosquitto-clients             # real MQTT broker for the tests
+  openssl                                 # TLS certificates in the MQTT tests
+  python3-gi gir1.2-gst-rtsp-server-1.0   # GStreamer RTSP server used as a test camera
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  chromium                                # headless browser for the overlay tests
+  python3-onnx python3-numpy              # regenerating the fixture models
+  build-essential python3                 # node-gyp builds better-sqlite3 when no prebuilt binary fits
+)
+if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
+  packages+=(python3-torch python3-pil)   # only to retrain the defect model
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-deps: all Debian packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-deps: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

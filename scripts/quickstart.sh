@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Fresh Debian 12 + Node 20 → the demo line running: packages, npm dependencies, build, start.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+if [[ ! -d node_modules ]] || [[ package-lock.json -nt node_modules/.package-lock.json ]]; then
+  npm ci
+fi
+npm run build
+exec npm start

@@ -1,0 +1,206 @@
+#!/usr/bin/env node
+import { parseArgs } from 'node:util';
+import { existsSync, readFileSync } from 'node:fs';
+import { startLine } from './app.js';
+import { loadConfig, parseConfigText, validateConfig, applyEnvOverrides } from './config/load.js';
+import { errorMessage, isLinesightError, LinesightError } from './errors.js';
+import { createDetector } from './infer/detector.js';
+import { readOnnxMetadata } from './infer/onnx-metadata.js';
+import { createLogger } from './log.js';
+
+const DEFAULT_CONFIG = 'config/default.yaml';
+
+interface EvaluatorModule {
+  evaluateDataset(detector: import('./infer/detector.js').Detector, dir: string, opts: { threshold: number }): Promise<unknown>;
+  formatEvaluation(result: unknown): string;
+}
+
+const HELP: Record<string, string> = {
+  main: `linesight — real-time defect detection on factory-line cameras
+
+Usage: linesight <command> [options]
+
+Commands:
+  run [--config FILE]        run the line (default ${DEFAULT_CONFIG}: the demo)
+  check-config FILE          validate a configuration; every error with its key path
+  inspect-model FILE         inputs, outputs, detected layout, class names, provider
+  eval-model FILE --data DIR evaluate a model on a labelled image folder (mAP)
+
+Run 'linesight <command> --help' for a command's options.`,
+  run: `Usage: linesight run [--config FILE] [--pretty] [--log-level LEVEL]
+
+Runs the line described by FILE (default ${DEFAULT_CONFIG}). Stops cleanly on SIGINT/SIGTERM.
+  --config FILE      configuration file (YAML)
+  --pretty           human-readable logs instead of JSON lines
+  --log-level LEVEL  overrides log.level`,
+  'check-config': `Usage: linesight check-config FILE
+
+Validates FILE against the configuration schema. Prints every problem as
+'key.path: expected …, received …' and exits 1, or a one-line summary and exits 0.`,
+  'inspect-model': `Usage: linesight inspect-model FILE [--providers tensorrt,cuda,cpu] [--json]
+
+Loads the ONNX model, runs it once, and prints its inputs, outputs, the output
+layout linesight will decode, the class names and the execution provider used.`,
+  'eval-model': `Usage: linesight eval-model FILE --data DIR [--confidence 0.001] [--iou 0.6]
+
+Runs the model through linesight's own inference stage on DIR/labels.json and its
+images; prints per-class precision/recall, mAP@0.5 and mAP@0.5:0.95.`,
+};
+
+function fail(err: unknown): never {
+  if (isLinesightError(err)) {
+    process.stderr.write(`linesight: ${err.code}: ${err.message}\n`);
+  } else {
+    process.stderr.write(`linesight: ${errorMessage(err)}\n`);
+  }
+  process.exit(1);
+}
+
+async function cmdCheckConfig(args: string[]): Promise<number> {
+  const { positionals } = parseArgs({ args, allowPositionals: true, options: {} });
+  const file = positionals[0];
+  if (!file) throw new LinesightError('E_CLI', 'Expected a configuration file: linesight check-config FILE');
+  let raw: Record<string, unknown>;
+  try {
+    raw = applyEnvOverrides(parseConfigText(readFileSync(file, 'utf8'), file), process.env);
+  } catch (err) {
+    if (isLinesightError(err)) throw err;
+    throw new LinesightError('E_CONFIG_READ', `${file}: expected a readable configuration file, ${errorMessage(err)}`);
+  }
+  const result = validateConfig(raw);
+  if (result.problems.length > 0) {
+    process.stderr.write(`${file}: ${result.problems.length} problem(s) (E_CONFIG)\n`);
+    for (const p of result.problems) process.stderr.write(`  ${p.path}: ${p.message}\n`);
+    return 1;
+  }
+  const cfg = loadConfig(file);
+  const problems: string[] = [];
+  if (!existsSync(cfg.model.path)) problems.push(`model.path: expected an existing .onnx file, received ${JSON.stringify(cfg.model.path)} (no such file)`);
+  if (problems.length > 0) {
+    process.stderr.write(`${file}: ${problems.length} problem(s) (E_CONFIG)\n`);
+    for (const p of problems) process.stderr.write(`  ${p}\n`);
+    return 1;
+  }
+  const enabled = cfg.cameras.filter((c) => c.enabled).length;
+  process.stdout.write(`${file}: valid — site ${cfg.site}, line ${cfg.line}, ${enabled} of ${cfg.cameras.length} camera(s) enabled, model ${cfg.model.path}, mqtt ${cfg.mqtt.url ?? `embedded :${cfg.mqtt.embedded_port}`}\n`);
+  return 0;
+}
+
+async function cmdInspectModel(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args, allowPositionals: true,
+    options: { providers: { type: 'string', default: 'cpu' }, json: { type: 'boolean', default: false } },
+  });
+  const file = positionals[0];
+  if (!file) throw new LinesightError('E_CLI', 'Expected a model file: linesight inspect-model FILE');
+  const providers = values.providers.split(',').map((p) => p.trim()) as Array<'tensorrt' | 'cuda' | 'cpu'>;
+  const meta = readOnnxMetadata(file);
+  const detector = await createDetector({ path: file, providers });
+  const info = detector.info;
+  await detector.close();
+  if (values.json) {
+    process.stdout.write(`${JSON.stringify({ ...info, opset: meta.opset, producer: meta.producerName, inputs: meta.inputs, outputs: meta.outputs }, null, 2)}\n`);
+    return 0;
+  }
+  const shape = (s: Array<number | string>) => `[${s.join(', ')}]`;
+  const lines = [
+    `model      ${info.name} (version ${info.version}), opset ${meta.opset}, producer ${meta.producerName || 'unknown'}`,
+    ...meta.inputs.map((i) => `input      ${i.name} ${i.elemType} ${shape(i.shape)}`),
+    ...meta.outputs.map((o) => `output     ${o.name} ${o.elemType} ${shape(o.shape)}`),
+    `layout     ${info.layout === 'yolov8' ? 'YOLOv8/YOLO11 [batch, 4+classes, anchors]' : 'YOLOv5 [batch, anchors, 5+classes]'}`,
+    `input size ${info.inputWidth}×${info.inputHeight}, ${info.dynamicBatch ? 'dynamic batch (frames of several cameras share one call)' : 'fixed batch 1'}`,
+    `classes    ${info.classNames.map((n, i) => `${i}:${n}`).join(' ')}`,
+    `provider   ${info.provider} (tried: ${providers.join(' ▸ ')})`,
+  ];
+  process.stdout.write(`${lines.join('\n')}\n`);
+  return 0;
+}
+
+async function cmdEvalModel(args: string[]): Promise<number> {
+  const { positionals, values } = parseArgs({
+    args, allowPositionals: true,
+    options: { data: { type: 'string' }, confidence: { type: 'string', default: '0.001' }, iou: { type: 'string', default: '0.6' }, threshold: { type: 'string', default: '0.25' } },
+  });
+  const file = positionals[0];
+  if (!file || !values.data) throw new LinesightError('E_CLI', 'Expected a model and a data folder: linesight eval-model FILE --data DIR');
+  // The evaluator is loaded on demand: it pulls in dataset reading the service never needs.
+  const evaluatorPath = './infer/evaluate.js';
+  const { evaluateDataset, formatEvaluation } = (await import(evaluatorPath)) as EvaluatorModule;
+  const detector = await createDetector({ path: file, providers: ['cpu'], confidence: Number(values.confidence), iou: Number(values.iou) });
+  try {
+    const result = await evaluateDataset(detector, values.data, { threshold: Number(values.threshold) });
+    process.stdout.write(`${formatEvaluation(result)}\n`);
+  } finally {
+    await detector.close();
+  }
+  return 0;
+}
+
+async function cmdRun(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args, allowPositionals: false,
+    options: { config: { type: 'string', default: DEFAULT_CONFIG }, pretty: { type: 'boolean', default: false }, 'log-level': { type: 'string' } },
+  });
+  const config = loadConfig(values.config);
+  const log = createLogger({ level: values['log-level'] ?? config.log.level, pretty: values.pretty });
+  const line = await startLine(config, log);
+  log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: line.detector.info.provider }, 'linesight running');
+  await new Promise<void>((resolve) => {
+    let stopping = false;
+    const shutdown = (signal: string) => {
+      if (stopping) {
+        log.warn({ stage: 'app', signal }, 'second signal: exiting now');
+        process.exit(1);
+      }
+      stopping = true;
+      log.info({ stage: 'app', signal }, 'shutting down');
+      const force = setTimeout(() => {
+        log.error({ stage: 'app' }, 'shutdown took longer than 10 s; exiting');
+        process.exit(1);
+      }, 10_000);
+      force.unref();
+      line.stop().then(resolve, (err: unknown) => {
+        log.error({ stage: 'app', err: errorMessage(err) }, 'error during shutdown');
+        resolve();
+      });
+    };
+    process.once('SIGINT', () => shutdown('SIGINT'));
+    process.once('SIGTERM', () => shutdown('SIGTERM'));
+  });
+  log.info({ stage: 'app' }, 'stopped');
+  log.flush();
+  return 0;
+}
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  run: cmdRun,
+  'check-config': cmdCheckConfig,
+  'inspect-model': cmdInspectModel,
+  'eval-model': cmdEvalModel,
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(`${HELP.main}\n`);
+    return command ? 0 : 1;
+  }
+  const handler = COMMANDS[command];
+  if (!handler) throw new LinesightError('E_CLI', `Expected a command (${Object.keys(COMMANDS).join(', ')}) but received ${JSON.stringify(command)}; see linesight --help`);
+  if (rest.includes('--help') || rest.includes('-h')) {
+    process.stdout.write(`${HELP[command]}\n`);
+    return 0;
+  }
+  try {
+    return await handler(rest);
+  } catch (err) {
+    if (err instanceof TypeError && (err as { code?: string }).code?.startsWith('ERR_PARSE_ARGS')) {
+      throw new LinesightError('E_CLI', `${err.message}; see linesight ${command} --help`);
+    }
+    throw err;
+  }
+}
+
+main(process.argv.slice(2)).then((code) => {
+  process.exitCode = code;
+}, fail);

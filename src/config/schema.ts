@@ -1,0 +1,148 @@
+import { z } from 'zod';
+
+/*
+ * The one schema for linesight's configuration. Every object is strict (an
+ * unknown key is an error, so a typo never silently falls back to a default),
+ * every field has a default where one makes sense and a one-line description.
+ * Messages are written as "expected …" so the formatter can append what it found.
+ */
+
+const positive = (what = 'positive number') =>
+  z.number({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
+const positiveInt = (what = 'positive integer') =>
+  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).positive({ error: `expected ${what}` });
+const nonNegativeInt = (what = 'integer ≥ 0') =>
+  z.number({ error: `expected ${what}` }).int({ error: `expected ${what}` }).min(0, { error: `expected ${what}` });
+const unit = (what = 'number between 0 and 1') =>
+  z.number({ error: `expected ${what}` }).min(0, { error: `expected ${what}` }).max(1, { error: `expected ${what}` });
+const text = (what = 'non-empty string') => z.string({ error: `expected ${what}` }).min(1, { error: `expected ${what}` });
+const flag = () => z.boolean({ error: 'expected true or false' });
+const port = () =>
+  z.number({ error: 'expected port number 0–65535' }).int({ error: 'expected port number 0–65535' })
+    .min(0, { error: 'expected port number 0–65535' }).max(65535, { error: 'expected port number 0–65535' });
+
+/** An MQTT topic level: no wildcards, no separators. */
+const topicLevel = (what: string) =>
+  z.string({ error: `expected ${what}` }).regex(/^[A-Za-z0-9_.-]+$/, { error: `expected ${what} made of letters, digits, '_', '-', '.'` });
+
+const point = z.tuple([z.number({ error: 'expected x in pixels' }), z.number({ error: 'expected y in pixels' })], {
+  error: 'expected a point [x, y] in source-frame pixels',
+});
+const polygon = z.array(point, { error: 'expected a polygon: a list of [x, y] points' }).min(3, { error: 'expected a polygon of at least 3 points' });
+
+export const cameraSchema = z.strictObject({
+  id: topicLevel('camera id').describe('Stable camera id; used in MQTT topics, the database and the overlay'),
+  url: text('camera URL').describe('rtsp://, rtsps://, http(s):// stream, or a video file path (file:// or plain) replayed as a camera'),
+  fps: positive().default(5).describe('Analysis rate: frames per second ffmpeg hands to the detector'),
+  enabled: flag().default(true).describe('A disabled camera is kept in the config but not started'),
+  roi: polygon.optional().describe('Only detections whose centre lies inside this polygon count (source-frame pixels)'),
+  exclude: z.array(polygon, { error: 'expected a list of polygons' }).default([]).describe('Detections whose centre lies inside any of these polygons are ignored'),
+  stall_timeout: positive('positive number of seconds').optional().describe('Seconds without a frame before the camera is restarted; defaults to ingest.stall_timeout'),
+  transport: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp').describe('RTSP transport; TCP survives lossy plant networks better'),
+  realtime: flag().default(true).describe('File cameras only: replay at the file’s own rate (false: as fast as possible, for benchmarks)'),
+  loop: flag().default(true).describe('File cameras only: start over at the end of the file'),
+});
+
+export const configSchema = z.strictObject({
+  site: topicLevel('site name').default('plant').describe('Plant or site identifier, first MQTT topic level after the prefix'),
+  line: topicLevel('line name').default('line1').describe('Production line identifier'),
+  cameras: z.array(cameraSchema, { error: 'expected a list of cameras' }).min(1, { error: 'expected at least one camera' })
+    .describe('The cameras of this line'),
+  ingest: z.strictObject({
+    stall_timeout: positive('positive number of seconds').default(20).describe('Seconds without a frame before a camera is restarted (slow RTSP cameras may need 40)'),
+    backoff_initial: positive('positive number of seconds').default(1).describe('First reconnect delay in seconds; doubles on every failure'),
+    backoff_max: positive('positive number of seconds').default(30).describe('Cap of the reconnect delay in seconds (full jitter below it)'),
+    stable_after: positive('positive number of seconds').default(10).describe('A camera online this long resets its backoff'),
+  }).prefault({}).describe('Camera ingest behaviour'),
+  model: z.strictObject({
+    path: text('path to an .onnx file').describe('ONNX detector (YOLOv8/YOLO11 or YOLOv5 export); relative paths are relative to the config file'),
+    providers: z.array(z.enum(['tensorrt', 'cuda', 'cpu'], { error: 'expected "tensorrt", "cuda" or "cpu"' }), { error: 'expected a list of execution providers' })
+      .min(1, { error: 'expected at least one execution provider' }).default(['cpu'])
+      .describe('Execution providers to try in order; the first that loads the model is used'),
+    input: z.strictObject({
+      width: positiveInt('input width in pixels').describe('Model input width'),
+      height: positiveInt('input height in pixels').describe('Model input height'),
+    }).optional().describe('Input size for models with dynamic spatial dims and no imgsz metadata'),
+    confidence: unit().default(0.25).describe('Minimum confidence of a detection'),
+    iou: unit().default(0.45).describe('IoU above which NMS suppresses the weaker box of the same class'),
+    classes: z.array(text('class name'), { error: 'expected a list of class names' }).optional().describe('Class names, overriding the model metadata'),
+    class_confidence: z.record(z.string(), unit()).default({}).describe('Per-class minimum confidence, by class name'),
+    ignore_classes: z.array(text('class name')).default([]).describe('Classes that never become detections'),
+    batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
+    batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
+    threads: nonNegativeInt().default(0).describe('Intra-op threads for the CPU provider; 0 lets onnxruntime decide'),
+  }).describe('The defect detector'),
+  events: z.strictObject({
+    confirm_hits: positiveInt().default(3).describe('A defect is confirmed after this many sightings …'),
+    confirm_window: positiveInt().default(5).describe('… within this many of its most recent frames'),
+    max_missed: positiveInt().default(5).describe('A track is forgotten after this many frames without a match'),
+    match_iou: unit().default(0.2).describe('Least IoU between a track’s predicted box and a detection to match them'),
+  }).prefault({}).describe('Turning detections into one event per defect'),
+  mqtt: z.strictObject({
+    url: text('broker URL (mqtt://, mqtts://, ws://, wss://)').optional().describe('Broker URL; none starts the embedded broker'),
+    embedded_port: port().default(1883).describe('Port of the embedded broker when no url is set'),
+    protocol_version: z.union([z.literal(5), z.literal(4)], { error: 'expected 5 (MQTT 5) or 4 (MQTT 3.1.1)' }).default(5)
+      .describe('MQTT protocol version toward an external broker (the embedded broker always uses 3.1.1)'),
+    client_id: text().optional().describe('Client id; defaults to linesight-{site}-{line}'),
+    username: text().optional().describe('Broker user name (env LINESIGHT_MQTT_USERNAME)'),
+    password: text().optional().describe('Broker password (env LINESIGHT_MQTT_PASSWORD)'),
+    tls: z.strictObject({
+      ca: text('path to a PEM file').optional().describe('CA certificate(s) to trust'),
+      cert: text('path to a PEM file').optional().describe('Client certificate'),
+      key: text('path to a PEM file').optional().describe('Client private key'),
+      reject_unauthorized: flag().default(true).describe('Refuse brokers whose certificate does not verify'),
+    }).optional().describe('TLS settings for mqtts:// and wss://'),
+    topic_prefix: z.string({ error: 'expected topic prefix' }).regex(/^[^#+]+$/, { error: 'expected a topic prefix without wildcards' })
+      .default('linesight').describe('First topic level(s) of every linesight topic'),
+    status_interval: positive('positive number of seconds').default(5).describe('Seconds between camera status messages'),
+  }).prefault({}).describe('Alerts to the MES'),
+  store: z.strictObject({
+    path: text('path to a SQLite file').default('data/linesight.db').describe('SQLite database; relative paths are relative to the config file'),
+    retention_days: positiveInt().default(30).describe('Days of alerts and statistics kept locally'),
+    outbox_max_rows: positiveInt().default(100000).describe('Most unsent alerts kept; beyond it outbox_full_policy applies'),
+    outbox_full_policy: z.enum(['drop_oldest', 'reject_new'], { error: 'expected "drop_oldest" or "reject_new"' }).default('drop_oldest')
+      .describe('What happens to alerts when the outbox is full (always counted and reported)'),
+  }).prefault({}).describe('Local database'),
+  overlay: z.strictObject({
+    host: text('host name or address').default('0.0.0.0').describe('Address the operator page listens on'),
+    port: port().default(8080).describe('Port of the operator page'),
+    token: text().optional().describe('When set, the page, socket and API require it (env LINESIGHT_OVERLAY_TOKEN)'),
+    preview_width: positiveInt().default(960).describe('Width of the JPEG previews sent to the page'),
+    preview_fps: positive().default(8).describe('Preview frames per second per camera'),
+    max_clients: positiveInt().default(16).describe('Most simultaneous page connections'),
+  }).prefault({}).describe('Live operator page'),
+  sync: z.strictObject({
+    url: text('HTTPS URL').optional().describe('Cloud endpoint for the nightly upload; none writes files to sync.dir'),
+    token: text().optional().describe('Bearer token (env LINESIGHT_SYNC_TOKEN)'),
+    schedule: text('cron expression').default('0 2 * * *').describe('When the upload runs (cron, box time zone)'),
+    dir: text('directory').default('data/sync').describe('Where batches go when no url is set'),
+  }).prefault({}).describe('Nightly upload of aggregates'),
+  log: z.strictObject({
+    level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { error: 'expected a log level (trace, debug, info, warn, error, fatal, silent)' })
+      .default('info').describe('Least severe level logged'),
+  }).prefault({}).describe('Logging'),
+}).superRefine((cfg, ctx) => {
+  const seen = new Map<string, number>();
+  cfg.cameras.forEach((cam, i) => {
+    const first = seen.get(cam.id);
+    if (first !== undefined) {
+      ctx.addIssue({ code: 'custom', path: ['cameras', i, 'id'], message: `expected a unique camera id (cameras[${first}] is also "${cam.id}")`, input: cam.id });
+    } else seen.set(cam.id, i);
+  });
+  if (cfg.events.confirm_hits > cfg.events.confirm_window) {
+    ctx.addIssue({
+      code: 'custom', path: ['events', 'confirm_hits'], input: cfg.events.confirm_hits,
+      message: `expected at most events.confirm_window (${cfg.events.confirm_window})`,
+    });
+  }
+});
+
+export type Config = z.infer<typeof configSchema>;
+export type CameraConfig = z.infer<typeof cameraSchema>;
+export type ModelConfig = Config['model'];
+export type MqttConfig = Config['mqtt'];
+export type StoreConfig = Config['store'];
+export type OverlayConfig = Config['overlay'];
+export type SyncConfig = Config['sync'];
+export type EventsConfig = Config['events'];
+export type IngestConfig = Config['ingest'];

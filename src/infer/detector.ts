@@ -1,0 +1,184 @@
+import { existsSync } from 'node:fs';
+import { basename } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { LinesightError } from '../errors.js';
+import { silentLogger, type Logger } from '../log.js';
+import { letterboxImage } from '../preprocess/resize.js';
+import { boxToSource, type Letterbox } from '../preprocess/letterbox.js';
+import { writeImageToTensor } from '../preprocess/tensor.js';
+import type { Detection, Frame, ModelInfo, OutputLayout } from '../types.js';
+import { decodeOutput } from './decode.js';
+import { describeInput, detectLayout, type InputSpec } from './model-shape.js';
+import { nms } from './nms.js';
+import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from './onnx-metadata.js';
+import { openSession, type ProviderName, type SessionOptions } from './session.js';
+
+export interface DetectorOptions {
+  path: string;
+  providers?: readonly ProviderName[];
+  /** Global minimum confidence (default 0.25). */
+  confidence?: number;
+  /** NMS IoU threshold (default 0.45). */
+  iou?: number;
+  /** Class names overriding the model metadata. */
+  classes?: readonly string[];
+  /** Per-class minimum confidence by class name, overriding `confidence`. */
+  classConfidence?: Readonly<Record<string, number>>;
+  ignoreClasses?: readonly string[];
+  threads?: number;
+  /** Input size for models whose spatial dims are dynamic and carry no imgsz. */
+  input?: { width: number; height: number };
+  maxDetections?: number;
+  providerOptions?: SessionOptions['providerOptions'];
+}
+
+/** The model behind a small interface: frames in, detections in source pixels out. */
+export interface Detector {
+  readonly info: ModelInfo;
+  /** Runs one batched session call (or one per frame when the batch is fixed). Results are in frame order. */
+  detect(frames: readonly Frame[]): Promise<Detection[][]>;
+  close(): Promise<void>;
+}
+
+/**
+ * Loads a YOLO-style ONNX detector, checks it is one linesight can feed and
+ * decode, and picks the first execution provider that works.
+ *
+ * @example
+ * const detector = await createDetector({ path: 'models/linesight-defects-v1.onnx', providers: ['tensorrt', 'cpu'] });
+ * const [detections] = await detector.detect([frame]);
+ */
+export async function createDetector(options: DetectorOptions, log: Logger = silentLogger()): Promise<Detector> {
+  const { path } = options;
+  if (!existsSync(path)) {
+    throw new LinesightError('E_MODEL_NOT_FOUND', `Expected an ONNX model file at ${path} but there is no such file`);
+  }
+  const meta = readOnnxMetadata(path);
+  if (meta.inputs.length === 0 || meta.outputs.length === 0) {
+    throw new LinesightError('E_MODEL_SHAPE', `Expected a model with an image input and a detection output but ${path} declares ${meta.inputs.length} input(s) and ${meta.outputs.length} output(s)`);
+  }
+  const input = meta.inputs[0];
+  const spec = describeInput(input);
+  const size = inputSize(spec, meta.metadata.imgsz, options.input, input.name);
+  const metaNames = meta.metadata.names ? parseUltralyticsNames(meta.metadata.names) : undefined;
+
+  const opened = await openSession(path, {
+    providers: options.providers ?? ['cpu'],
+    threads: options.threads ?? 0,
+    providerOptions: options.providerOptions,
+  }, log);
+  const session = opened.session;
+  const outputName = session.outputNames[0];
+
+  // One real run tells the actual output dims (exports often leave them dynamic).
+  const warm = await runBatch(session, input.name, spec, size, [], 1);
+  const dims = warm.dims;
+  const names = options.classes ?? metaNames;
+  let layout: OutputLayout;
+  let classCount: number;
+  try {
+    ({ layout, classCount } = detectLayout(dims, names?.length));
+  } catch (err) {
+    await session.release();
+    throw err;
+  }
+  const classNames = names ? [...names] : Array.from({ length: classCount }, (_, i) => `class${i}`);
+
+  const info: ModelInfo = {
+    path,
+    name: basename(path).replace(/\.onnx$/i, ''),
+    version: meta.metadata.version ?? (meta.producerVersion || 'unknown'),
+    inputName: input.name,
+    inputShape: input.shape,
+    inputType: input.elemType,
+    inputWidth: size.width,
+    inputHeight: size.height,
+    dynamicBatch: spec.dynamicBatch,
+    outputName,
+    outputShape: meta.outputs[0].shape,
+    layout,
+    classNames,
+    provider: opened.provider,
+    metadata: meta.metadata,
+  };
+  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, layout, input: `${size.width}x${size.height}`, classes: classNames },
+    `model loaded on ${info.provider}`);
+
+  const thresholds = classNames.map((name) => {
+    if (options.ignoreClasses?.includes(name)) return Infinity;
+    return options.classConfidence?.[name] ?? options.confidence ?? 0.25;
+  });
+  const iou = options.iou ?? 0.45;
+  const maxDetections = options.maxDetections ?? 300;
+  let busy: Promise<unknown> = Promise.resolve();
+
+  async function detectBatch(frames: readonly Frame[]): Promise<Detection[][]> {
+    const boxes = await Promise.all(frames.map((f) => letterboxImage(f.rgb, f.width, f.height, size.width, size.height)));
+    const out = await runBatch(session, input.name, spec, size, boxes.map((b) => b.rgb), frames.length);
+    return boxes.map((b, i) => toDetections(out.data, i, out.dims, b.transform));
+  }
+
+  function toDetections(data: Float32Array, index: number, outDims: readonly number[], lb: Letterbox): Detection[] {
+    const kept = nms(decodeOutput(layout, data, index, outDims, thresholds), iou, maxDetections);
+    const result: Detection[] = [];
+    for (const c of kept) {
+      const box = boxToSource(lb, c.cx, c.cy, c.w, c.h);
+      if (box.w <= 0 || box.h <= 0) continue;
+      result.push({ classId: c.classId, className: classNames[c.classId] ?? `class${c.classId}`, confidence: c.confidence, box });
+    }
+    return result;
+  }
+
+  return {
+    info,
+    detect(frames) {
+      if (frames.length === 0) return Promise.resolve([]);
+      // One session call at a time: the accelerator is the shared resource.
+      const run = busy.then(async () => {
+        if (spec.dynamicBatch) return detectBatch(frames);
+        const results: Detection[][] = [];
+        for (const f of frames) results.push(...(await detectBatch([f])));
+        return results;
+      });
+      busy = run.catch(() => undefined);
+      return run;
+    },
+    async close() {
+      await busy;
+      await session.release();
+    },
+  };
+}
+
+function inputSize(spec: InputSpec, imgsz: string | undefined, configured: DetectorOptions['input'], name: string): { width: number; height: number } {
+  if (spec.width && spec.height) return { width: spec.width, height: spec.height };
+  const fromMeta = imgsz ? parseImgsz(imgsz) : undefined;
+  const size = configured ?? fromMeta;
+  if (!size) {
+    throw new LinesightError('E_MODEL_SHAPE',
+      `Expected a fixed input size for "${name}" (in the model, its imgsz metadata or model.input in the config) but the model leaves height and width dynamic`);
+  }
+  return size;
+}
+
+async function runBatch(
+  session: ort.InferenceSession,
+  inputName: string,
+  spec: InputSpec,
+  size: { width: number; height: number },
+  images: readonly Buffer[],
+  batch: number,
+): Promise<{ data: Float32Array; dims: number[] }> {
+  const plane = size.width * size.height * 3;
+  const data = spec.type === 'uint8' ? new Uint8Array(plane * batch) : new Float32Array(plane * batch);
+  if (spec.type === 'uint8' || images.length === 0) data.fill(114 / (spec.type === 'uint8' ? 1 : 255));
+  images.forEach((rgb, i) => writeImageToTensor(rgb, size.width, size.height, data, i, spec.layout));
+  const dims = spec.layout === 'nchw' ? [batch, 3, size.height, size.width] : [batch, size.height, size.width, 3];
+  const tensor = new ort.Tensor(spec.type, data, dims);
+  const results = await session.run({ [inputName]: tensor });
+  const output = results[session.outputNames[0]];
+  if (output.type !== 'float32') {
+    throw new LinesightError('E_MODEL_LAYOUT', `Expected a float32 detection output but found ${output.type} with dims [${output.dims.join(', ')}]`);
+  }
+  return { data: output.data as Float32Array, dims: [...output.dims] };
+}

@@ -1,0 +1,158 @@
+import { EventEmitter } from 'node:events';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { DropReason, Frame, InspectedFrame } from '../types.js';
+import type { Detector } from './detector.js';
+
+/** The counters a frame's source keeps (the camera reports them). */
+export interface FrameAccounting {
+  countInspected(n?: number): void;
+  countDropped(reason: DropReason, n?: number): void;
+}
+
+export interface SchedulerOptions {
+  /** Most frames in one session call. */
+  batchMax: number;
+  /** Longest wait for more cameras' frames before a partial batch runs. */
+  batchWaitMs: number;
+}
+
+interface Slot {
+  frame: Frame;
+  accounting: FrameAccounting;
+}
+
+export interface SchedulerEvents {
+  inspected: [InspectedFrame];
+}
+
+/**
+ * Between ingest and the model: one slot per camera holding only its freshest
+ * frame (an older waiting frame is dropped and counted as `superseded`), and a
+ * loop that gathers frames of different cameras into one batched session call,
+ * as DeepStream's stream muxer does. Memory is bounded by the number of cameras
+ * and latency stays flat when the model is slower than the cameras.
+ */
+export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
+  private readonly slots = new Map<string, Slot>();
+  private readonly lastOffer = new Map<string, number>();
+  private wake: (() => void) | null = null;
+  private running = false;
+  private loop: Promise<void> | null = null;
+  private lastError = '';
+  readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
+
+  constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly log: Logger) {
+    super();
+  }
+
+  /** Hands over a camera's newest frame; returns false when it replaced (dropped) an older one. */
+  offer(frame: Frame, accounting: FrameAccounting): boolean {
+    const previous = this.slots.get(frame.camera);
+    this.slots.set(frame.camera, { frame, accounting });
+    this.lastOffer.set(frame.camera, Date.now());
+    if (previous) previous.accounting.countDropped('superseded');
+    this.signal();
+    return previous === undefined;
+  }
+
+  /** Forgets a camera's waiting frame (camera removed or stopped). */
+  forget(camera: string): void {
+    const slot = this.slots.get(camera);
+    if (slot) slot.accounting.countDropped('shutdown');
+    this.slots.delete(camera);
+    this.lastOffer.delete(camera);
+  }
+
+  start(): void {
+    if (this.running) return;
+    this.running = true;
+    this.loop = this.run();
+  }
+
+  /** Stops taking frames; the batch in flight finishes and is emitted. */
+  async stop(): Promise<void> {
+    this.running = false;
+    this.signal();
+    await this.loop;
+    for (const camera of [...this.slots.keys()]) this.forget(camera);
+  }
+
+  private signal(): void {
+    const wake = this.wake;
+    this.wake = null;
+    wake?.();
+  }
+
+  private waitForFrames(timeoutMs?: number): Promise<void> {
+    return new Promise((resolve) => {
+      const timer = timeoutMs === undefined ? null : setTimeout(() => {
+        this.wake = null;
+        resolve();
+      }, timeoutMs);
+      this.wake = () => {
+        if (timer) clearTimeout(timer);
+        resolve();
+      };
+    });
+  }
+
+  /** Cameras that offered a frame recently: the batch need not wait for the others. */
+  private activeCameras(now: number): number {
+    let n = 0;
+    for (const at of this.lastOffer.values()) if (now - at < 2000) n++;
+    return n;
+  }
+
+  private async run(): Promise<void> {
+    while (this.running) {
+      if (this.slots.size === 0) {
+        await this.waitForFrames();
+        continue;
+      }
+      const want = Math.min(this.options.batchMax, Math.max(1, this.activeCameras(Date.now())));
+      const deadline = Date.now() + this.options.batchWaitMs;
+      while (this.running && this.slots.size < want && Date.now() < deadline) {
+        await this.waitForFrames(Math.max(0, deadline - Date.now()));
+      }
+      const batch = this.take(this.options.batchMax);
+      if (batch.length > 0) await this.inspect(batch);
+    }
+  }
+
+  /** The oldest waiting frames first, so no camera starves when there are more cameras than batch places. */
+  private take(max: number): Slot[] {
+    const all = [...this.slots.values()].sort((a, b) => a.frame.captureTs - b.frame.captureTs).slice(0, max);
+    for (const s of all) this.slots.delete(s.frame.camera);
+    return all;
+  }
+
+  private async inspect(batch: Slot[]): Promise<void> {
+    const started = performance.now();
+    let results;
+    try {
+      results = await this.detector.detect(batch.map((s) => s.frame));
+    } catch (err) {
+      const message = errorMessage(err);
+      if (message !== this.lastError) {
+        this.log.error({ stage: 'infer', code: (err as { code?: string }).code, err: message, cameras: batch.map((s) => s.frame.camera) },
+          'inference failed for a batch; its frames are dropped and the next batch is tried');
+        this.lastError = message;
+      }
+      for (const s of batch) s.accounting.countDropped('bad_frame');
+      return;
+    }
+    this.lastError = '';
+    const inferredAt = Date.now();
+    const inferMs = performance.now() - started;
+    this.stats.batches++;
+    this.stats.frames += batch.length;
+    this.stats.lastInferMs = inferMs;
+    this.stats.lastBatchSize = batch.length;
+    batch.forEach((s, i) => {
+      s.accounting.countInspected();
+      const { rgb: _pixels, ...meta } = s.frame;
+      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length });
+    });
+  }
+}

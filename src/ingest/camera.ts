@@ -1,0 +1,297 @@
+import { EventEmitter } from 'node:events';
+import { fileURLToPath } from 'node:url';
+import ffmpeg from 'fluent-ffmpeg';
+import type { CameraConfig, IngestConfig } from '../config/schema.js';
+import type { ErrorCode } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
+import { Backoff } from './backoff.js';
+import { inputOptions, outputOptions, sourceKind } from './ffmpeg-args.js';
+import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
+import { FrameAssembler } from './frame-assembler.js';
+import { RateMeter } from './rate-meter.js';
+
+/** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
+export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered', import.meta.url));
+
+export interface CameraEvents {
+  frame: [Frame];
+  state: [CameraState, CameraState];
+}
+
+/** What the rest of the pipeline sees of a camera. */
+export interface FrameSource extends EventEmitter<CameraEvents> {
+  readonly id: string;
+  start(): void;
+  stop(): Promise<void>;
+  snapshot(): CameraSnapshot;
+  /** Counted by later stages (inference), reported with the camera. */
+  countInspected(n?: number): void;
+  countDropped(reason: DropReason, n?: number): void;
+  /** The running ffmpeg's pid, if any (tests and diagnostics). */
+  readonly pid: number | undefined;
+}
+
+interface Failure {
+  code: ErrorCode;
+  message: string;
+}
+
+const KILL_GRACE_MS = 2000;
+const MIN_RETRY_MS = 200;
+
+/**
+ * One camera: one ffmpeg child decoding to RGB24 on stdout, cut into frames.
+ * Restarts forever with capped exponential backoff and full jitter when the
+ * stream fails, stalls or changes resolution; a failure is logged once at warn
+ * with ffmpeg's own cause, and the recovery once at info.
+ */
+export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
+  readonly id: string;
+  private readonly cfg: CameraConfig;
+  private readonly stallMs: number;
+  private readonly stableMs: number;
+  private readonly backoff: Backoff;
+  private readonly log: Logger;
+  private readonly stderr = new LineRing(40);
+  private readonly rate = new RateMeter(5000);
+
+  private state: CameraState = 'stopped';
+  private command: ffmpeg.FfmpegCommand | null = null;
+  private child: import('node:child_process').ChildProcess | null = null;
+  private assembler: FrameAssembler | null = null;
+  private pending: Buffer[] = [];
+  private width?: number;
+  private height?: number;
+  private stallTimer: NodeJS.Timeout | null = null;
+  private retryTimer: NodeJS.Timeout | null = null;
+  private onlineSince = 0;
+  private generation = 0;
+  private stopping = false;
+  private lastLoggedFailure = '';
+
+  private framesReceived = 0;
+  private framesInspected = 0;
+  private readonly framesDropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
+  private restarts = 0;
+  private lastFrameTs?: number;
+  private lastError?: CameraError;
+
+  constructor(cfg: CameraConfig, ingest: IngestConfig, log: Logger) {
+    super();
+    this.id = cfg.id;
+    this.cfg = cfg;
+    this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
+    this.stableMs = ingest.stable_after * 1000;
+    this.backoff = new Backoff(ingest.backoff_initial * 1000, ingest.backoff_max * 1000);
+    this.log = log.child({ stage: 'ingest', camera: cfg.id });
+  }
+
+  get pid(): number | undefined {
+    return this.child?.pid;
+  }
+
+  start(): void {
+    if (this.state !== 'stopped') return;
+    this.stopping = false;
+    this.setState('connecting');
+    this.log.info({ url: redactUrl(this.cfg.url), fps: this.cfg.fps }, 'camera starting');
+    this.spawn();
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    this.clearTimers();
+    await this.killChild();
+    this.setState('stopped');
+  }
+
+  countInspected(n = 1): void {
+    this.framesInspected += n;
+  }
+
+  countDropped(reason: DropReason, n = 1): void {
+    this.framesDropped[reason] += n;
+  }
+
+  snapshot(): CameraSnapshot {
+    return {
+      id: this.id,
+      state: this.state,
+      width: this.width,
+      height: this.height,
+      fps: this.rate.perSecond(),
+      framesReceived: this.framesReceived,
+      framesInspected: this.framesInspected,
+      framesDropped: { ...this.framesDropped },
+      restarts: this.restarts,
+      lastFrameTs: this.lastFrameTs,
+      lastError: this.lastError,
+    };
+  }
+
+  private spawn(): void {
+    const generation = ++this.generation;
+    this.stderr.clear();
+    this.assembler = null;
+    this.pending = [];
+    this.width = undefined;
+    this.height = undefined;
+    const cmd = ffmpeg(this.cfg.url)
+      .setFfmpegPath(TETHERED_FFMPEG)
+      .inputOptions(inputOptions(this.cfg))
+      .outputOptions(outputOptions(this.cfg));
+    this.command = cmd;
+    cmd.on('start', () => {
+      const proc = (cmd as unknown as { ffmpegProc: import('node:child_process').ChildProcess }).ffmpegProc;
+      if (generation !== this.generation || this.stopping) {
+        proc.kill('SIGKILL'); // stopped or failed before fluent-ffmpeg got round to spawning
+        return;
+      }
+      this.child = proc;
+      this.log.debug({ pid: proc.pid }, 'ffmpeg started');
+    });
+    cmd.on('stderr', (line: string) => this.onStderr(generation, line));
+    cmd.on('error', (err: Error) => this.onExit(generation, err));
+    cmd.on('end', () => this.onExit(generation, undefined));
+    const out = cmd.pipe();
+    out.on('data', (chunk: Buffer) => this.onData(generation, chunk));
+    this.armStallTimer(generation);
+  }
+
+  private onStderr(generation: number, line: string): void {
+    if (generation !== this.generation) return;
+    this.stderr.push(line);
+    const size = parseDecodedSize(line);
+    if (!size) return;
+    if (this.width === undefined) {
+      this.width = size.width;
+      this.height = size.height;
+      this.assembler = new FrameAssembler(size.width * size.height * 3, (buf, at) => this.onFrame(generation, buf, at));
+      for (const chunk of this.pending) this.assembler.push(chunk);
+      this.pending = [];
+    } else if (size.width !== this.width || size.height !== this.height) {
+      // ffmpeg would quietly rescale to the first size; restart so frames and boxes use the new one.
+      this.fail(generation, {
+        code: 'E_CAMERA_RESIZE',
+        message: `resolution changed from ${this.width}×${this.height} to ${size.width}×${size.height}; restarting the decoder at the new size`,
+      }, 'info');
+    }
+  }
+
+  private onData(generation: number, chunk: Buffer): void {
+    if (generation !== this.generation) return;
+    if (this.assembler) this.assembler.push(chunk);
+    else this.pending.push(chunk); // the size line may come a moment after the first bytes
+  }
+
+  private onFrame(generation: number, rgb: Buffer, capturedAt: number): void {
+    if (generation !== this.generation || this.width === undefined || this.height === undefined) return;
+    this.framesReceived++;
+    this.lastFrameTs = capturedAt;
+    this.rate.tick(capturedAt);
+    this.armStallTimer(generation);
+    if (this.state !== 'online') {
+      const recovered = this.state === 'reconnecting';
+      this.onlineSince = Date.now();
+      this.setState('online');
+      if (recovered) this.log.info({ restarts: this.restarts, width: this.width, height: this.height }, 'camera recovered');
+      else this.log.info({ width: this.width, height: this.height }, 'camera online');
+      this.lastLoggedFailure = '';
+    }
+    this.emit('frame', {
+      camera: this.id,
+      seq: this.framesReceived,
+      captureTs: capturedAt,
+      width: this.width,
+      height: this.height,
+      rgb,
+    });
+  }
+
+  private onExit(generation: number, err: Error | undefined): void {
+    if (generation !== this.generation || this.stopping) return;
+    this.child = null;
+    const partial = this.assembler?.pendingBytes ?? 0;
+    if (partial > 0) this.countDropped('bad_frame');
+    const cause = classifyStderr(this.stderr.all());
+    if (!err && sourceKind(this.cfg.url) === 'file' && !this.cfg.loop) {
+      this.log.info('video file ended; camera stopped');
+      this.setState('stopped');
+      return;
+    }
+    const lastLine = this.stderr.all().filter((l) => l.trim() !== '').at(-1);
+    const failure: Failure = cause
+      ? { code: cause.code, message: `${cause.summary}: ${cause.line}` }
+      : { code: 'E_CAMERA_STREAM', message: `ffmpeg exited${err ? ` (${err.message.split('\n')[0]})` : ''}${lastLine ? `; last output: ${lastLine.trim()}` : ''}` };
+    this.fail(generation, failure);
+  }
+
+  private armStallTimer(generation: number): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    this.stallTimer = setTimeout(() => {
+      this.fail(generation, {
+        code: 'E_CAMERA_STALL',
+        message: `no frame for ${this.stallMs / 1000} s (stall_timeout); restarting the camera`,
+      });
+    }, this.stallMs);
+    this.stallTimer.unref();
+  }
+
+  private fail(generation: number, failure: Failure, level: 'warn' | 'info' = 'warn'): void {
+    if (generation !== this.generation || this.stopping) return;
+    this.generation++; // late events of the failed child are ignored from here on
+    this.clearTimers();
+    const wasOnline = this.state === 'online';
+    if (wasOnline && Date.now() - this.onlineSince >= this.stableMs) this.backoff.reset();
+    this.restarts++;
+    this.lastError = { code: failure.code, message: failure.message, at: Date.now() };
+    const delay = Math.max(MIN_RETRY_MS, this.backoff.next());
+    const key = `${failure.code}:${failure.message}`;
+    if (key !== this.lastLoggedFailure) {
+      this.log[level]({ code: failure.code, retryInMs: delay, attempt: this.backoff.attempts }, `${failure.message}; retrying in ${(delay / 1000).toFixed(1)} s (and on, with backoff)`);
+      this.lastLoggedFailure = key;
+    } else {
+      this.log.debug({ code: failure.code, retryInMs: delay, attempt: this.backoff.attempts }, failure.message);
+    }
+    this.setState('reconnecting');
+    const retry = () => {
+      this.retryTimer = null;
+      if (!this.stopping) this.spawn();
+    };
+    void this.killChild().then(() => {
+      if (this.stopping) return;
+      this.retryTimer = setTimeout(retry, delay);
+    });
+  }
+
+  private async killChild(): Promise<void> {
+    const child = this.child;
+    const cmd = this.command;
+    this.child = null;
+    this.command = null;
+    if (!cmd) return;
+    cmd.removeAllListeners('error'); // fluent-ffmpeg reports the kill itself as an error
+    cmd.on('error', () => undefined);
+    if (!child || child.exitCode !== null || child.signalCode !== null) return;
+    const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+    child.kill('SIGTERM');
+    const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+    await exited;
+    clearTimeout(timer);
+  }
+
+  private clearTimers(): void {
+    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.retryTimer) clearTimeout(this.retryTimer);
+    this.stallTimer = null;
+    this.retryTimer = null;
+  }
+
+  private setState(next: CameraState): void {
+    const prev = this.state;
+    if (prev === next) return;
+    this.state = next;
+    this.emit('state', next, prev);
+  }
+}

@@ -1,0 +1,70 @@
+import type { ErrorCode } from '../errors.js';
+
+/**
+ * Reading ffmpeg's stderr. ffmpeg reports the real cause of a failure only there
+ * (401, 404, refused, codec missing), so the last lines are kept and classified.
+ */
+
+/** `[graph 0 input from stream 0:0 @ 0x…] [verbose] w:1280 h:720 pixfmt:…` (verbose): the decoded size, at start and at every change. */
+const GRAPH_INPUT = /graph \d+ input from stream [^\]]*\](?:\s*\[\w+\])?\s+w:(\d+)\s+h:(\d+)/;
+
+export function parseDecodedSize(line: string): { width: number; height: number } | undefined {
+  const m = GRAPH_INPUT.exec(line);
+  return m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
+}
+
+const CAUSES: ReadonlyArray<[RegExp, ErrorCode, string]> = [
+  [/401 Unauthorized|authorization failed/i, 'E_CAMERA_UNREACHABLE', 'the camera refused the credentials (401 Unauthorized)'],
+  [/403 Forbidden/i, 'E_CAMERA_UNREACHABLE', 'the camera refused access (403 Forbidden)'],
+  [/404 Not Found|Server returned 404/i, 'E_CAMERA_UNREACHABLE', 'the stream path does not exist on the camera (404 Not Found)'],
+  [/Connection refused/i, 'E_CAMERA_UNREACHABLE', 'the camera refused the connection (nothing listening on that port)'],
+  [/Connection timed out|timed out|Operation timed out/i, 'E_CAMERA_UNREACHABLE', 'the camera did not answer in time'],
+  [/No route to host|Network is unreachable|Name or service not known|Temporary failure in name resolution/i, 'E_CAMERA_UNREACHABLE', 'the camera host cannot be reached'],
+  [/Connection reset by peer|End of file|Broken pipe/i, 'E_CAMERA_UNREACHABLE', 'the camera closed the connection'],
+  [/No such file or directory/i, 'E_CAMERA_UNREACHABLE', 'the video file does not exist'],
+  [/Invalid data found when processing input|Failed to read RTSP data|method DESCRIBE failed|Invalid RTSP|Unsupported RTSP|could not find codec parameters|no frame!/i, 'E_CAMERA_STREAM', 'the source did not send decodable video'],
+  [/Decoder \(codec [^)]*\) not found|Unknown decoder|Codec .* is not supported|decoder not found/i, 'E_CAMERA_STREAM', 'ffmpeg has no decoder for this stream’s codec'],
+  [/does not contain any stream|Output file #0 does not contain any stream|matches no streams/i, 'E_CAMERA_STREAM', 'the source has no video stream'],
+];
+
+export interface StderrCause {
+  code: ErrorCode;
+  summary: string;
+  /** The ffmpeg line the cause was read from. */
+  line: string;
+}
+
+/** The first recognisable cause in the last lines, most specific first. */
+export function classifyStderr(lines: readonly string[]): StderrCause | undefined {
+  for (const [pattern, code, summary] of CAUSES) {
+    for (let i = lines.length - 1; i >= 0; i--) {
+      if (pattern.test(lines[i])) return { code, summary, line: lines[i].trim() };
+    }
+  }
+  return undefined;
+}
+
+/** Keeps the last `size` lines of a child's stderr. */
+export class LineRing {
+  private readonly lines: string[] = [];
+
+  constructor(private readonly size = 30) {}
+
+  push(line: string): void {
+    this.lines.push(line);
+    if (this.lines.length > this.size) this.lines.shift();
+  }
+
+  all(): string[] {
+    return [...this.lines];
+  }
+
+  clear(): void {
+    this.lines.length = 0;
+  }
+}
+
+/** Hides credentials in a camera URL before it reaches a log or a status message. */
+export function redactUrl(url: string): string {
+  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i, (_, scheme: string) => `${scheme}***@`);
+}

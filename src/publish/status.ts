@@ -1,0 +1,71 @@
+import type { CameraSnapshot, CameraState } from '../types.js';
+import { isoTime } from './payload.js';
+
+export type PublishedState = 'online' | 'reconnecting' | 'offline';
+
+/** Retained on `{prefix}/{site}/{line}/{camera}/status`. */
+export interface CameraStatusPayload {
+  state: PublishedState;
+  ts: string;
+  fps: number;
+  frames_received: number;
+  frames_inspected: number;
+  frames_dropped: Record<string, number>;
+  restarts: number;
+  provider: string;
+  last_error: { code: string; message: string; ts: string } | null;
+  outbox_depth: number;
+}
+
+/** Retained on `{prefix}/{site}/{line}/status`; the last will carries `{state: "offline"}`. */
+export interface NodeStatusPayload {
+  state: 'online' | 'offline';
+  ts: string;
+  version: string;
+  cameras: string[];
+  /** `dropped` counts alerts lost to the outbox bound under either policy. */
+  outbox: { depth: number; dropped: number };
+}
+
+const STATES: Record<CameraState, PublishedState> = {
+  online: 'online',
+  connecting: 'reconnecting',
+  reconnecting: 'reconnecting',
+  stopped: 'offline',
+};
+
+export function cameraStatusPayload(
+  snapshot: CameraSnapshot,
+  extra: { provider: string; outboxDepth: number; state?: PublishedState },
+  now: number,
+): CameraStatusPayload {
+  const err = snapshot.lastError;
+  return {
+    state: extra.state ?? STATES[snapshot.state],
+    ts: isoTime(now),
+    fps: Math.round(snapshot.fps * 100) / 100,
+    frames_received: snapshot.framesReceived,
+    frames_inspected: snapshot.framesInspected,
+    frames_dropped: { ...snapshot.framesDropped },
+    restarts: snapshot.restarts,
+    provider: extra.provider,
+    last_error: err ? { code: err.code, message: err.message, ts: isoTime(err.at) } : null,
+    outbox_depth: extra.outboxDepth,
+  };
+}
+
+export function nodeStatusPayload(
+  info: { version: string; cameras: string[]; depth: number; dropped: number; state?: 'online' | 'offline' },
+  now: number,
+): NodeStatusPayload {
+  return {
+    state: info.state ?? 'online',
+    ts: isoTime(now),
+    version: info.version,
+    cameras: [...info.cameras],
+    outbox: { depth: info.depth, dropped: info.dropped },
+  };
+}
+
+/** The last will: fixed at connect time, so it carries no timestamp. */
+export const OFFLINE_WILL = JSON.stringify({ state: 'offline' });

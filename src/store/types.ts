@@ -1,0 +1,85 @@
+import type { DefectEvent } from '../types.js';
+
+export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
+
+export interface StoreOptions {
+  /** Most unsent alerts kept; beyond it `outboxFullPolicy` applies. */
+  outboxMaxRows: number;
+  outboxFullPolicy: OutboxFullPolicy;
+}
+
+/** The detector that produced an alert, recorded with it so a replay after an upgrade still names it. */
+export interface ModelRef {
+  name: string;
+  version: string;
+}
+
+/**
+ * `queued`: in the outbox. `dropped_oldest`: queued, but the outbox was full and
+ * its oldest alert was dropped. `rejected`: the outbox was full and this alert was
+ * not queued (it is kept in the alert history and consumed its `seq`, so
+ * subscribers can see the gap).
+ */
+export type RecordOutcome = 'queued' | 'dropped_oldest' | 'rejected';
+
+export interface RecordResult {
+  seq: number;
+  outcome: RecordOutcome;
+}
+
+/** One unsent alert, as the publisher drains it. */
+export interface OutboxItem {
+  /** Outbox row id; increases with insertion, so it orders `seq` within each camera. */
+  id: number;
+  seq: number;
+  event: DefectEvent;
+  model?: ModelRef;
+  /** ms since epoch when the row was committed. */
+  createdAt: number;
+  /** The alert waited through an outage (created while disconnected, or an attempt got no PUBACK). */
+  replayed: boolean;
+}
+
+/** `queued` until PUBACK (`sent`), or lost to the outbox bound (`dropped`, `rejected`). */
+export type AlertStatus = 'queued' | 'sent' | 'dropped' | 'rejected';
+
+export interface AlertRecord extends DefectEvent {
+  seq: number;
+  model?: ModelRef;
+  status: AlertStatus;
+  createdAt: number;
+  sentAt?: number;
+}
+
+export interface OutboxCounters {
+  /** Alerts waiting for a PUBACK. */
+  depth: number;
+  /** Oldest alerts removed to make room (policy drop_oldest), since the database was created. */
+  dropped: number;
+  /** New alerts refused (policy reject_new), since the database was created. */
+  rejected: number;
+}
+
+/** The part of the store the publisher drains. */
+export interface Outbox {
+  /** Unsent alerts with id > `afterId`, oldest first. */
+  pendingBatch(limit: number, afterId?: number): OutboxItem[];
+  /** Removes acknowledged rows; returns how many were still there. */
+  markSent(ids: readonly number[], at?: number): number;
+  /** Flags every unsent alert as replayed; returns how many changed. */
+  markAllReplayed(): number;
+  depth(camera?: string): number;
+  counters(): OutboxCounters;
+}
+
+export interface Store extends Outbox {
+  readonly path: string;
+  /** Records the alert, its outbox row and its per-camera seq in one transaction. */
+  recordEvent(event: DefectEvent, model?: ModelRef): RecordResult;
+  recentAlerts(options: { limit: number; since?: number; camera?: string }): AlertRecord[];
+  /** Deletes sent (or lost) alerts captured more than `days` ago, a chunk per transaction. */
+  purgeOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number>;
+  /** `PRAGMA integrity_check` rows: `['ok']` when healthy. */
+  integrityCheck(): string[];
+  close(): void;
+}

@@ -1,0 +1,123 @@
+/**
+ * Types shared between stages. Data flows one way (ingest → preprocess → infer →
+ * events → store/publish/overlay); a stage imports from here, never from a later stage.
+ */
+
+/** One decoded frame, as ingest hands it on. */
+export interface Frame {
+  camera: string;
+  /** Per camera, counts every frame received since the process started (survives ffmpeg restarts). */
+  seq: number;
+  /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. */
+  captureTs: number;
+  width: number;
+  height: number;
+  /** Packed RGB24, row-major, `width * height * 3` bytes. */
+  rgb: Buffer;
+}
+
+/** A frame without its pixels: what travels past inference. */
+export type FrameMeta = Omit<Frame, 'rgb'>;
+
+/** Axis-aligned box in source-frame pixels; `x, y` is the top-left corner. */
+export interface Box {
+  x: number;
+  y: number;
+  w: number;
+  h: number;
+}
+
+export interface Detection {
+  classId: number;
+  className: string;
+  confidence: number;
+  box: Box;
+}
+
+/** The inference stage's result for one frame. */
+export interface InspectedFrame {
+  frame: FrameMeta;
+  detections: Detection[];
+  /** Wall clock (ms) when the detections were ready. */
+  inferredAt: number;
+  /** Duration of the session call this frame was part of, ms. */
+  inferMs: number;
+  /** Number of frames in that session call. */
+  batchSize: number;
+}
+
+export type CameraState = 'connecting' | 'online' | 'reconnecting' | 'stopped';
+
+/** Why a frame never reached the model. */
+export type DropReason = 'superseded' | 'bad_frame' | 'shutdown';
+
+export interface CameraError {
+  code: string;
+  message: string;
+  /** ms since epoch */
+  at: number;
+}
+
+/** A camera's audit trail: what it delivered and what happened to it. */
+export interface CameraSnapshot {
+  id: string;
+  state: CameraState;
+  /** Source resolution once known. */
+  width?: number;
+  height?: number;
+  /** Frames per second received over the last few seconds. */
+  fps: number;
+  framesReceived: number;
+  framesInspected: number;
+  framesDropped: Record<DropReason, number>;
+  restarts: number;
+  lastFrameTs?: number;
+  lastError?: CameraError;
+}
+
+/** A confirmed defect: one per physical defect, emitted once by the tracker. */
+export interface DefectEvent {
+  /** UUIDv7, time-ordered; the subscriber's dedup key. */
+  id: string;
+  camera: string;
+  trackId: number;
+  classId: number;
+  className: string;
+  confidence: number;
+  /** Box of the best detection of the track so far, source-frame pixels. */
+  box: Box;
+  /** The frame the box comes from. */
+  frame: { width: number; height: number; ts: number };
+  /** Capture time of the frame that confirmed the event (ms since epoch). */
+  ts: number;
+  /** Wall clock when the event was confirmed (ms since epoch). */
+  confirmedAt: number;
+}
+
+/** Description of a loaded model, for logs, status and `inspect-model`. */
+export interface ModelInfo {
+  path: string;
+  name: string;
+  version: string;
+  inputName: string;
+  /** Declared input shape; strings or -1 for dynamic dims. */
+  inputShape: Array<number | string>;
+  inputType: string;
+  /** Spatial size the frames are letterboxed to. */
+  inputWidth: number;
+  inputHeight: number;
+  /** True when the batch dimension is dynamic, so frames of several cameras can share one call. */
+  dynamicBatch: boolean;
+  outputName: string;
+  outputShape: Array<number | string>;
+  layout: OutputLayout;
+  classNames: string[];
+  provider: string;
+  metadata: Record<string, string>;
+}
+
+/**
+ * `yolov8`: `[B, 4+nc, N]`, rows cx, cy, w, h then one score per class (YOLOv8, YOLO11).
+ * `yolov5`: `[B, N, 5+nc]`, columns cx, cy, w, h, objectness then class scores.
+ */
+export type OutputLayout = 'yolov8' | 'yolov5';

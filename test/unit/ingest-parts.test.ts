@@ -1,0 +1,102 @@
+import { describe, expect, it } from 'vitest';
+import { Backoff } from '../../src/ingest/backoff.js';
+import { inputOptions, outputOptions, sourceKind } from '../../src/ingest/ffmpeg-args.js';
+import { classifyStderr, parseDecodedSize, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
+import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
+
+describe('FrameAssembler', () => {
+  const frameBytes = (n: number, size: number) => Buffer.from(Array.from({ length: n * size }, (_, i) => i % 251));
+
+  it.each([1, 7, 12, 13, 100, 1000])('cuts frames exactly whatever the chunk size (%i bytes)', (chunk) => {
+    const size = 12;
+    const stream = frameBytes(5, size);
+    const frames: Buffer[] = [];
+    const a = new FrameAssembler(size, (f) => frames.push(f));
+    for (let i = 0; i < stream.length; i += chunk) a.push(stream.subarray(i, i + chunk));
+    expect(frames).toHaveLength(5);
+    frames.forEach((f, i) => expect(f.equals(stream.subarray(i * size, (i + 1) * size))).toBe(true));
+    expect(a.pendingBytes).toBe(0);
+  });
+
+  it('stamps each frame with the arrival of its first byte', () => {
+    let t = 1000;
+    const stamps: number[] = [];
+    const a = new FrameAssembler(4, (_f, at) => stamps.push(at), () => t);
+    a.push(Buffer.alloc(3)); // frame 1 starts at 1000
+    t = 1010;
+    a.push(Buffer.alloc(3)); // frame 1 ends, frame 2 starts at 1010
+    t = 1020;
+    a.push(Buffer.alloc(2));
+    expect(stamps).toEqual([1000, 1010]);
+  });
+
+  it('keeps delivered frames intact when the next chunk arrives', () => {
+    const frames: Buffer[] = [];
+    const a = new FrameAssembler(2, (f) => frames.push(f));
+    a.push(Buffer.from([1, 2, 3, 4]));
+    a.push(Buffer.from([5, 6]));
+    expect(frames.map((f) => [...f])).toEqual([[1, 2], [3, 4], [5, 6]]);
+  });
+
+  it('counts a trailing partial frame', () => {
+    const a = new FrameAssembler(10, () => undefined);
+    a.push(Buffer.alloc(25));
+    expect(a.pendingBytes).toBe(5);
+  });
+});
+
+describe('Backoff (full jitter)', () => {
+  it('doubles the ceiling up to the cap', () => {
+    const b = new Backoff(1000, 8000, () => 1);
+    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([1000, 2000, 4000, 8000, 8000]);
+    b.reset();
+    expect(b.next()).toBe(1000);
+  });
+  it('draws uniformly below the ceiling', () => {
+    const b = new Backoff(1000, 8000, () => 0.25);
+    expect([b.next(), b.next(), b.next()]).toEqual([250, 500, 1000]);
+  });
+});
+
+describe('ffmpeg arguments', () => {
+  const cam = { url: 'rtsp://u:p@10.0.0.5/stream1', transport: 'tcp' as const, realtime: true, loop: true, fps: 5 };
+  it('uses TCP and low-delay flags for RTSP', () => {
+    const args = inputOptions(cam);
+    expect(args.join(' ')).toContain('-rtsp_transport tcp');
+    expect(args.join(' ')).toContain('-fflags nobuffer');
+    expect(args).toContain('-timeout');
+    expect(args).not.toContain('-re');
+  });
+  it('replays files in real time and loops them', () => {
+    expect(inputOptions({ ...cam, url: '/data/clip.mp4' }).join(' ')).toContain('-re -stream_loop -1');
+    expect(inputOptions({ ...cam, url: '/data/clip.mp4', realtime: false, loop: false })).not.toContain('-re');
+  });
+  it('asks for RGB24 at most fps frames per second without duplicates', () => {
+    expect(outputOptions(cam).join(' ')).toBe('-an -sn -dn -map 0:v:0 -r 5 -fps_mode vfr -pix_fmt rgb24 -f rawvideo');
+  });
+  it('tells sources apart', () => {
+    expect([sourceKind('rtsp://a'), sourceKind('rtsps://a'), sourceKind('http://a/x.mjpg'), sourceKind('/x.mp4')]).toEqual(['rtsp', 'rtsp', 'network', 'file']);
+  });
+});
+
+describe('ffmpeg stderr', () => {
+  it('reads the decoded size from the filter graph line', () => {
+    expect(parseDecodedSize('[verbose] [graph 0 input from stream 0:0 @ 0x55d1] w:1280 h:720 pixfmt:yuv420p tb:1/90000 fr:10/1 sar:1/1'))
+      .toEqual({ width: 1280, height: 720 });
+    expect(parseDecodedSize('[graph 0 input from stream 0:0 @ 0x5647f73cbb40] [verbose] w:640 h:480 pixfmt:yuv420p tb:1/15360 fr:15/1 sar:1/1'))
+      .toEqual({ width: 640, height: 480 });
+    expect(parseDecodedSize('frame=   20 fps=0.0')).toBeUndefined();
+  });
+  it('names the real cause of a failure', () => {
+    expect(classifyStderr(['[tcp @ 0x1] Connection to tcp://127.0.0.1:5 failed: Connection refused', 'rtsp://x: Connection refused']))
+      .toMatchObject({ code: 'E_CAMERA_UNREACHABLE', summary: expect.stringContaining('refused the connection') });
+    expect(classifyStderr(['[rtsp @ 0x1] method DESCRIBE failed: 401 Unauthorized'])).toMatchObject({ summary: expect.stringContaining('401') });
+    expect(classifyStderr(['[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found'])).toMatchObject({ summary: expect.stringContaining('404') });
+    expect(classifyStderr(['rtsp://x: Invalid data found when processing input'])).toMatchObject({ code: 'E_CAMERA_STREAM' });
+    expect(classifyStderr(['all good'])).toBeUndefined();
+  });
+  it('hides credentials', () => {
+    expect(redactUrl('rtsp://admin:secret@10.0.0.5:554/s1')).toBe('rtsp://***@10.0.0.5:554/s1');
+    expect(redactUrl('/data/a.mp4')).toBe('/data/a.mp4');
+  });
+});

@@ -1,0 +1,95 @@
+import { describe, expect, it } from 'vitest';
+import sharp from 'sharp';
+import { boxToInput, boxToSource, computeLetterbox } from '../../src/preprocess/letterbox.js';
+import { letterboxImage } from '../../src/preprocess/resize.js';
+import { writeImageToTensor } from '../../src/preprocess/tensor.js';
+
+describe('computeLetterbox (Ultralytics convention)', () => {
+  it.each([
+    // src W, H → dst W, H: scaled W, H, left, top, right, bottom
+    [1280, 720, 640, 640, 640, 360, 0, 140, 0, 140],
+    [640, 480, 640, 640, 640, 480, 0, 80, 0, 80],
+    [1920, 1080, 640, 640, 640, 360, 0, 140, 0, 140],
+    [721, 403, 640, 640, 640, 358, 0, 141, 0, 141],
+    [721, 403, 320, 320, 320, 179, 0, 70, 0, 71],
+    [1280, 720, 320, 320, 320, 180, 0, 70, 0, 70],
+    [640, 480, 320, 320, 320, 240, 0, 40, 0, 40],
+    [480, 640, 320, 320, 240, 320, 40, 0, 40, 0],
+    [403, 721, 320, 320, 179, 320, 70, 0, 71, 0],
+    [320, 320, 320, 320, 320, 320, 0, 0, 0, 0],
+  ])('%i×%i into %i×%i', (sw, sh, dw, dh, scw, sch, left, top, right, bottom) => {
+    const lb = computeLetterbox(sw, sh, dw, dh);
+    expect([lb.scaledWidth, lb.scaledHeight, lb.left, lb.top, lb.right, lb.bottom]).toEqual([scw, sch, left, top, right, bottom]);
+  });
+
+  it('maps model boxes back to exact source pixels', () => {
+    const lb = computeLetterbox(1280, 720, 640, 640);
+    // A 100×50 box at (200, 300) in the source is (100, 150+140) .. in the input.
+    expect(boxToInput(lb, { x: 200, y: 300, w: 100, h: 50 })).toEqual({ cx: 125, cy: 302.5, w: 50, h: 25 });
+    expect(boxToSource(lb, 125, 302.5, 50, 25)).toEqual({ x: 200, y: 300, w: 100, h: 50 });
+  });
+
+  it.each([[1280, 720], [640, 480], [1920, 1080], [721, 403]])('round-trips boxes for %i×%i', (w, h) => {
+    for (const dst of [320, 640]) {
+      const lb = computeLetterbox(w, h, dst, dst);
+      const box = { x: 17, y: 29, w: 101, h: 77 };
+      const b = boxToInput(lb, box);
+      const back = boxToSource(lb, b.cx, b.cy, b.w, b.h);
+      expect(back.x).toBeCloseTo(box.x, 9);
+      expect(back.y).toBeCloseTo(box.y, 9);
+      expect(back.w).toBeCloseTo(box.w, 9);
+      expect(back.h).toBeCloseTo(box.h, 9);
+    }
+  });
+
+  it('clips boxes that reach into the padding to the frame', () => {
+    const lb = computeLetterbox(1280, 720, 640, 640);
+    expect(boxToSource(lb, 10, 140, 40, 40)).toEqual({ x: 0, y: 0, w: 60, h: 40 });
+  });
+});
+
+describe('letterboxImage (sharp)', () => {
+  it('puts the scaled image in the centre with grey 114 borders', async () => {
+    const w = 721, h = 403;
+    const rgb = Buffer.alloc(w * h * 3);
+    for (let i = 0; i < w * h; i++) rgb.set([200, 10, 30], i * 3);
+    const out = await letterboxImage(rgb, w, h, 320, 320);
+    expect(out.rgb.length).toBe(320 * 320 * 3);
+    const px = (x: number, y: number) => [...out.rgb.subarray((y * 320 + x) * 3, (y * 320 + x) * 3 + 3)];
+    expect(px(0, 0)).toEqual([114, 114, 114]); // top pad (70 rows)
+    expect(px(160, 69)).toEqual([114, 114, 114]);
+    expect(px(160, 70)).toEqual([200, 10, 30]); // first image row
+    expect(px(160, 248)).toEqual([200, 10, 30]); // last image row (70 + 179 - 1)
+    expect(px(160, 249)).toEqual([114, 114, 114]); // bottom pad (71 rows)
+    expect(px(319, 319)).toEqual([114, 114, 114]);
+  });
+
+  it('rejects a buffer of the wrong size naming both sizes', async () => {
+    await expect(letterboxImage(Buffer.alloc(10), 4, 4, 8, 8)).rejects.toMatchObject({
+      code: 'E_FRAME_SIZE',
+      message: expect.stringContaining('Expected 48 bytes for a 4×4 RGB24 frame but received 10'),
+    });
+  });
+
+  it('matches sharp’s own pixels for an unpadded resize', async () => {
+    const rgb = Buffer.alloc(640 * 480 * 3, 77);
+    const out = await letterboxImage(rgb, 640, 480, 320, 240);
+    const ref = await sharp(rgb, { raw: { width: 640, height: 480, channels: 3 } }).resize(320, 240, { kernel: 'linear' }).raw().toBuffer();
+    expect(out.rgb.equals(ref)).toBe(true);
+  });
+});
+
+describe('writeImageToTensor', () => {
+  const rgb = Uint8Array.from([255, 0, 51, 0, 255, 102]); // 2×1 image
+  it('writes NCHW float 0..1 at the batch index', () => {
+    const t = new Float32Array(12);
+    writeImageToTensor(rgb, 2, 1, t, 1, 'nchw');
+    expect([...t.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]);
+    expect([...t.subarray(6)].map((v) => Math.round(v * 255))).toEqual([255, 0, 0, 255, 51, 102]);
+  });
+  it('writes NHWC uint8 unchanged', () => {
+    const t = new Uint8Array(6);
+    writeImageToTensor(rgb, 2, 1, t, 0, 'nhwc');
+    expect([...t]).toEqual([...rgb]);
+  });
+});
