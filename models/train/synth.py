@@ -545,13 +545,24 @@ def belt(rng, w, h):
     return img
 
 
-def place(rng, frame, part, x, y, angle, labels, shadow, frame_w):
-    """Rotate a part sprite and composite it onto the frame; append defect boxes."""
-    ph, pw = part.alpha.shape
-    rgba = np.dstack([np.clip(part.rgb, 0, 255), part.alpha * 255]).astype(np.float32)
-    rot = lambda a: np.asarray(Image.fromarray(a, "F").rotate(angle, Image.BILINEAR, expand=True))
-    ch = [rot(np.ascontiguousarray(rgba[..., c])) for c in range(4)]
-    a = ch[3] / 255.0
+@dataclass
+class Sprite:
+    """A part rotated into frame orientation: RGB, alpha and per-defect masks."""
+    rgb: np.ndarray
+    alpha: np.ndarray
+    masks: list   # [(class_id, bool mask)]
+
+
+def rotate_part(part: Part, angle: float) -> Sprite:
+    rot = lambda a: np.asarray(Image.fromarray(np.ascontiguousarray(a, dtype=np.float32), "F").rotate(angle, Image.BILINEAR, expand=True))
+    rgb = np.dstack([rot(np.clip(part.rgb[..., c], 0, 255)) for c in range(3)])
+    alpha = rot(part.alpha * 255.0) / 255.0
+    return Sprite(rgb=rgb, alpha=alpha, masks=[(cls, rot(m * 255.0) > 127) for cls, m in part.masks])
+
+
+def composite(frame, sp: Sprite, x, y, shadow, frame_w, labels=None):
+    """Composite a sprite centred at (x, y); append its visible defect boxes to labels."""
+    a = sp.alpha
     H, W = frame.shape[:2]
     rh, rw = a.shape
     x0, y0 = int(round(x - rw / 2)), int(round(y - rh / 2))
@@ -560,27 +571,33 @@ def place(rng, frame, part, x, y, angle, labels, shadow, frame_w):
         return
     sx, sy = slice(fx0 - x0, fx1 - x0), slice(fy0 - y0, fy1 - y0)
     fs = (slice(fy0, fy1), slice(fx0, fx1))
-    # soft shadow offset away from the light
+    # soft shadow, offset down-right
     if shadow > 0:
         sh = blur(a, frame_w * 0.006)
         off = max(1, int(frame_w * 0.006))
         shp = np.zeros_like(sh)
         shp[off:, off:] = sh[:-off, :-off]
         frame[fs] *= (1 - shadow * shp[sy, sx])[..., None]
-    col = np.dstack(ch[:3])
-    frame[fs] = frame[fs] * (1 - a[sy, sx, None]) + col[sy, sx] * a[sy, sx, None]
-    for cls, m in part.masks:
-        mr = rot(m * 255.0)[sy, sx] > 127
-        ys, xs = np.nonzero(mr)
+    frame[fs] = frame[fs] * (1 - a[sy, sx, None]) + sp.rgb[sy, sx] * a[sy, sx, None]
+    if labels is None:
+        return
+    for mi, (cls, full) in enumerate(sp.masks):
+        fys, fxs = np.nonzero(full)
+        if len(fxs) == 0:
+            continue
+        full_area = (fxs.max() - fxs.min() + 1) * (fys.max() - fys.min() + 1)
+        ys, xs = np.nonzero(full[sy, sx])
         if len(xs) == 0:
             continue
-        full = rot(m * 255.0) > 127
-        fys, fxs = np.nonzero(full)
-        full_area = (fxs.max() - fxs.min() + 1) * (fys.max() - fys.min() + 1)
         bx0, by0 = xs.min() + fx0, ys.min() + fy0
         bx1, by1 = xs.max() + fx0 + 1, ys.max() + fy0 + 1
         vis = (bx1 - bx0) * (by1 - by0) / max(1, full_area)
-        labels.append({"class": cls, "box": [float(bx0), float(by0), float(bx1), float(by1)], "vis": float(vis)})
+        labels.append({"class": cls, "box": [float(bx0), float(by0), float(bx1), float(by1)], "vis": float(vis), "mask": mi})
+
+
+def place(rng, frame, part, x, y, angle, labels, shadow, frame_w):
+    """Rotate a part sprite and composite it onto the frame; append defect boxes."""
+    composite(frame, rotate_part(part, angle), x, y, shadow, frame_w, labels)
 
 
 def finish(rng, img, labels, w):

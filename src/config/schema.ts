@@ -38,6 +38,7 @@ export const cameraSchema = z.strictObject({
   roi: polygon.optional().describe('Only detections whose centre lies inside this polygon count (source-frame pixels)'),
   exclude: z.array(polygon, { error: 'expected a list of polygons' }).default([]).describe('Detections whose centre lies inside any of these polygons are ignored'),
   stall_timeout: positive('positive number of seconds').optional().describe('Seconds without a frame before the camera is restarted; defaults to ingest.stall_timeout'),
+  start_timeout: positive('positive number of seconds').optional().describe('Seconds a (re)starting camera may take to its first frame; defaults to ingest.start_timeout'),
   transport: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp').describe('RTSP transport; TCP survives lossy plant networks better'),
   realtime: flag().default(true).describe('File cameras only: replay at the file’s own rate (false: as fast as possible, for benchmarks)'),
   loop: flag().default(true).describe('File cameras only: start over at the end of the file'),
@@ -49,7 +50,8 @@ export const configSchema = z.strictObject({
   cameras: z.array(cameraSchema, { error: 'expected a list of cameras' }).min(1, { error: 'expected at least one camera' })
     .describe('The cameras of this line'),
   ingest: z.strictObject({
-    stall_timeout: positive('positive number of seconds').default(20).describe('Seconds without a frame before a camera is restarted (slow RTSP cameras may need 40)'),
+    stall_timeout: positive('positive number of seconds').default(20).describe('Seconds without a frame, once a camera is delivering, before it is restarted'),
+    start_timeout: positive('positive number of seconds').default(40).describe('Seconds a (re)starting camera may take to its first frame (some cameras need 40 to start)'),
     backoff_initial: positive('positive number of seconds').default(1).describe('First reconnect delay in seconds; doubles on every failure'),
     backoff_max: positive('positive number of seconds').default(30).describe('Cap of the reconnect delay in seconds (full jitter below it)'),
     stable_after: positive('positive number of seconds').default(10).describe('A camera online this long resets its backoff'),

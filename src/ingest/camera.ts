@@ -50,6 +50,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   readonly id: string;
   private readonly cfg: CameraConfig;
   private readonly stallMs: number;
+  private readonly startMs: number;
   private readonly stableMs: number;
   private readonly backoff: Backoff;
   private readonly log: Logger;
@@ -82,6 +83,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.id = cfg.id;
     this.cfg = cfg;
     this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
+    // Slow cameras need longer to their first frame than between frames (Frigate #11041).
+    this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
     this.stableMs = ingest.stable_after * 1000;
     this.backoff = new Backoff(ingest.backoff_initial * 1000, ingest.backoff_max * 1000);
     this.log = log.child({ stage: 'ingest', camera: cfg.id });
@@ -190,7 +193,6 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.framesReceived++;
     this.lastFrameTs = capturedAt;
     this.rate.tick(capturedAt);
-    this.armStallTimer(generation);
     if (this.state !== 'online') {
       const recovered = this.state === 'reconnecting';
       this.onlineSince = Date.now();
@@ -199,6 +201,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       else this.log.info({ width: this.width, height: this.height }, 'camera online');
       this.lastLoggedFailure = '';
     }
+    this.armStallTimer(generation);
     this.emit('frame', {
       camera: this.id,
       seq: this.framesReceived,
@@ -229,12 +232,16 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   private armStallTimer(generation: number): void {
     if (this.stallTimer) clearTimeout(this.stallTimer);
+    const starting = this.state !== 'online';
+    const ms = starting ? this.startMs : this.stallMs;
     this.stallTimer = setTimeout(() => {
       this.fail(generation, {
         code: 'E_CAMERA_STALL',
-        message: `no frame for ${this.stallMs / 1000} s (stall_timeout); restarting the camera`,
+        message: starting
+          ? `no first frame within ${ms / 1000} s (start_timeout); restarting the camera`
+          : `no frame for ${ms / 1000} s (stall_timeout); restarting the camera`,
       });
-    }, this.stallMs);
+    }, ms);
     this.stallTimer.unref();
   }
 

@@ -1,0 +1,114 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Registry } from 'prom-client';
+import type { Logger } from '../log.js';
+import { errorMessage } from '../errors.js';
+import { toAlertPayload } from './protocol.js';
+import type { OverlaySource } from './source.js';
+import { staticKey, type StaticFile } from './static-files.js';
+
+export const ALERTS_DEFAULT_LIMIT = 50;
+export const ALERTS_MAX_LIMIT = 500;
+
+export interface RouteDeps {
+  source: OverlaySource;
+  files: Map<string, StaticFile>;
+  registry: Registry;
+  authorized: (req: IncomingMessage, url: URL) => boolean;
+  log: Logger;
+}
+
+/** Sent with every answer: no MIME sniffing, and the token in the page's URL never travels as a Referer. */
+const BASE_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' };
+const PAGE_CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
+
+function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
+  res.writeHead(status, { ...BASE_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
+  res.end(res.req.method === 'HEAD' ? undefined : body);
+}
+
+const json = (res: ServerResponse, status: number, value: unknown, headers?: Record<string, string>) =>
+  send(res, status, 'application/json; charset=utf-8', JSON.stringify(value), headers);
+
+function unauthorized(res: ServerResponse, page: boolean): void {
+  const headers = { 'WWW-Authenticate': 'Bearer realm="linesight overlay"' };
+  if (page) {
+    send(res, 401, 'text/html; charset=utf-8', '<!doctype html><meta charset="utf-8"><title>linesight</title><body style="background:#000;color:#fff;font:2rem sans-serif;padding:2rem">This overlay needs its access token: open it as <code>/?token=…</code>.</body>', { ...headers, 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" });
+  } else {
+    json(res, 401, { error: 'unauthorized', message: 'expected the overlay token as "Authorization: Bearer …" or ?token=' }, headers);
+  }
+}
+
+/**
+ * The HTTP side of the overlay. `/healthz` stays open for load balancers and
+ * container health checks but tells only whether the pipeline is alive and each
+ * camera's state; the page, `/api/*` and `/metrics` need the token when one is
+ * set. Static assets other than the page (scripts, styles) are served without
+ * it: they are the same for every installation and carry no line data, and a
+ * browser cannot attach a token to the module imports of a page.
+ */
+export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
+  return (req, res) => {
+    handle(deps, req, res).catch((err: unknown) => {
+      deps.log.error({ err: errorMessage(err), url: req.url }, 'overlay request failed');
+      if (!res.headersSent) json(res, 500, { error: 'internal', message: 'the overlay could not answer this request' });
+      else res.destroy();
+    });
+  };
+}
+
+async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    json(res, 405, { error: 'method_not_allowed', message: `expected GET or HEAD but received ${req.method}` }, { Allow: 'GET, HEAD' });
+    return;
+  }
+  const url = new URL(req.url ?? '/', 'http://overlay.invalid');
+  switch (url.pathname) {
+    case '/healthz':
+      return healthz(deps, res);
+    case '/metrics':
+      if (!deps.authorized(req, url)) return unauthorized(res, false);
+      return send(res, 200, deps.registry.contentType, await deps.registry.metrics());
+    case '/api/alerts':
+      if (!deps.authorized(req, url)) return unauthorized(res, false);
+      return alerts(deps, url, res);
+    case '/ws':
+      return json(res, 426, { error: 'upgrade_required', message: 'expected a WebSocket upgrade' }, { Upgrade: 'websocket' });
+    default:
+      return staticFile(deps, req, url, res);
+  }
+}
+
+function healthz(deps: RouteDeps, res: ServerResponse): void {
+  const alive = deps.source.health().alive;
+  const cameras = deps.source.cameras().map((c) => ({ id: c.id, state: c.state }));
+  json(res, alive ? 200 : 503, { alive, cameras });
+}
+
+function alerts(deps: RouteDeps, url: URL, res: ServerResponse): void {
+  const raw = url.searchParams.get('limit');
+  const limit = raw === null ? ALERTS_DEFAULT_LIMIT : Number(raw);
+  if (!Number.isInteger(limit) || limit < 1 || limit > ALERTS_MAX_LIMIT) {
+    json(res, 400, { error: 'bad_limit', message: `expected limit to be an integer 1–${ALERTS_MAX_LIMIT} but received ${JSON.stringify(raw)}` });
+    return;
+  }
+  json(res, 200, { v: 1, alerts: deps.source.recentAlerts(limit).map((a) => toAlertPayload(a)) });
+}
+
+function staticFile(deps: RouteDeps, req: IncomingMessage, url: URL, res: ServerResponse): void {
+  const key = staticKey(url.pathname);
+  const file = key === null ? undefined : deps.files.get(key);
+  if (!file) {
+    json(res, 404, { error: 'not_found', message: 'no such page' });
+    return;
+  }
+  const page = key === '/index.html';
+  if (page && !deps.authorized(req, url)) return unauthorized(res, true);
+  const headers: Record<string, string> = { ETag: file.etag, 'Cache-Control': page ? 'no-cache, private' : file.cacheControl };
+  if (page) headers['Content-Security-Policy'] = PAGE_CSP;
+  if (req.headers['if-none-match'] === file.etag) {
+    res.writeHead(304, { ...BASE_HEADERS, ...headers });
+    res.end();
+    return;
+  }
+  send(res, 200, file.type, file.body, headers);
+}

@@ -1,0 +1,175 @@
+import { createServer } from 'node:http';
+import { Registry } from 'prom-client';
+import type { WebSocket } from 'ws';
+import type { OverlayConfig } from '../config/schema.js';
+import { errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { tokenChecker } from './auth.js';
+import { ClientHub, type ClientStats } from './clients.js';
+import { createRequestHandler } from './http-routes.js';
+import { detectionsMessage, helloMessage, statusMessage } from './messages.js';
+import { createMetrics } from './metrics.js';
+import { PreviewEncoder } from './preview.js';
+import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
+import { attachSockets } from './sockets.js';
+import type { AlertView, OverlaySource } from './source.js';
+import { loadStaticFiles } from './static-files.js';
+import { alertThumbnail } from './thumbnail.js';
+
+/** Alerts a page receives when it (re)connects. */
+export const RECENT_ALERTS = 100;
+
+export interface OverlayOptions {
+  /** Register the metrics here (e.g. the app's registry) instead of a private one. */
+  metricsRegistry?: Registry;
+  /** Per-client bytes buffered above which droppable messages are skipped (default 2 MiB). */
+  skipAbove?: number;
+  /** Per-client bytes buffered above which the client is disconnected (default 8 MiB). */
+  dropAbove?: number;
+  /** Ping interval, ms (default 15 s). */
+  heartbeatMs?: number;
+  /** Status message interval, ms (default 1 s). */
+  statusMs?: number;
+  /** Directory of the page (default `web/`). */
+  webRoot?: string;
+}
+
+export interface Overlay {
+  /** The port actually listened on (config port 0 picks a free one). */
+  port: number;
+  /** The page's address, e.g. `http://localhost:8080/`. */
+  url: string;
+  clients(): number;
+  /** Per page connection: buffered bytes, previews sent and skipped. */
+  clientStats(): ClientStats[];
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the operator overlay: the page, its WebSocket stream, `/healthz`,
+ * `/metrics` and `/api/alerts`, on `config.host:config.port`.
+ *
+ * @example
+ *   const overlay = await startOverlay(config.overlay, line.overlaySource(), log);
+ *   log.info({ url: overlay.url }, 'operator page ready');
+ *   // … on shutdown
+ *   await overlay.close();
+ */
+export async function startOverlay(config: OverlayConfig, source: OverlaySource, log: Logger, opts: OverlayOptions = {}): Promise<Overlay> {
+  const olog = log.child({ stage: 'overlay' });
+  const files = await loadStaticFiles(opts.webRoot);
+  const registry = opts.metricsRegistry ?? new Registry();
+  const authorized = tokenChecker(config.token);
+  const hub = new ClientHub({
+    skipAbove: opts.skipAbove ?? 2 * 1024 * 1024,
+    dropAbove: opts.dropAbove ?? 8 * 1024 * 1024,
+    heartbeatMs: opts.heartbeatMs ?? 15_000,
+  }, olog);
+  const previews = new PreviewEncoder(
+    { width: config.preview_width, fps: config.preview_fps },
+    () => hub.size > 0,
+    (_camera, message) => hub.broadcastPreview(message),
+    olog,
+  );
+  const metrics = createMetrics(registry, source, hub, previews);
+
+  // Alerts go out in arrival order even though their thumbnails encode asynchronously.
+  let alertChain: Promise<void> = Promise.resolve();
+  const onAlert = (alert: AlertView) => {
+    if (hub.size === 0) return;
+    alertChain = alertChain.then(async () => {
+      hub.broadcast({ v: 1, type: 'alert', alert: await withThumbnail(alert, previews, olog) }, false);
+    });
+  };
+
+  const unsubscribe = [
+    source.onFrame((frame) => previews.offer(frame)),
+    source.onInspected((result, tracks) => {
+      metrics.observeInspected(result);
+      if (hub.size > 0) hub.broadcast(detectionsMessage(result, tracks), true);
+    }),
+    source.onAlert(onAlert),
+  ];
+  const statusTimer = setInterval(() => {
+    if (hub.size > 0) hub.broadcast(statusMessage(source, hub.size), true);
+  }, opts.statusMs ?? 1000);
+  statusTimer.unref();
+
+  const welcome = (ws: WebSocket) => {
+    hub.sendTo(ws, helloMessage(source, config));
+    hub.sendTo(ws, statusMessage(source, hub.size));
+    hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog) });
+  };
+
+  const server = createServer(createRequestHandler({ source, files, registry, authorized, log: olog }));
+  const wss = attachSockets(server, { hub, maxClients: config.max_clients, authorized, welcome, log: olog });
+  const port = await listen(server, config.host, config.port);
+  const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${shown}:${port}/`;
+  olog.info({ url, token: config.token !== undefined, previewWidth: config.preview_width, previewFps: config.preview_fps }, 'operator overlay listening');
+
+  let closing: Promise<void> | null = null;
+  return {
+    port,
+    url,
+    clients: () => hub.size,
+    clientStats: () => hub.stats(),
+    close() {
+      closing ??= (async () => {
+        for (const off of unsubscribe) off();
+        clearInterval(statusTimer);
+        previews.close();
+        hub.closeAll(CloseCodes.goingAway, 'server shutting down');
+        await alertChain;
+        await waitUntil(() => hub.size === 0, 1000);
+        hub.terminateAll();
+        wss.close();
+        metrics.remove();
+        server.closeAllConnections();
+        await new Promise<void>((resolve) => server.close(() => resolve()));
+        olog.info('operator overlay closed');
+      })();
+      return closing;
+    },
+  };
+}
+
+function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      reject(Object.assign(new Error(`The overlay cannot listen on ${host}:${port}: ${err.message} (overlay.host / overlay.port)`, { cause: err }), { code: err.code }));
+    };
+    server.once('error', onError);
+    server.listen(port, host, () => {
+      server.off('error', onError);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}
+
+function recent(source: OverlaySource, log: Logger): AlertPayload[] {
+  try {
+    return source.recentAlerts(RECENT_ALERTS).map((a) => toAlertPayload(a));
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'recent alerts unavailable; the page starts with live alerts only');
+    return [];
+  }
+}
+
+async function withThumbnail(alert: AlertView, previews: PreviewEncoder, log: Logger): Promise<AlertPayload> {
+  const frame = previews.latest(alert.camera);
+  if (!frame || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
+  try {
+    const jpeg = await alertThumbnail(frame, alert.box);
+    return toAlertPayload(alert, jpeg ? jpeg.toString('base64') : null);
+  } catch (err) {
+    log.warn({ camera: alert.camera, alert: alert.id, err: errorMessage(err) }, 'alert thumbnail failed; the alert is shown without one');
+    return toAlertPayload(alert);
+  }
+}
+
+async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+}

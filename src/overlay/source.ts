@@ -1,0 +1,38 @@
+import type { CameraSnapshot, DefectEvent, Frame, InspectedFrame, ModelInfo } from '../types.js';
+
+/** Removes a listener. */
+export type Unsubscribe = () => void;
+
+/** A track as the overlay draws it (from the tracker in src/events). */
+export interface TrackView {
+  trackId: number;
+  classId: number;
+  className: string;
+  confidence: number;
+  box: { x: number; y: number; w: number; h: number };
+  confirmed: boolean;
+}
+
+/** An alert as the overlay lists it: the event plus its per-camera sequence number once stored. */
+export type AlertView = DefectEvent & { seq?: number };
+
+/**
+ * Everything the overlay reads from the running line, and nothing else: the
+ * overlay never reaches into a stage. `src/app.ts` provides it.
+ */
+export interface OverlaySource {
+  site: string;
+  line: string;
+  model(): ModelInfo;
+  cameras(): CameraSnapshot[];
+  /** Every decoded frame of every camera (the overlay throttles to its preview rate). */
+  onFrame(listener: (frame: Frame) => void): Unsubscribe;
+  /** Detections (and tracks, once the tracker runs) per inspected frame. */
+  onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
+  /** A confirmed defect, after it is stored in the outbox. */
+  onAlert(listener: (alert: AlertView) => void): Unsubscribe;
+  /** The last alerts from SQLite, newest first (for a page that just opened). */
+  recentAlerts(limit: number): AlertView[];
+  /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */
+  health(): { alive: boolean; mqttConnected?: boolean; outboxDepth?: number; [k: string]: unknown };
+}

@@ -1,0 +1,32 @@
+import sharp from 'sharp';
+import type { Box, Frame } from '../types.js';
+
+/** Longest side of an alert thumbnail, px. */
+export const THUMBNAIL_SIZE = 160;
+
+/** The crop around a box: the box plus a margin of 25 % of its size (at least 8 px), clamped to the frame. */
+export function thumbnailRegion(box: Box, width: number, height: number): { left: number; top: number; width: number; height: number } | null {
+  const mx = Math.max(8, box.w * 0.25);
+  const my = Math.max(8, box.h * 0.25);
+  const left = Math.max(0, Math.floor(box.x - mx));
+  const top = Math.max(0, Math.floor(box.y - my));
+  const right = Math.min(width, Math.ceil(box.x + box.w + mx));
+  const bottom = Math.min(height, Math.ceil(box.y + box.h + my));
+  if (right - left < 1 || bottom - top < 1) return null;
+  return { left, top, width: right - left, height: bottom - top };
+}
+
+/**
+ * A small JPEG of an alert's box cut from a camera frame, or null when the box
+ * lies outside the frame. The frame is the camera's newest, which may be a
+ * few frames later than the one the box comes from.
+ */
+export async function alertThumbnail(frame: Frame, box: Box): Promise<Buffer | null> {
+  const region = thumbnailRegion(box, frame.width, frame.height);
+  if (!region) return null;
+  return sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } })
+    .extract(region)
+    .resize({ width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE, fit: 'inside' })
+    .jpeg({ quality: 75 })
+    .toBuffer();
+}

@@ -1,0 +1,198 @@
+import type { MqttConfig } from '../config/schema.js';
+import { errorMessage, isLinesightError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { ModelRef, Outbox } from '../store/index.js';
+import type { CameraSnapshot } from '../types.js';
+import { BrokerConnection } from './client.js';
+import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
+import { ALERT_SCHEMA, alertPayload } from './payload.js';
+import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState } from './status.js';
+import { alertTopic, cameraStatusTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
+
+/** Knobs with production defaults; tests shorten them. */
+export interface PublisherTuning {
+  maxInflight?: number;
+  backoffInitialMs?: number;
+  backoffMaxMs?: number;
+  connectTimeoutMs?: number;
+  keepaliveSec?: number;
+  /** Safety net: how often the outbox is polled even without `kick()`, ms. */
+  pollMs?: number;
+  /** Wait after a PUBACK with an error reason, ms. */
+  retryMs?: number;
+  /** Interface the embedded broker listens on. */
+  embeddedHost?: string;
+}
+
+export interface PublisherOptions {
+  mqtt: MqttConfig;
+  site: string;
+  line: string;
+  /** The detector, for alerts recorded without one. */
+  model: ModelRef;
+  /** linesight version, on the node status topic. */
+  version: string;
+  cameras: string[];
+  outbox: Outbox;
+  log: Logger;
+  /** When given, camera statuses are published on connect and every `mqtt.status_interval`. */
+  statusSource?: () => { snapshots: CameraSnapshot[]; provider: string };
+  tuning?: PublisherTuning;
+}
+
+export interface Publisher {
+  /** Broker URL in use (the embedded broker's when no `mqtt.url`). */
+  readonly url: string;
+  readonly embedded: boolean;
+  readonly connected: boolean;
+  readonly counters: Readonly<DrainCounters>;
+  /** Last connection failure, while the broker is unreachable. */
+  readonly lastError: { kind: string; message: string; at: number } | undefined;
+  /** New alerts were recorded: send them now rather than at the next poll. */
+  kick(): void;
+  publishCameraStatus(snapshot: CameraSnapshot, extra: { provider: string }): void;
+  publishNodeStatus(): void;
+  /** Publishes offline statuses, disconnects, stops the embedded broker. Unsent alerts stay in the outbox. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts the MQTT side: the embedded broker when no url is configured, the
+ * self-healing connection, the outbox drain and the status topics.
+ *
+ * @example
+ * const publisher = await startPublisher({ mqtt: cfg.mqtt, site, line, model, version, cameras, outbox: store, log });
+ * store.recordEvent(event, model); publisher.kick();
+ */
+export async function startPublisher(opts: PublisherOptions): Promise<Publisher> {
+  const t = opts.tuning ?? {};
+  const log = opts.log.child({ stage: 'publish' });
+  const broker: EmbeddedBroker | undefined = opts.mqtt.url
+    ? undefined
+    : await startEmbeddedBroker(opts.mqtt.embedded_port, log, t.embeddedHost);
+  const root: TopicRoot = { prefix: opts.mqtt.topic_prefix, site: opts.site, line: opts.line };
+  const protocolVersion = broker ? 4 : opts.mqtt.protocol_version;
+  const lastSnapshots = new Map<string, { snapshot: CameraSnapshot; provider: string }>();
+
+  const drain = new OutboxDrain(
+    opts.outbox,
+    (item, done) => {
+      const payload = JSON.stringify(alertPayload(item, { site: opts.site, line: opts.line, model: opts.model }, Date.now()));
+      // Alerts: QoS 1, never retained, no Message Expiry Interval (MQTT 5 §3.3.2.3.3) so they never expire.
+      return connection.publish(alertTopic(root, item.event.camera), payload, {
+        qos: 1, retain: false, userProperties: { id: item.event.id, schema: ALERT_SCHEMA },
+      }, done);
+    },
+    { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 },
+    log,
+  );
+
+  const connection = await createConnection(broker, () => new BrokerConnection(
+    {
+      url: broker?.url ?? (opts.mqtt.url as string),
+      protocolVersion,
+      clientId: opts.mqtt.client_id ?? `linesight-${opts.site}-${opts.line}`,
+      username: opts.mqtt.username,
+      password: opts.mqtt.password,
+      tls: opts.mqtt.tls && {
+        ca: opts.mqtt.tls.ca, cert: opts.mqtt.tls.cert, key: opts.mqtt.tls.key, rejectUnauthorized: opts.mqtt.tls.reject_unauthorized,
+      },
+      will: { topic: nodeStatusTopic(root), payload: OFFLINE_WILL },
+      keepaliveSec: t.keepaliveSec ?? 30,
+      connectTimeoutMs: t.connectTimeoutMs ?? 10_000,
+      backoff: { initialMs: t.backoffInitialMs ?? 1000, maxMs: t.backoffMaxMs ?? 30_000 },
+    },
+    {
+      onConnect: (receiveMaximum) => {
+        drain.start(receiveMaximum);
+        // Retained statuses may be gone (a broker without persistence): state them again.
+        safely('publish the statuses', () => {
+          publishNodeStatus();
+          if (opts.statusSource) publishAllCameraStatuses();
+          else for (const { snapshot, provider } of lastSnapshots.values()) publishCameraStatus(snapshot, { provider });
+        });
+      },
+      onDisconnect: () => drain.stop(),
+    },
+    log,
+  ));
+
+  /** Status is best effort; a failure (store, snapshot source) must not reach mqtt.js or a timer unhandled. */
+  function safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      log.error({ code: isLinesightError(err) ? err.code : 'E_MQTT', cause: errorMessage(err) }, `could not ${what}: ${errorMessage(err)}`);
+    }
+  }
+
+  const retained = (topic: string, body: unknown) => connection.publish(topic, JSON.stringify(body), { qos: 1, retain: true });
+
+  function nodeStatus(state: 'online' | 'offline') {
+    const c = opts.outbox.counters();
+    return nodeStatusPayload({ state, version: opts.version, cameras: opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
+  }
+
+  function publishNodeStatus(): void {
+    retained(nodeStatusTopic(root), nodeStatus('online'));
+  }
+
+  function publishCameraStatus(snapshot: CameraSnapshot, extra: { provider: string }, state?: PublishedState): void {
+    lastSnapshots.set(snapshot.id, { snapshot, provider: extra.provider });
+    const body = cameraStatusPayload(snapshot, { provider: extra.provider, outboxDepth: opts.outbox.depth(snapshot.id), state }, Date.now());
+    retained(cameraStatusTopic(root, snapshot.id), body);
+  }
+
+  function publishAllCameraStatuses(): void {
+    if (!opts.statusSource) return;
+    const { snapshots, provider } = opts.statusSource();
+    for (const snapshot of snapshots) publishCameraStatus(snapshot, { provider });
+  }
+
+  connection.start();
+  const timers = [
+    setInterval(() => drain.kick(), t.pollMs ?? 1000),
+    setInterval(() => safely('publish the statuses', () => {
+      publishNodeStatus();
+      publishAllCameraStatuses();
+    }), opts.mqtt.status_interval * 1000),
+  ];
+
+  return {
+    url: broker?.url ?? (opts.mqtt.url as string),
+    embedded: broker !== undefined,
+    get connected() {
+      return connection.connected;
+    },
+    counters: drain.counters,
+    get lastError() {
+      const f = connection.lastFailure;
+      return f && { kind: f.kind, message: f.message, at: f.at };
+    },
+    kick: () => drain.kick(),
+    publishCameraStatus: (snapshot, extra) => publishCameraStatus(snapshot, extra),
+    publishNodeStatus,
+    async stop() {
+      for (const timer of timers) clearInterval(timer);
+      let last: string = OFFLINE_WILL;
+      safely('publish the offline statuses', () => {
+        for (const { snapshot, provider } of lastSnapshots.values()) publishCameraStatus(snapshot, { provider }, 'offline');
+        last = JSON.stringify(nodeStatus('offline'));
+      });
+      await connection.stop({ topic: nodeStatusTopic(root), payload: last });
+      drain.stop();
+      await broker?.close();
+    },
+  };
+}
+
+/** Builds the connection; if that throws (an unreadable TLS file), the embedded broker must not outlive it. */
+async function createConnection(broker: EmbeddedBroker | undefined, build: () => BrokerConnection): Promise<BrokerConnection> {
+  try {
+    return build();
+  } catch (err) {
+    await broker?.close();
+    throw err;
+  }
+}

@@ -1,0 +1,122 @@
+import type { AlertView, OverlaySource, TrackView, Unsubscribe } from '../../src/overlay/source.js';
+import type { CameraSnapshot, Frame, InspectedFrame, ModelInfo } from '../../src/types.js';
+
+type Listener<A extends unknown[]> = (...args: A) => void;
+
+function listeners<A extends unknown[]>() {
+  const set = new Set<Listener<A>>();
+  return {
+    add(fn: Listener<A>): Unsubscribe {
+      set.add(fn);
+      return () => set.delete(fn);
+    },
+    emit(...args: A) {
+      for (const fn of set) fn(...args);
+    },
+    get size() {
+      return set.size;
+    },
+  };
+}
+
+export const TEST_MODEL: ModelInfo = {
+  path: 'squares-v8.onnx', name: 'squares', version: 'fixture-1', inputName: 'images', inputShape: ['batch', 3, 320, 320],
+  inputType: 'float32', inputWidth: 320, inputHeight: 320, dynamicBatch: true, outputName: 'output0',
+  outputShape: ['batch', 7, 3], layout: 'yolov8', classNames: ['red', 'green', 'blue'], provider: 'cpu', metadata: {},
+};
+
+/**
+ * An OverlaySource the test drives by hand: it pushes real RGB frames, inspected
+ * results and alerts, and keeps per-camera counts the way ingest does, so the
+ * server under test sees what it would see from a running line.
+ */
+export class HandSource implements OverlaySource {
+  site = 'plant';
+  line = 'line1';
+  alive = true;
+  mqttConnected = true;
+  outboxDepth = 0;
+  alerts: AlertView[] = [];
+  readonly snaps = new Map<string, CameraSnapshot>();
+  private readonly frames = listeners<[Frame]>();
+  private readonly inspected = listeners<[InspectedFrame, TrackView[]]>();
+  private readonly alertL = listeners<[AlertView]>();
+
+  constructor(cameraIds: string[]) {
+    for (const id of cameraIds) {
+      this.snaps.set(id, {
+        id, state: 'connecting', fps: 0, framesReceived: 0, framesInspected: 0,
+        framesDropped: { superseded: 0, bad_frame: 0, shutdown: 0 }, restarts: 0,
+      });
+    }
+  }
+
+  model(): ModelInfo {
+    return TEST_MODEL;
+  }
+  cameras(): CameraSnapshot[] {
+    return [...this.snaps.values()].map((s) => ({ ...s, framesDropped: { ...s.framesDropped } }));
+  }
+  onFrame(fn: (frame: Frame) => void): Unsubscribe {
+    return this.frames.add(fn);
+  }
+  onInspected(fn: (r: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe {
+    return this.inspected.add(fn);
+  }
+  onAlert(fn: (a: AlertView) => void): Unsubscribe {
+    return this.alertL.add(fn);
+  }
+  recentAlerts(limit: number): AlertView[] {
+    return this.alerts.slice(0, limit);
+  }
+  health() {
+    return { alive: this.alive, mqttConnected: this.mqttConnected, outboxDepth: this.outboxDepth };
+  }
+
+  /** Listeners subscribed (the server must unsubscribe on close). */
+  get listenerCount(): number {
+    return this.frames.size + this.inspected.size + this.alertL.size;
+  }
+
+  pushFrame(frame: Frame): void {
+    const s = this.snaps.get(frame.camera)!;
+    s.state = 'online';
+    s.width = frame.width;
+    s.height = frame.height;
+    s.framesReceived++;
+    s.lastFrameTs = frame.captureTs;
+    this.frames.emit(frame);
+  }
+
+  pushInspected(r: InspectedFrame, tracks: TrackView[] = []): void {
+    this.snaps.get(r.frame.camera)!.framesInspected++;
+    this.inspected.emit(r, tracks);
+  }
+
+  pushAlert(a: AlertView): void {
+    this.alerts.unshift(a);
+    this.alertL.emit(a);
+  }
+}
+
+/** A packed RGB24 frame: grey, or random bytes (JPEGs as large as a busy scene gives), with an optional red square. */
+export function rgbFrame(width: number, height: number, opts: { noise?: boolean; seed?: number; square?: { x: number; y: number; w: number; h: number } } = {}): Buffer {
+  const buf = Buffer.alloc(width * height * 3, 100);
+  let s = (opts.seed ?? 1) >>> 0 || 1;
+  if (opts.noise) {
+    for (let i = 0; i < buf.length; i++) {
+      s ^= s << 13; s >>>= 0; s ^= s >>> 17; s ^= s << 5; s >>>= 0; // xorshift32
+      buf[i] = s & 255;
+    }
+  }
+  const q = opts.square;
+  if (q) {
+    for (let y = q.y; y < q.y + q.h; y++) {
+      for (let x = q.x; x < q.x + q.w; x++) {
+        const o = (y * width + x) * 3;
+        buf[o] = 230; buf[o + 1] = 20; buf[o + 2] = 20;
+      }
+    }
+  }
+  return buf;
+}

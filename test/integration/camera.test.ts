@@ -1,0 +1,170 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { cameraSchema, type IngestConfig } from '../../src/config/schema.js';
+import { Camera } from '../../src/ingest/camera.js';
+import { silentLogger } from '../../src/log.js';
+import type { Frame } from '../../src/types.js';
+import { makeClip } from '../helpers/clips.js';
+import { expectNoStrays, killStrays } from '../helpers/procs.js';
+import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
+import { startGarbageServer, startTcpProxy } from '../helpers/tcp-faults.js';
+import { waitFor, sleep } from '../helpers/wait.js';
+
+const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10 };
+
+const cameras: Camera[] = [];
+const servers: Array<{ stop(): Promise<void> }> = [];
+
+function camera(url: string, extra: Record<string, unknown> = {}, ingest: Partial<IngestConfig> = {}): { cam: Camera; frames: Frame[] } {
+  const cam = new Camera(cameraSchema.parse({ id: `cam${cameras.length + 1}`, url, fps: 5, ...extra }), { ...INGEST, ...ingest }, silentLogger());
+  const frames: Frame[] = [];
+  cam.on('frame', (f) => {
+    frames.push(f);
+    if (frames.length > 50) frames.shift();
+  });
+  cameras.push(cam);
+  cam.start();
+  return { cam, frames };
+}
+
+function pixel(f: Frame, x: number, y: number): number[] {
+  const i = (y * f.width + x) * 3;
+  return [f.rgb[i], f.rgb[i + 1], f.rgb[i + 2]];
+}
+
+afterEach(async () => {
+  await Promise.all(cameras.splice(0).map((c) => c.stop()));
+  await Promise.all(servers.splice(0).map((s) => s.stop()));
+  await expectNoStrays();
+});
+
+afterAll(() => killStrays());
+
+describe('camera ingest on real ffmpeg', () => {
+  it('reads a file camera into exact RGB frames with camera id, sequence and capture time', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 4, squares: [{ color: 'red', x: 100, y: 60, w: 80, h: 80 }] });
+    const { cam, frames } = camera(clip);
+    await waitFor('3 frames', () => frames.length >= 3);
+    const [a, b] = frames;
+    expect(a).toMatchObject({ camera: cam.id, width: 640, height: 480 });
+    expect(a.rgb.length).toBe(640 * 480 * 3);
+    expect(b.seq).toBe(a.seq + 1);
+    expect(b.captureTs).toBeGreaterThan(a.captureTs);
+    const [r, g, bl] = pixel(a, 140, 100);
+    expect(r).toBeGreaterThan(200);
+    expect(g).toBeLessThan(60);
+    expect(bl).toBeLessThan(60);
+    expect(pixel(a, 10, 10).every((v) => Math.abs(v - 64) < 12)).toBe(true);
+    expect(cam.snapshot()).toMatchObject({ state: 'online', width: 640, height: 480, restarts: 0 });
+  });
+
+  it('reads an RTSP camera (GStreamer RTSP server, TCP)', async () => {
+    const clip = await makeClip({ width: 1280, height: 720, fps: 10, seconds: 6, squares: [{ color: 'blue', x: 600, y: 300, w: 100, h: 100 }] });
+    const server = await startRtspServer({ clip, loop: true });
+    servers.push(server);
+    const { cam, frames } = camera(server.url);
+    await waitFor('RTSP frames', () => frames.length >= 3);
+    expect(frames[0]).toMatchObject({ width: 1280, height: 720 });
+    expect(pixel(frames.at(-1)!, 650, 350)[2]).toBeGreaterThan(200);
+    expect(cam.snapshot().state).toBe('online');
+  });
+
+  it('comes back by itself when the RTSP server dies mid-stream and restarts', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6 });
+    const server = await startRtspServer({ clip, loop: true });
+    servers.push(server);
+    const { cam, frames } = camera(server.url, {}, { stall_timeout: 4, start_timeout: 10 });
+    await waitFor('online', () => cam.snapshot().state === 'online');
+    await server.kill('SIGKILL');
+    await waitFor('reconnecting', () => cam.snapshot().state === 'reconnecting', 10_000);
+    const before = cam.snapshot().framesReceived;
+    await sleep(1500);
+    await server.restart();
+    await waitFor('online again', () => cam.snapshot().state === 'online' && cam.snapshot().framesReceived > before + 2, 20_000);
+    expect(cam.snapshot().restarts).toBeGreaterThanOrEqual(1);
+    expect(cam.snapshot().lastError?.code).toMatch(/E_CAMERA_(UNREACHABLE|STREAM|STALL)/);
+    expect(frames.at(-1)!.width).toBe(640);
+  });
+
+  it('keeps a healthy camera at full rate while another refuses connections', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6 });
+    const dead = camera('rtsp://127.0.0.1:9/cam'); // discard port: nothing listens
+    const good = camera(clip);
+    await waitFor('good online', () => good.cam.snapshot().state === 'online');
+    const start = good.cam.snapshot().framesReceived;
+    await sleep(4000);
+    const delivered = good.cam.snapshot().framesReceived - start;
+    // 5 fps for 4 s = 20 frames; the dead camera restarting next to it must not slow it down.
+    expect(delivered).toBeGreaterThanOrEqual(16);
+    const d = dead.cam.snapshot();
+    expect(d.state).toBe('reconnecting');
+    expect(d.restarts).toBeGreaterThanOrEqual(2);
+    expect(d.lastError).toMatchObject({ code: 'E_CAMERA_UNREACHABLE', message: expect.stringContaining('refused the connection') });
+    expect(d.framesReceived).toBe(0);
+  });
+
+  it('restarts ffmpeg killed with SIGKILL', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6 });
+    const { cam } = camera(clip);
+    await waitFor('online', () => cam.snapshot().state === 'online');
+    const pid = cam.pid!;
+    process.kill(pid, 'SIGKILL');
+    await waitFor('new ffmpeg delivering', () => cam.pid !== undefined && cam.pid !== pid && cam.snapshot().state === 'online', 15_000);
+    expect(cam.snapshot().restarts).toBe(1);
+  });
+
+  it('restarts a stalled stream after stall_timeout (watchdog)', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6 });
+    const server = await startRtspServer({ clip, loop: true });
+    servers.push(server);
+    const proxy = await startTcpProxy(server.port);
+    servers.push({ stop: async () => proxy.close() });
+    const { cam } = camera(server.url.replace(`:${server.port}/`, `:${proxy.port}/`), { stall_timeout: 2 });
+    await waitFor('online', () => cam.snapshot().state === 'online');
+    proxy.pause();
+    await waitFor('stall detected', () => cam.snapshot().lastError?.code === 'E_CAMERA_STALL', 10_000);
+    expect(cam.snapshot().lastError?.message).toContain('no frame for 2 s (stall_timeout)');
+    expect(cam.snapshot().state).not.toBe('online');
+    proxy.resume();
+    await waitFor('online after the stall', () => cam.snapshot().state === 'online', 20_000);
+    expect(cam.snapshot().restarts).toBeGreaterThanOrEqual(1);
+  });
+
+  it('reports garbage on the port clearly and keeps retrying without crashing', async () => {
+    const garbage = await startGarbageServer();
+    servers.push({ stop: async () => garbage.close() });
+    const { cam } = camera(garbage.url, {}, { stall_timeout: 3, start_timeout: 3 });
+    await waitFor('an error', () => cam.snapshot().restarts >= 2, 20_000);
+    const s = cam.snapshot();
+    expect(s.state).toBe('reconnecting');
+    expect(s.framesReceived).toBe(0);
+    expect(s.lastError?.code).toMatch(/E_CAMERA_(STREAM|UNREACHABLE|STALL)/);
+    expect(s.lastError?.message.length).toBeGreaterThan(10);
+  });
+
+  it('restarts at the new size when the resolution changes mid-stream', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-resize-'));
+    const part = (size: string, name: string) => {
+      const file = join(dir, name);
+      execFileSync('ffmpeg', ['-loglevel', 'error', '-y', '-f', 'lavfi', '-i', `color=c=0x404040:s=${size}:r=10:d=2`,
+        '-c:v', 'libx264', '-preset', 'ultrafast', '-bf', '0', '-g', '10', '-pix_fmt', 'yuv420p', '-f', 'mpegts', file]);
+      return file;
+    };
+    const a = part('640x480', 'a.ts');
+    const b = part('320x240', 'b.ts');
+    const joined = join(dir, 'joined.ts');
+    execFileSync('sh', ['-c', `cat '${a}' '${b}' > '${joined}'`]);
+    const { cam, frames } = camera(joined, { loop: false });
+    // A live camera continues at its new size after the restart; make the file do the same.
+    cam.on('state', (state) => {
+      if (state === 'reconnecting' && cam.snapshot().lastError?.code === 'E_CAMERA_RESIZE') copyFileSync(b, joined);
+    });
+    await waitFor('frames at the new size', () => frames.some((f) => f.width === 320), 20_000);
+    expect(frames.some((f) => f.width === 640)).toBe(true);
+    expect(frames.filter((f) => f.width === 320).every((f) => f.rgb.length === 320 * 240 * 3)).toBe(true);
+    expect(cam.snapshot().lastError?.code).toBe('E_CAMERA_RESIZE');
+  });
+});

@@ -1,0 +1,113 @@
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ROOT, runCli } from '../helpers/cli.js';
+
+const MODELS = join(ROOT, 'test/fixtures/models');
+
+function configFile(yaml: string): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'linesight-cli-')), 'line.yaml');
+  writeFileSync(file, yaml);
+  return file;
+}
+
+describe('linesight check-config', () => {
+  it('accepts the demo config with a one-line summary', async () => {
+    const r = await runCli(['check-config', 'config/default.yaml']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    expect(r.stdout).toMatch(/^config\/default\.yaml: valid — site demo-plant, line line1, 1 of 1 camera\(s\) enabled/);
+  });
+
+  it('prints every problem with its key path and exits 1', async () => {
+    const file = configFile(`
+cameras:
+  - id: cam1
+    url: rtsp://10.0.0.5/s1
+  - id: cam2
+    url: rtsp://10.0.0.6/s1
+    fps: ten
+    stall_timout: 40
+model:
+  path: ${MODELS}/squares-v8.onnx
+  iou: 2
+mqtt:
+  protocol_version: 3
+`);
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('4 problem(s) (E_CONFIG)');
+    expect(r.stderr).toContain('cameras[1].fps: expected positive number, received "ten" (string)');
+    expect(r.stderr).toContain('cameras[1].stall_timout: unknown key');
+    expect(r.stderr).toContain('model.iou: expected number between 0 and 1, received 2 (number)');
+    expect(r.stderr).toContain('mqtt.protocol_version: expected 5 (MQTT 5) or 4 (MQTT 3.1.1), received 3 (number)');
+  });
+
+  it('names a missing model file', async () => {
+    const file = configFile('cameras:\n  - id: c\n    url: a.mp4\nmodel:\n  path: missing.onnx\n');
+    const r = await runCli(['check-config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/model\.path: expected an existing \.onnx file, received ".*missing\.onnx" \(no such file\)/);
+  });
+
+  it('reports unreadable YAML with E_CONFIG_READ', async () => {
+    const r = await runCli(['check-config', configFile('cameras: [\n')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_CONFIG_READ');
+  });
+});
+
+describe('linesight inspect-model', () => {
+  it('describes inputs, outputs, layout, classes and provider', async () => {
+    const r = await runCli(['inspect-model', join(MODELS, 'squares-v8.onnx'), '--providers', 'tensorrt,cpu']);
+    expect(r.code).toBe(0);
+    expect(r.stdout).toContain('input      images float32 [batch, 3, 320, 320]');
+    expect(r.stdout).toContain('output     output0 float32 [batch, 7, 3]');
+    expect(r.stdout).toContain('layout     YOLOv8/YOLO11 [batch, 4+classes, anchors]');
+    expect(r.stdout).toContain('classes    0:red 1:green 2:blue');
+    expect(r.stdout).toContain('provider   cpu (tried: tensorrt ▸ cpu)');
+  });
+
+  it('says YOLOv5 for a YOLOv5 export and prints JSON on request', async () => {
+    const r = await runCli(['inspect-model', join(MODELS, 'squares-v5.onnx'), '--json']);
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ layout: 'yolov5', classNames: ['red', 'green', 'blue'], provider: 'cpu', opset: 17 });
+  });
+
+  it.each([
+    ['bad-rank.onnx', 'E_MODEL_SHAPE'],
+    ['bad-layout.onnx', 'E_MODEL_LAYOUT'],
+    ['does-not-exist.onnx', 'E_MODEL_NOT_FOUND'],
+  ])('refuses %s with %s and exit 1', async (file, code) => {
+    const r = await runCli(['inspect-model', join(MODELS, file)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(new RegExp(`linesight: ${code}: [Ee]xpected`));
+  });
+});
+
+describe('linesight run refuses bad input before starting anything', () => {
+  it('exits 1 naming the config problems', async () => {
+    const r = await runCli(['run', '--config', configFile('cameras: []\nmodel:\n  path: x.onnx\n')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain('E_CONFIG');
+    expect(r.stderr).toContain('cameras: expected at least one camera');
+  });
+
+  it('exits 1 with E_MODEL_SHAPE for a model with the wrong input rank', async () => {
+    const r = await runCli(['run', '--config', configFile(`cameras:\n  - id: c\n    url: a.mp4\nmodel:\n  path: ${MODELS}/bad-rank.onnx\n`)]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/E_MODEL_SHAPE: Expected the model input "images" to be an image batch of rank 4 .* but found rank 3 \[3, 320, 320\]/);
+  });
+
+  it('prints help for each command', async () => {
+    for (const cmd of ['run', 'check-config', 'inspect-model']) {
+      const r = await runCli([cmd, '--help']);
+      expect(r.code).toBe(0);
+      expect(r.stdout).toContain(`Usage: linesight ${cmd}`);
+    }
+    const unknown = await runCli(['frobnicate']);
+    expect(unknown.code).toBe(1);
+    expect(unknown.stderr).toContain('E_CLI');
+  });
+});

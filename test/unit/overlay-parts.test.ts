@@ -1,0 +1,83 @@
+import { describe, expect, it } from 'vitest';
+import { decodePreview, encodePreview, parseClientMessage } from '../../src/overlay/protocol.js';
+import { RateLimiter } from '../../src/overlay/rate-limiter.js';
+import { staticKey } from '../../src/overlay/static-files.js';
+import { thumbnailRegion } from '../../src/overlay/thumbnail.js';
+import { fitFrame, mapBox } from '../../web/geometry.js';
+
+describe('preview message layout', () => {
+  it('round-trips the header and keeps the JPEG bytes', () => {
+    const jpeg = Buffer.from([0xff, 0xd8, 1, 2, 3, 0xff, 0xd9]);
+    const msg = encodePreview({ camera: 'kamera-ü', captureTs: 1_752_000_000_123, seq: 4_294_967_297, width: 1920, height: 1080 }, jpeg);
+    expect(msg[0]).toBe(1);
+    expect(msg[1]).toBe(Buffer.byteLength('kamera-ü'));
+    expect(msg.length).toBe(18 + msg[1] + jpeg.length);
+    const back = decodePreview(msg);
+    expect(back).toMatchObject({ camera: 'kamera-ü', captureTs: 1_752_000_000_123, seq: 1, width: 1920, height: 1080 });
+    expect(Buffer.compare(back.jpeg, jpeg)).toBe(0);
+  });
+
+  it('refuses camera ids it cannot frame', () => {
+    expect(() => encodePreview({ camera: '', captureTs: 0, seq: 0, width: 1, height: 1 }, Buffer.alloc(0))).toThrow(/1–255/);
+    expect(() => encodePreview({ camera: 'x'.repeat(256), captureTs: 0, seq: 0, width: 1, height: 1 }, Buffer.alloc(0))).toThrow(/256 bytes/);
+  });
+});
+
+describe('client messages', () => {
+  it('accepts only v1 pings', () => {
+    expect(parseClientMessage('{"v":1,"type":"ping"}')).toEqual({ v: 1, type: 'ping' });
+    expect(parseClientMessage('{"v":1,"type":"ping","id":"a"}')).toEqual({ v: 1, type: 'ping', id: 'a' });
+    for (const bad of ['', 'null', '[]', '{"v":1}', '{"v":"1","type":"ping"}', '{"v":1,"type":"ping","id":{}}', '{"v":1,"type":"hello"}', '{']) {
+      expect(parseClientMessage(bad)).toBeNull();
+    }
+  });
+});
+
+describe('RateLimiter', () => {
+  it('passes 8 of 10 frames of a 10 fps camera at 8 fps, despite 1 ms of jitter', () => {
+    const r = new RateLimiter(8);
+    let passed = 0;
+    for (let i = 0; i < 100; i++) if (r.take(i * 100 + (i % 2 ? -1 : 1))) passed++;
+    expect(passed).toBeGreaterThanOrEqual(80);
+    expect(passed).toBeLessThanOrEqual(81);
+  });
+
+  it('passes every frame of a camera slower than the rate, and rejects bursts beyond two', () => {
+    const slow = new RateLimiter(8);
+    expect([0, 200, 400, 600].map((t) => slow.take(t))).toEqual([true, true, true, true]);
+    const burst = new RateLimiter(5);
+    burst.take(0);
+    expect([5000, 5001, 5002, 5003].map((t) => burst.take(t))).toEqual([true, true, false, false]);
+    expect(() => new RateLimiter(0)).toThrow(/positive rate/);
+  });
+});
+
+describe('static paths', () => {
+  it('maps / to the page and refuses anything that climbs', () => {
+    expect(staticKey('/')).toBe('/index.html');
+    expect(staticKey('/app.js')).toBe('/app.js');
+    for (const p of ['/../x', '/%2e%2e/x', '/a/..%2f..%2fetc/passwd', '/%2e/x', '/%zz', '/a%00', '/..%5cx']) expect(staticKey(p)).toBeNull();
+  });
+});
+
+describe('thumbnail region', () => {
+  it('adds a quarter of the box (at least 8 px) and clamps to the frame', () => {
+    expect(thumbnailRegion({ x: 100, y: 100, w: 40, h: 20 }, 640, 480)).toEqual({ left: 90, top: 92, width: 60, height: 36 });
+    expect(thumbnailRegion({ x: 0, y: 470, w: 100, h: 10 }, 640, 480)).toEqual({ left: 0, top: 462, width: 125, height: 18 });
+    expect(thumbnailRegion({ x: 700, y: 10, w: 10, h: 10 }, 640, 480)).toBeNull();
+  });
+});
+
+describe('page geometry (web/geometry.js)', () => {
+  it('letterboxes a 16:9 frame into a 4:3 canvas and maps boxes through the same transform', () => {
+    const fit = fitFrame(1280, 720, 800, 600);
+    expect(fit).toEqual({ scale: 0.625, x: 0, y: 75, w: 800, h: 450 });
+    expect(mapBox({ x: 412, y: 236, w: 160, h: 120 }, fit)).toEqual({ x: 257.5, y: 222.5, w: 100, h: 75 });
+  });
+
+  it('pillarboxes a 4:3 frame into a wide canvas', () => {
+    const fit = fitFrame(640, 480, 1000, 300);
+    expect(fit).toEqual({ scale: 0.625, x: 300, y: 0, w: 400, h: 300 });
+    expect(fitFrame(0, 480, 100, 100).scale).toBe(0);
+  });
+});
