@@ -1,23 +1,71 @@
-import type { Config } from './config/schema.js';
+import { readFileSync } from 'node:fs';
+import type { CameraConfig, Config } from './config/schema.js';
+import { errorMessage } from './errors.js';
+import { Tracker, type TrackView } from './events/index.js';
 import { Camera } from './ingest/camera.js';
 import { createDetector, type Detector } from './infer/detector.js';
 import { InferenceScheduler } from './infer/scheduler.js';
 import type { Logger } from './log.js';
-import type { CameraSnapshot, InspectedFrame } from './types.js';
+import type { AlertView, OverlaySource, Unsubscribe } from './overlay/source.js';
+import { startPublisher, type Publisher } from './publish/index.js';
+import { openStore, type Store } from './store/index.js';
+import type { CameraSnapshot, Frame, InspectedFrame } from './types.js';
+
+export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+
+const RETENTION_EVERY_MS = 60 * 60 * 1000;
 
 /**
  * The running line: the only place that knows every stage. Cameras feed the
- * scheduler, the scheduler feeds the detector, inspected frames go to the sinks.
+ * scheduler, the scheduler the detector, inspected frames the per-camera
+ * trackers, confirmed defects the SQLite outbox, the outbox the MQTT publisher.
  */
 export interface Line {
   readonly config: Config;
   readonly detector: Detector;
+  readonly store: Store;
+  readonly publisher: Publisher;
   cameras(): CameraSnapshot[];
-  onInspected(listener: (result: InspectedFrame) => void): void;
+  onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
+  onAlert(listener: (alert: AlertView) => void): Unsubscribe;
+  /** What the operator overlay reads. */
+  overlaySource(): OverlaySource;
+  /** Stops cameras, finishes the batch in flight, closes MQTT and SQLite (unsent alerts stay on disk). */
   stop(): Promise<void>;
 }
 
-export async function startLine(config: Config, log: Logger): Promise<Line> {
+export interface LineOptions {
+  /** Publisher timings for tests (shorter backoff). */
+  publisherTuning?: Parameters<typeof startPublisher>[0]['tuning'];
+}
+
+function listeners<A extends unknown[]>() {
+  const set = new Set<(...args: A) => void>();
+  return {
+    add(fn: (...args: A) => void): Unsubscribe {
+      set.add(fn);
+      return () => set.delete(fn);
+    },
+    emit(...args: A): void {
+      for (const fn of set) fn(...args);
+    },
+  };
+}
+
+function trackerFor(cam: CameraConfig, config: Config): Tracker {
+  return new Tracker(cam.id, {
+    confirmHits: config.events.confirm_hits,
+    confirmWindow: config.events.confirm_window,
+    maxMissed: config.events.max_missed,
+    matchIou: config.events.match_iou,
+    roi: cam.roi,
+    exclude: cam.exclude,
+    classConfidence: config.model.class_confidence,
+    ignoreClasses: config.model.ignore_classes,
+  });
+}
+
+export async function startLine(config: Config, log: Logger, options: LineOptions = {}): Promise<Line> {
   const detector = await createDetector({
     path: config.model.path,
     providers: config.model.providers,
@@ -29,44 +77,133 @@ export async function startLine(config: Config, log: Logger): Promise<Line> {
     threads: config.model.threads,
     input: config.model.input,
   }, log);
+  const model = { name: detector.info.name, version: detector.info.version };
+
+  let store: Store;
+  try {
+    store = openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log);
+  } catch (err) {
+    await detector.close();
+    throw err;
+  }
+
+  const enabled = config.cameras.filter((c) => c.enabled);
+  const cameras = new Map<string, Camera>();
+  const trackers = new Map<string, Tracker>();
+
+  let publisher: Publisher;
+  try {
+    publisher = await startPublisher({
+      mqtt: config.mqtt,
+      site: config.site,
+      line: config.line,
+      model,
+      version: VERSION,
+      cameras: enabled.map((c) => c.id),
+      outbox: store,
+      log,
+      statusSource: () => ({ snapshots: [...cameras.values()].map((c) => c.snapshot()), provider: detector.info.provider }),
+      tuning: options.publisherTuning,
+    });
+  } catch (err) {
+    store.close();
+    await detector.close();
+    throw err;
+  }
+
+  const frames = listeners<[Frame]>();
+  const inspected = listeners<[InspectedFrame, TrackView[]]>();
+  const alerts = listeners<[AlertView]>();
+  const eventLog = log.child({ stage: 'events' });
 
   const scheduler = new InferenceScheduler(detector, {
     batchMax: detector.info.dynamicBatch ? config.model.batch_max : 1,
     batchWaitMs: config.model.batch_wait_ms,
   }, log);
+
+  scheduler.on('inspected', (result) => {
+    const tracker = trackers.get(result.frame.camera);
+    if (!tracker) return; // camera removed while its frame was in flight
+    const { events, tracks } = tracker.update(result);
+    for (const event of events) {
+      try {
+        const { seq, outcome } = store.recordEvent(event, model);
+        eventLog.info({
+          camera: event.camera, seq, class: event.className, confidence: Number(event.confidence.toFixed(3)),
+          box: event.box, track: event.trackId, id: event.id, outbox: outcome,
+        }, `defect ${event.className} on ${event.camera}`);
+        alerts.emit({ ...event, seq });
+      } catch (err) {
+        // The store refusing a write is the one failure that can lose an alert: shout.
+        eventLog.error({ camera: event.camera, code: 'E_STORE', err: errorMessage(err), event }, 'could not store an alert');
+      }
+    }
+    if (events.length > 0) publisher.kick();
+    inspected.emit(result, tracks);
+  });
   scheduler.start();
 
-  const cameras = new Map<string, Camera>();
   for (const camCfg of config.cameras) {
     if (!camCfg.enabled) {
       log.info({ stage: 'ingest', camera: camCfg.id }, 'camera disabled in the config; not started');
       continue;
     }
     const camera = new Camera(camCfg, config.ingest, log);
-    camera.on('frame', (frame) => scheduler.offer(frame, camera));
+    trackers.set(camCfg.id, trackerFor(camCfg, config));
+    camera.on('frame', (frame) => {
+      scheduler.offer(frame, camera);
+      frames.emit(frame);
+    });
+    camera.on('state', () => publisher.publishCameraStatus(camera.snapshot(), { provider: detector.info.provider }));
     cameras.set(camCfg.id, camera);
     camera.start();
   }
 
-  scheduler.on('inspected', (r) => {
-    if (r.detections.length > 0) {
-      log.debug({ stage: 'infer', camera: r.frame.camera, seq: r.frame.seq, detections: r.detections }, 'detections');
-    }
-  });
+  const purge = () => {
+    store.purgeOlderThan(config.store.retention_days).then((n) => {
+      if (n > 0) log.info({ stage: 'store', removed: n, days: config.store.retention_days }, 'old alerts removed (retention)');
+    }, (err: unknown) => log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'retention cleanup failed; will retry in an hour'));
+  };
+  const retentionTimer = setInterval(purge, RETENTION_EVERY_MS);
+  retentionTimer.unref();
+  purge();
 
   let stopped: Promise<void> | null = null;
-  return {
+  const line: Line = {
     config,
     detector,
+    store,
+    publisher,
     cameras: () => [...cameras.values()].map((c) => c.snapshot()),
-    onInspected: (listener) => scheduler.on('inspected', listener),
+    onInspected: (fn) => inspected.add(fn),
+    onAlert: (fn) => alerts.add(fn),
+    overlaySource: () => ({
+      site: config.site,
+      line: config.line,
+      model: () => detector.info,
+      cameras: () => line.cameras(),
+      onFrame: (fn) => frames.add(fn),
+      onInspected: (fn) => inspected.add(fn),
+      onAlert: (fn) => alerts.add(fn),
+      recentAlerts: (limit) => store.recentAlerts({ limit }),
+      health: () => ({
+        alive: stopped === null,
+        mqttConnected: publisher.connected,
+        outboxDepth: store.depth(),
+        provider: detector.info.provider,
+      }),
+    }),
     stop() {
       stopped ??= (async () => {
+        clearInterval(retentionTimer);
         await Promise.all([...cameras.values()].map((c) => c.stop()));
-        await scheduler.stop();
+        await scheduler.stop(); // the batch in flight finishes and its events are stored
+        await publisher.stop();
+        store.close();
         await detector.close();
       })();
       return stopped;
     },
   };
+  return line;
 }

@@ -20,8 +20,10 @@ export class AlertPanel {
    * @param {HTMLElement} counts `<ul>` of per-class counts
    * @param {HTMLElement} countsTitle heading of the counts
    * @param {object[]} test window.__linesight.alerts (updated in place)
+   * @param {() => number} now the server's clock (alert times are server times)
    */
-  constructor(list, counts, countsTitle, test) {
+  constructor(list, counts, countsTitle, test, now) {
+    this.now = now;
     this.list = list;
     this.counts = counts;
     this.countsTitle = countsTitle;
@@ -74,7 +76,7 @@ export class AlertPanel {
   }
 
   /** Redraws the hour's counts; also called every second so they reset on the hour. */
-  renderCounts(now = Date.now()) {
+  renderCounts(now = this.now()) {
     const start = hourStart(now);
     const byClass = new Map();
     for (const a of this.known.values()) {

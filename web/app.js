@@ -21,7 +21,7 @@ const serverNow = () => Date.now() + clockOffset;
 /** @type {Map<string, CameraTile>} */
 const tiles = new Map();
 const grid = $('grid');
-const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts);
+const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts, serverNow);
 
 function tile(id) {
   let t = tiles.get(id);
@@ -35,13 +35,44 @@ function tile(id) {
   return t;
 }
 
-/** Columns and rows so that every tile gets as much of the screen as the count allows. */
+/** Source aspect ratio per camera, once known (hello and status carry the sizes). */
+const aspects = new Map();
+
+/** @param {Array<{ id: string, width?: number, height?: number }>} cameras */
+function learnSizes(cameras) {
+  let changed = false;
+  for (const c of cameras) {
+    if (!c.width || !c.height) continue;
+    const a = c.width / c.height;
+    if (aspects.get(c.id) !== a) {
+      aspects.set(c.id, a);
+      changed = true;
+    }
+  }
+  if (changed) layout();
+}
+
+/** Columns and rows that give the camera pictures the most screen, for each camera's aspect. */
 function layout() {
   const n = Math.max(1, tiles.size);
-  const landscape = grid.clientWidth >= grid.clientHeight;
-  const cols = landscape ? Math.ceil(Math.sqrt(n)) : Math.ceil(n / Math.ceil(Math.sqrt(n)));
-  grid.style.setProperty('--cols', String(cols));
-  grid.style.setProperty('--rows', String(Math.ceil(n / cols)));
+  const bar = grid.querySelector('.bar')?.getBoundingClientRect().height ?? 40;
+  const W = grid.clientWidth;
+  const H = grid.clientHeight;
+  let best = { cols: 1, area: -1 };
+  for (let cols = 1; cols <= n; cols++) {
+    const rows = Math.ceil(n / cols);
+    const w = W / cols;
+    const h = Math.max(1, H / rows - bar);
+    let area = 0;
+    for (const id of tiles.keys()) {
+      const aspect = aspects.get(id) ?? 16 / 9;
+      const shown = Math.min(w, h * aspect);
+      area += shown * (shown / aspect);
+    }
+    if (area > best.area) best = { cols, area };
+  }
+  grid.style.setProperty('--cols', String(best.cols));
+  grid.style.setProperty('--rows', String(Math.ceil(n / best.cols)));
 }
 
 function onHello(msg) {
@@ -59,12 +90,14 @@ function onHello(msg) {
   }
   for (const c of msg.cameras) tile(c.id).setState(c.state);
   layout();
+  learnSizes(msg.cameras);
 }
 
 function onStatus(msg) {
   test.status = msg;
   clockOffset = msg.ts - Date.now();
   for (const c of msg.cameras) tile(c.id).onStatus(c);
+  learnSizes(msg.cameras);
   const mqtt = msg.mqttConnected === null ? '' : msg.mqttConnected ? 'MQTT ✓' : 'MQTT ✗';
   const outbox = msg.outboxDepth ? ` · outbox ${msg.outboxDepth}` : '';
   $('link').textContent = `${mqtt}${outbox}`;
@@ -124,7 +157,7 @@ setInterval(() => {
   renderBanner();
   $('clock').textContent = new Date(serverNow()).toLocaleTimeString(undefined, { hour12: false });
 }, 250);
-setInterval(() => panel.renderCounts(serverNow()), 1000);
+setInterval(() => panel.renderCounts(), 1000);
 window.addEventListener('resize', layout);
 
 conn.start();

@@ -88,6 +88,7 @@ export class CameraTile {
         this.bitmap?.close();
         this.bitmap = bmp;
         this.frame = { seq: p.seq, ts: p.captureTs, width: p.width, height: p.height, previewWidth: bmp.width, previewHeight: bmp.height };
+        this.test.shownLatencyMs = this.serverNow() - p.captureTs; // capture → decoded on the page
         this.dirty = true;
       })
       .catch((err) => console.warn(`linesight: preview of ${this.id} could not be decoded`, err))
@@ -184,8 +185,10 @@ export class CameraTile {
     if (Math.abs(shownTs - d.ts) > STALE_BOX_MS) return [];
     const fit = fitFrame(d.frame.width, d.frame.height, cw, ch);
     this.test.fit = fit;
+    // Tracks when the tracker runs (a coasting track, not seen in this frame, is not drawn);
+    // plain detections otherwise. Unconfirmed tracks are dashed.
     const items = d.tracks && d.tracks.length > 0
-      ? d.tracks.map((t) => ({ ...t, label: `${t.className} ${Math.round(t.confidence * 100)}% #${t.trackId}`, dashed: !t.confirmed }))
+      ? d.tracks.filter((t) => !t.missed).map((t) => ({ ...t, label: `${t.className} ${Math.round(t.confidence * 100)}% #${t.trackId}`, dashed: !t.confirmed }))
       : d.detections.map((x) => ({ ...x, label: `${x.className} ${Math.round(x.confidence * 100)}%`, dashed: false }));
     const line = Math.max(3, Math.round(Math.min(cw, ch) / 160));
     const font = Math.min(32, Math.max(16, Math.round(Math.min(cw, ch) / 18)));

@@ -90,7 +90,7 @@ class Head(nn.Module):
 
 
 class Detector(nn.Module):
-    def __init__(self, nc: int = 4, width=(16, 32, 64, 128, 192), imgsz: int = 320, head_ch: int = 64):
+    def __init__(self, nc: int = 4, width=(16, 32, 64, 128, 192), imgsz: int = 320, head_ch: int = 40):
         super().__init__()
         c0, c1, c2, c3, c4 = width
         self.nc = nc

@@ -83,10 +83,39 @@ def load_cache(split, count, s, cache_dir):
     return imgs, per
 
 
-def make_batch(imgs, labels, idx, rng, augment):
-    x = torch.from_numpy(imgs[idx]).permute(0, 3, 1, 2).float().div_(255)
-    s = x.shape[-1]
+def content_rows(imgs):
+    """First and last+1 row of each letterboxed image that is not padding."""
+    s = imgs.shape[1]
+    band = np.empty((len(imgs), 2), np.int64)
+    for i in range(len(imgs)):
+        rows = np.nonzero((imgs[i, :, ::4] != 114).any(axis=(1, 2)))[0]
+        band[i] = (rows[0], rows[-1] + 1) if len(rows) else (0, s)
+    return band
+
+
+def batches(band, batch, rng):
+    """One epoch of batches, each from frames of one aspect ratio (same padding)."""
+    out = []
+    for top in np.unique(band[:, 0]):
+        idx = rng.permutation(np.nonzero(band[:, 0] == top)[0])
+        out += [np.sort(idx[i:i + batch]) for i in range(0, len(idx) - batch + 1, batch)]
+    return [out[i] for i in rng.permutation(len(out))]
+
+
+def make_batch(imgs, labels, idx, rng, augment, band=None):
+    """Float batch and padded targets. With `band`, rows that are padding in every
+    frame are cropped (to multiples of 32): a 16:9 frame letterboxed to a square is
+    44 % padding, and the network is fully convolutional."""
+    s = imgs.shape[1]
+    y0, y1 = 0, s
+    if band is not None:
+        y0 = int(band[idx, 0].min()) // 32 * 32
+        y1 = min(s, -(-int(band[idx, 1].max()) // 32) * 32)
+    x = torch.from_numpy(imgs[idx, y0:y1]).permute(0, 3, 1, 2).float().div_(255)
     ls = [labels[i].copy() for i in idx]
+    for l in ls:
+        l[:, 2] -= y0
+    h = y1 - y0
     if augment:
         for k in range(len(idx)):
             if rng.random() < 0.5:
@@ -94,7 +123,7 @@ def make_batch(imgs, labels, idx, rng, augment):
                 ls[k][:, 1] = s - ls[k][:, 1]
             if rng.random() < 0.5:
                 x[k] = x[k].flip(-2)
-                ls[k][:, 2] = s - ls[k][:, 2]
+                ls[k][:, 2] = h - ls[k][:, 2]
     m = max(1, max(len(l) for l in ls))
     cls = torch.zeros(len(idx), m, dtype=torch.long)
     box = torch.zeros(len(idx), m, 4)
@@ -328,11 +357,12 @@ def train(a):
                             lr=a.lr, betas=(0.9, 0.999))
     ema = EMA(model)
     budget = a.minutes * 60
-    anc = stride = None
+    grids = {}
     t_train = 0.0
     it = 0
-    epoch_order = rng.permutation(len(imgs))
-    pos = 0
+    band = content_rows(imgs)
+    epoch = batches(band, a.batch, rng)
+    seen = 0
     evals = []
     next_eval = a.eval_every
     best = None
@@ -345,15 +375,16 @@ def train(a):
         lr = a.lr * warm * (a.lrf + (1 - a.lrf) * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
             g["lr"] = lr
-        if pos + a.batch > len(epoch_order):
-            epoch_order, pos = rng.permutation(len(imgs)), 0
-        idx = np.sort(epoch_order[pos:pos + a.batch])
-        pos += a.batch
-        x, gc, gb, gm = make_batch(imgs, labels, idx, rng, augment=True)
+        if not epoch:
+            epoch = batches(band, a.batch, rng)
+        idx = epoch.pop()
+        seen += len(idx)
+        x, gc, gb, gm = make_batch(imgs, labels, idx, rng, augment=True, band=band)
         model.train()
         feats = model(x)
-        if anc is None:
-            anc, stride = anchors(feats)
+        if x.shape[-2:] not in grids:
+            grids[x.shape[-2:]] = anchors(feats)
+        anc, stride = grids[x.shape[-2:]]
         loss, lb, lc = compute_loss(feats, anc, stride, gc, gb, gm)
         opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -365,7 +396,7 @@ def train(a):
         run_l = 0.95 * run_l + 0.05 * np.array([loss.item(), lb.item(), lc.item()]) if it > 1 else np.array([loss.item(), lb.item(), lc.item()])
         if time.time() - log_t > 30:
             log_t = time.time()
-            log(f"it {it} ({it * a.batch / len(imgs):.2f} ep) t {t_train:.0f}/{budget:.0f}s lr {lr:.2e} loss {run_l[0]:.3f} box {run_l[1]:.3f} cls {run_l[2]:.3f} ({t_train / it / a.batch * 1000:.0f} ms/img)")
+            log(f"it {it} ({seen / len(imgs):.2f} ep) t {t_train:.0f}/{budget:.0f}s lr {lr:.2e} loss {run_l[0]:.3f} box {run_l[1]:.3f} cls {run_l[2]:.3f} ({t_train / seen * 1000:.0f} ms/img)")
         if t_train / budget >= next_eval or t_train >= budget:
             next_eval += a.eval_every
             r = evaluate(predict(ema.ema, vimgs), vlabels)
@@ -402,18 +433,18 @@ def eval_checkpoint(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--imgsz", type=int, default=320, help="square model input size")
-    ap.add_argument("--minutes", type=float, default=20, help="wall-clock budget for the optimisation steps")
+    ap.add_argument("--minutes", type=float, default=25, help="wall-clock budget for the optimisation steps")
     ap.add_argument("--train-count", type=int, default=6000)
     ap.add_argument("--val-count", type=int, default=300)
     ap.add_argument("--cache-dir", default="data/model-train/cache")
     ap.add_argument("--cache-sizes", type=int, nargs="*", default=[], help="extra input sizes to cache from the same renders")
     ap.add_argument("--out", default="data/model-train/linesight-defects.pt")
-    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--lrf", type=float, default=0.05, help="final lr as a fraction of --lr")
     ap.add_argument("--wd", type=float, default=5e-4)
-    ap.add_argument("--warmup", type=int, default=300, help="warm-up iterations")
-    ap.add_argument("--eval-every", type=float, default=0.25, help="fraction of the budget between val evaluations")
+    ap.add_argument("--warmup", type=int, default=60, help="warm-up iterations")
+    ap.add_argument("--eval-every", type=float, default=0.5, help="fraction of the budget between val evaluations")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering the cache")
     ap.add_argument("--seed", type=int, default=0)

@@ -3,15 +3,9 @@ import type { CameraSnapshot, DefectEvent, Frame, InspectedFrame, ModelInfo } fr
 /** Removes a listener. */
 export type Unsubscribe = () => void;
 
-/** A track as the overlay draws it (from the tracker in src/events). */
-export interface TrackView {
-  trackId: number;
-  classId: number;
-  className: string;
-  confidence: number;
-  box: { x: number; y: number; w: number; h: number };
-  confirmed: boolean;
-}
+/** A live track as the tracker reports it (src/events). */
+export type { TrackView } from '../events/index.js';
+import type { TrackView } from '../events/index.js';
 
 /** An alert as the overlay lists it: the event plus its per-camera sequence number once stored. */
 export type AlertView = DefectEvent & { seq?: number };

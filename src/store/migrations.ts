@@ -54,4 +54,44 @@ export const migrations: readonly string[] = [
   );
   INSERT INTO counters (name, value) VALUES ('outbox_depth', 0), ('outbox_dropped', 0), ('outbox_rejected', 0);
   `,
+  // 2: per-camera per-minute statistics, and the ledger of the nightly upload.
+  `
+  CREATE TABLE aggregates (
+    camera           TEXT    NOT NULL,
+    minute           INTEGER NOT NULL,  -- UTC minute start, ms since epoch
+    frames_received  INTEGER NOT NULL,
+    frames_inspected INTEGER NOT NULL,
+    frames_dropped   TEXT    NOT NULL,  -- JSON {reason: count}
+    classes          TEXT    NOT NULL,  -- JSON {class: {detections, events, confidence_sum, confidence_max}}
+    latency          TEXT    NOT NULL,  -- JSON histogram, capture -> PUBACK
+    inspect_latency  TEXT    NOT NULL,  -- JSON histogram, capture -> detections ready
+    fps_sum          REAL    NOT NULL,
+    fps_samples      INTEGER NOT NULL,
+    seconds_online   REAL    NOT NULL,
+    provider         TEXT,
+    updated_at       INTEGER NOT NULL,
+    PRIMARY KEY (minute, camera)
+  ) WITHOUT ROWID;
+
+  CREATE TABLE sync_batches (
+    key          TEXT    PRIMARY KEY,
+    period_start INTEGER NOT NULL,
+    period_end   INTEGER NOT NULL,
+    cameras      TEXT    NOT NULL,  -- JSON array
+    row_count    INTEGER NOT NULL,
+    body         BLOB,              -- the exact gzip bytes sent; NULL once the batch is done
+    status       TEXT    NOT NULL CHECK (status IN ('pending', 'done')),
+    created_at   INTEGER NOT NULL,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT,
+    answer       INTEGER,           -- HTTP status that settled it (0 for a file)
+    done_at      INTEGER
+  );
+  CREATE INDEX sync_batches_status ON sync_batches (status, period_start);
+
+  CREATE TABLE sync_state (
+    name  TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+  );
+  `,
 ];

@@ -1,7 +1,4 @@
 import { chromium, type Browser, type Page } from 'playwright-core';
-import type { Line } from '../../src/app.js';
-import type { OverlaySource } from '../../src/overlay/source.js';
-import type { Frame } from '../../src/types.js';
 
 // Browser globals used inside page.evaluate (the project compiles without the DOM lib).
 interface Canvas { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null }
@@ -14,45 +11,6 @@ export function launchChromium(): Promise<Browser> {
     executablePath: process.env.LINESIGHT_CHROMIUM ?? '/usr/bin/chromium',
     args: ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-quic', '--no-first-run', '--disable-component-update', '--disable-sync'],
   });
-}
-
-/**
- * The line's OverlaySource: `line.overlaySource()` from src/app.ts when it exists.
- * Until then, a stopgap adapter built from what `Line` offers: cameras, model
- * info and inspected frames as they are, and the frames themselves taken from
- * the detector's `detect()` calls (so the page sees only inspected frames) and
- * no alerts. `adapter` says which one the test got.
- */
-export function overlaySourceOf(line: Line): { source: OverlaySource; adapter: boolean } {
-  const provider = (line as unknown as { overlaySource?: () => OverlaySource }).overlaySource;
-  if (typeof provider === 'function') return { source: provider.call(line), adapter: false };
-
-  const frameListeners = new Set<(f: Frame) => void>();
-  const detector = line.detector as { detect: Line['detector']['detect'] };
-  const detect = detector.detect.bind(line.detector);
-  detector.detect = (frames) => {
-    for (const f of frames) for (const fn of frameListeners) fn(f);
-    return detect(frames);
-  };
-  const source: OverlaySource = {
-    site: line.config.site,
-    line: line.config.line,
-    model: () => line.detector.info,
-    cameras: () => line.cameras(),
-    onFrame(fn) {
-      frameListeners.add(fn);
-      return () => frameListeners.delete(fn);
-    },
-    onInspected(fn) {
-      let on = true;
-      line.onInspected((r) => on && fn(r, []));
-      return () => { on = false; };
-    },
-    onAlert: () => () => undefined,
-    recentAlerts: () => [],
-    health: () => ({ alive: true }),
-  };
-  return { source, adapter: true };
 }
 
 /** What the page exposes for tests in `window.__linesight` about one camera. */

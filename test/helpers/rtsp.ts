@@ -84,21 +84,28 @@ function launch(
   args: { clip: string; port: number; path: string; loop: boolean },
   readyTimeoutMs: number,
   appendLog: (text: string) => void,
-  readLog: () => string,
 ): Promise<Running> {
   const argv = [SCRIPT, '--port', String(args.port), '--clip', args.clip, '--path', args.path];
   if (args.loop) argv.push('--loop');
   const child = spawn(PYTHON, argv, { stdio: ['ignore', 'pipe', 'pipe'], detached: false });
   live.add(child);
 
+  // This launch's stderr, for the start-up error message.
+  let stderr = '';
+  const onStderr = (text: string): void => {
+    stderr = (stderr + text).slice(-LOG_LIMIT);
+    appendLog(text);
+  };
+
   const exit = new Promise<ExitStatus>((resolve) => {
-    child.once('exit', (code, signal) => {
+    // 'close', not 'exit': it comes after stderr is fully read, so error messages are complete.
+    child.once('close', (code, signal) => {
       live.delete(child);
       resolve({ code, signal });
     });
-    // Spawn failures (no /usr/bin/python3) emit 'error' and never 'exit'.
+    // A spawn failure (no /usr/bin/python3) may emit 'error' without 'close'.
     child.once('error', (err) => {
-      appendLog(`spawn ${PYTHON} failed: ${err.message}\n`);
+      onStderr(`spawn ${PYTHON} failed: ${err.message}\n`);
       live.delete(child);
       resolve({ code: null, signal: null });
     });
@@ -106,7 +113,7 @@ function launch(
 
   child.stderr?.setEncoding('utf8');
   // Keep draining both pipes for the server's whole life: a full pipe would block it.
-  child.stderr?.on('data', appendLog);
+  child.stderr?.on('data', onStderr);
 
   return new Promise<Running>((resolve, reject) => {
     let settled = false;
@@ -126,7 +133,7 @@ function launch(
       clearTimeout(timer);
       if (isRunning(child)) child.kill('SIGKILL');
       await exit;
-      reject(new Error(`rtsp_server.py ${reason} (clip ${args.clip}, port ${args.port}); its stderr:\n${readLog().trim() || '(empty)'}`));
+      reject(new Error(`rtsp_server.py ${reason} (clip ${args.clip}, port ${args.port}); its stderr:\n${stderr.trim() || '(empty)'}`));
     };
 
     const timer = setTimeout(() => void failWith(`printed no READY line within ${readyTimeoutMs} ms`), readyTimeoutMs);
@@ -179,7 +186,7 @@ export async function startRtspServer(options: RtspServerOptions): Promise<RtspS
   };
   const readLog = (): string => log;
 
-  let running = await launch(settings, readyTimeoutMs, appendLog, readLog);
+  let running = await launch(settings, readyTimeoutMs, appendLog);
   // A restart must come back on the port the kernel picked the first time.
   settings.port = running.port;
   const { url, port } = running;
@@ -200,7 +207,7 @@ export async function startRtspServer(options: RtspServerOptions): Promise<RtspS
       await terminate(running);
       if (changes.clip !== undefined) settings.clip = changes.clip;
       if (changes.loop !== undefined) settings.loop = changes.loop;
-      running = await launch(settings, readyTimeoutMs, appendLog, readLog);
+      running = await launch(settings, readyTimeoutMs, appendLog);
     },
   };
 }

@@ -11,7 +11,7 @@ import { startOverlay, type Overlay } from '../../src/overlay/server.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 import { makeClip } from '../helpers/clips.js';
 import { connectPage, rawGet } from '../helpers/overlay-client.js';
-import { launchChromium, litPixels, overlaySourceOf, pageCamera } from '../helpers/overlay-browser.js';
+import { launchChromium, litPixels, pageCamera } from '../helpers/overlay-browser.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -30,8 +30,6 @@ let overlay: Overlay | undefined;
 let browser: Browser | undefined;
 let page: Page;
 let cfgOverlay: Config['overlay'];
-/** True while src/app.ts has no Line.overlaySource(): see overlaySourceOf. */
-let viaAdapter = false;
 
 function config(url: string, fileClip: string): Config {
   const { config: cfg, problems } = validateConfig({
@@ -63,9 +61,7 @@ beforeAll(async () => {
   const cfg = config(rtsp.url, other);
   line = await startLine(cfg, silentLogger());
   cfgOverlay = cfg.overlay;
-  const got = overlaySourceOf(line);
-  viaAdapter = got.adapter;
-  overlay = await startOverlay(cfg.overlay, got.source, silentLogger());
+  overlay = await startOverlay(cfg.overlay, line.overlaySource(), silentLogger());
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 });
@@ -114,10 +110,7 @@ describe('operator page in Chromium on the real pipeline', () => {
     expect(cam.frame).toMatchObject({ width: SIZE.width, height: SIZE.height, previewWidth: 640, previewHeight: 360 });
   });
 
-  it('lists the alert with its thumbnail', async (ctx) => {
-    // TODO(lead): needs the tracker and the outbox wired into Line.overlaySource().onAlert (src/app.ts);
-    // the stopgap adapter has no alerts, so this check is skipped until then.
-    if (viaAdapter) ctx.skip();
+  it('lists the live alert with its thumbnail and counts it for the hour', async () => {
     const item = page.locator('#alerts li[data-camera="press-1"][data-class="red"]').first();
     await item.waitFor({ timeout: 20_000 });
     expect(await item.locator('img.thumb').getAttribute('src')).toMatch(/^data:image\/jpeg;base64,/);
@@ -144,7 +137,7 @@ describe('operator page in Chromium on the real pipeline', () => {
     const banner = page.locator('#banner');
     await expect.poll(() => banner.isVisible(), { timeout: 10_000 }).toBe(true);
     expect(await banner.textContent()).toContain('DISCONNECTED');
-    overlay = await startOverlay({ ...cfgOverlay, port }, overlaySourceOf(line!).source, silentLogger());
+    overlay = await startOverlay({ ...cfgOverlay, port }, line!.overlaySource(), silentLogger());
     await expect.poll(() => banner.isVisible(), { timeout: 20_000, interval: 200 }).toBe(false);
     await expect.poll(() => badge('press-1').getAttribute('data-state'), { timeout: 10_000 }).toBe('online');
   });

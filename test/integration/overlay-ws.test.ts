@@ -207,7 +207,7 @@ describe('overlay stream', () => {
     // Detections and tracks travel as sent, in source pixels with the frame size.
     const frame = { camera: 'wide', seq: 99, captureTs: Date.now() - 30, width: 640, height: 360 };
     source.pushInspected({ frame, detections: [{ classId: 0, className: 'red', confidence: 0.9, box: square }], inferredAt: Date.now(), inferMs: 9, batchSize: 2 },
-      [{ trackId: 4, classId: 0, className: 'red', confidence: 0.9, box: square, confirmed: true }]);
+      [{ trackId: 4, classId: 0, className: 'red', confidence: 0.9, box: square, confirmed: true, hits: 3, age: 4, missed: 0 }]);
     const det = await waitFor('detections', () => a.of('detections')[0], 5000);
     expect(det).toMatchObject({ v: 1, camera: 'wide', seq: 99, ts: frame.captureTs, frame: { width: 640, height: 360 }, detections: [{ className: 'red', box: square }], tracks: [{ trackId: 4, confirmed: true }] });
 

@@ -1,3 +1,5 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { validateConfig } from '../../src/config/load.js';
@@ -20,6 +22,8 @@ function config(cameras: Array<{ id: string; url: string }>): Config {
     cameras: cameras.map((c) => ({ ...c, fps: 5 })),
     model: { path: MODEL, confidence: 0.5 },
     ingest: { backoff_initial: 0.2, backoff_max: 1 },
+    store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-pipe-')), 'line.db') },
+    mqtt: { embedded_port: 0 },
     log: { level: 'silent' },
   });
   if (!cfg) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('\n'));

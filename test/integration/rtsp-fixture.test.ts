@@ -4,7 +4,7 @@
  * on the same port, the TCP proxy really stalls, and nothing is left running.
  */
 import { spawn } from 'node:child_process';
-import { stat } from 'node:fs/promises';
+import { rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
@@ -133,7 +133,11 @@ describe('test fixtures: clips, RTSP server, TCP faults', () => {
 
   it('rejects a clip that is not video, quoting the server', async () => {
     const garbage = await makeGarbageFile(join(tmpdir(), `linesight-garbage-${process.pid}.mp4`));
-    await expect(startRtspServer({ clip: garbage })).rejects.toThrow(/exited before READY with code 2.*\n.*H\.264/s);
+    try {
+      await expect(startRtspServer({ clip: garbage })).rejects.toThrow(/exited before READY with code 2.*\n.*H\.264/s);
+    } finally {
+      await rm(garbage, { force: true });
+    }
   });
 
   it('a paused proxy stops the bytes both ways, and resume lets them through', async () => {
