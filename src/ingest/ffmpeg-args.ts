@@ -26,6 +26,7 @@ export function inputOptions(cam: Pick<CameraConfig, 'url' | 'transport' | 'real
       '-flags', 'low_delay',
       '-probesize', '1000000',
       '-analyzeduration', '1000000',
+      '-fpsprobesize', '0', // don't wait for 20 frames to guess a frame rate we set ourselves (-r)
     ];
   }
   if (kind === 'network') {

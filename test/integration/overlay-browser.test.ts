@@ -119,6 +119,8 @@ describe('operator page in Chromium on the real pipeline', () => {
 
   it('turns the badge to reconnecting when the camera dies and back to online when it returns', async () => {
     await waitFor('both cameras on screen', async () => (await litPixels(page, 'weld-2')) > 1000, 20_000, 200);
+    await expect.poll(() => page.locator('.tile .facts').allTextContents(), { timeout: 10_000, interval: 200 })
+      .toEqual([expect.stringMatching(/ [1-9][\d.]* fps/), expect.stringMatching(/ [1-9][\d.]* fps/)]); // a settled rate for the screenshot
     await page.screenshot({ path: SCREENSHOT });
     await rtsp!.stop();
     await expect.poll(() => badge('press-1').getAttribute('data-state'), { timeout: 20_000, interval: 200 }).toBe('reconnecting');

@@ -1,0 +1,77 @@
+import { LinesightError, errorMessage } from '../errors.js';
+import type { Logger } from '../log.js';
+import { AggregatesTable } from './aggregates.js';
+import { openDatabase, type Db } from './db.js';
+import type { MinuteStats } from './minute-stats.js';
+
+/**
+ * The statistics side of the database: per-camera per-minute records, read by
+ * the upload. Synchronous like the rest of the store; errors are E_STORE.
+ */
+export interface AggregateStore {
+  readonly path: string;
+  /** The connection, for the upload's own ledger tables (same file, same migrations). */
+  readonly db: Db;
+  /** Writes (merging into existing records of the same camera and minute) in one transaction. */
+  writeMinutes(rows: readonly MinuteStats[]): void;
+  /** Records with `from ≤ minute < to`, by minute then camera. */
+  minutes(from: number, to: number, limit?: number): MinuteStats[];
+  firstMinute(from: number, before: number): number | undefined;
+  countSince(from: number): { rows: number; minutes: number };
+  /** Minutes before this (ms since epoch) were acknowledged by the upload; 0 when nothing was. */
+  acknowledgedUntil(): number;
+  /**
+   * Deletes records older than `days` in chunks, never one the upload has not
+   * had acknowledged (unless `keepUnsynced: false`). Resolves to the number deleted.
+   */
+  purgeAggregates(days: number, options?: { chunk?: number; now?: number; keepUnsynced?: boolean }): Promise<number>;
+  close(): void;
+}
+
+/**
+ * Opens its own connection to the linesight database (WAL lets it sit next to
+ * the alert store's connection). Runs the same migrations as `openStore`.
+ *
+ * @example
+ * const stats = openAggregateStore(config.store.path, log);
+ * const aggregator = new MinuteAggregator({ sink: stats, log });
+ */
+export function openAggregateStore(path: string, log: Logger): AggregateStore {
+  return aggregateStoreOn(openDatabase(path, log), path);
+}
+
+/** Wraps a connection that is already open and migrated (to share one connection with the alert store). */
+export function aggregateStoreOn(db: Db, path: string): AggregateStore {
+  const table = new AggregatesTable(db);
+  const guard = <T>(what: string, fn: () => T): T => {
+    try {
+      return fn();
+    } catch (err) {
+      throw storeError(what, path, err);
+    }
+  };
+  return {
+    path,
+    db,
+    writeMinutes: (rows) => guard('write per-minute statistics', () => table.write(rows)),
+    minutes: (from, to, limit) => guard('read per-minute statistics', () => table.minutes(from, to, limit)),
+    firstMinute: (from, before) => guard('read per-minute statistics', () => table.firstMinute(from, before)),
+    countSince: (from) => guard('count per-minute statistics', () => table.countSince(from)),
+    acknowledgedUntil: () => guard('read the upload watermark', () => table.acknowledgedUntil()),
+    purgeAggregates: (days, options) =>
+      table.purge(days, options).catch((err: unknown) => {
+        throw storeError('purge old per-minute statistics', path, err);
+      }),
+    close: () => {
+      if (db.open) db.close();
+    },
+  };
+}
+
+function storeError(what: string, path: string, err: unknown): LinesightError {
+  if (err instanceof LinesightError) return err;
+  return new LinesightError('E_STORE', `Expected to ${what} in ${path} but SQLite failed: ${errorMessage(err)}`, {
+    cause: err,
+    details: { sqliteCode: (err as { code?: unknown } | null)?.code },
+  });
+}

@@ -1,0 +1,157 @@
+import { setImmediate as yieldToLoop } from 'node:timers/promises';
+import { DAY_MS } from './clock.js';
+import type { Db } from './db.js';
+import { parseHistogram } from './latency-histogram.js';
+import { mergeMinutes, type ClassStats, type MinuteStats } from './minute-stats.js';
+
+/** `sync_state` entry: minutes before it were uploaded and acknowledged (ms since epoch). Written by the sync ledger. */
+export const ACKED_UNTIL = 'acked_until';
+
+interface AggregateRow {
+  camera: string;
+  minute: number;
+  frames_received: number;
+  frames_inspected: number;
+  frames_dropped: string;
+  classes: string;
+  latency: string;
+  inspect_latency: string;
+  fps_sum: number;
+  fps_samples: number;
+  seconds_online: number;
+  provider: string | null;
+}
+
+type StoredClass = { detections: number; events: number; confidence_sum: number; confidence_max: number };
+
+/** The per-minute statistics table: one row per camera per minute. */
+export class AggregatesTable {
+  private readonly getOne;
+  private readonly upsert;
+  private readonly range;
+  private readonly first;
+  private readonly countFrom;
+  private readonly ackedUntil;
+  private readonly purgeChunk;
+  private readonly writeTx: (rows: readonly MinuteStats[], now: number) => void;
+
+  constructor(private readonly db: Db) {
+    this.getOne = db.prepare<[number, string], AggregateRow>('SELECT * FROM aggregates WHERE minute = ? AND camera = ?');
+    this.upsert = db.prepare(
+      `INSERT OR REPLACE INTO aggregates (camera, minute, frames_received, frames_inspected, frames_dropped, classes, latency,
+         inspect_latency, fps_sum, fps_samples, seconds_online, provider, updated_at)
+       VALUES (@camera, @minute, @frames_received, @frames_inspected, @frames_dropped, @classes, @latency,
+         @inspect_latency, @fps_sum, @fps_samples, @seconds_online, @provider, @updated_at)`,
+    );
+    this.range = db.prepare<[number, number, number], AggregateRow>(
+      'SELECT * FROM aggregates WHERE minute >= ? AND minute < ? ORDER BY minute, camera LIMIT ?',
+    );
+    this.first = db.prepare<[number, number], { minute: number | null }>(
+      'SELECT MIN(minute) AS minute FROM aggregates WHERE minute >= ? AND minute < ?',
+    );
+    this.countFrom = db.prepare<[number], { rows: number; minutes: number }>(
+      'SELECT COUNT(*) AS rows, COUNT(DISTINCT minute) AS minutes FROM aggregates WHERE minute >= ?',
+    );
+    this.ackedUntil = db.prepare<[string], { value: string }>('SELECT value FROM sync_state WHERE name = ?');
+    this.purgeChunk = db.prepare<[number, number]>(
+      `DELETE FROM aggregates WHERE (minute, camera) IN (
+         SELECT minute, camera FROM aggregates WHERE minute < ? ORDER BY minute LIMIT ?)`,
+    );
+    this.writeTx = db.transaction((rows: readonly MinuteStats[], now: number) => {
+      for (const row of rows) {
+        // A minute can be written twice (a restart within it, a late snapshot): the two halves add up.
+        const existing = this.getOne.get(row.minute, row.camera);
+        this.upsert.run(toRow(existing ? mergeMinutes(fromRow(existing), row) : row, now));
+      }
+    });
+  }
+
+  /** Writes (merging into what is there) every record in ONE transaction. */
+  write(rows: readonly MinuteStats[], now = Date.now()): void {
+    if (rows.length > 0) this.writeTx(rows, now);
+  }
+
+  /** Records with `from ≤ minute < to`, by minute then camera. */
+  minutes(from: number, to: number, limit = Number.MAX_SAFE_INTEGER): MinuteStats[] {
+    return this.range.all(from, to, limit).map(fromRow);
+  }
+
+  /** The earliest minute in [from, before) that has a record. */
+  firstMinute(from: number, before: number): number | undefined {
+    return this.first.get(from, before)?.minute ?? undefined;
+  }
+
+  /** Records (and distinct minutes) at or after `from`. */
+  countSince(from: number): { rows: number; minutes: number } {
+    return this.countFrom.get(from) ?? { rows: 0, minutes: 0 };
+  }
+
+  /** The upload's acknowledged watermark: minutes before it are safely in the cloud (or its files). */
+  acknowledgedUntil(): number {
+    const row = this.ackedUntil.get(ACKED_UNTIL);
+    return row ? Number(row.value) : 0;
+  }
+
+  /**
+   * Deletes records older than `days`, `chunk` rows per statement, yielding to
+   * the event loop between chunks. Records not yet acknowledged by the upload
+   * are kept whatever their age (DESIGN.md guarantee 4), unless `keepUnsynced`
+   * is false (a box that never uploads).
+   */
+  async purge(days: number, options: { chunk?: number; now?: number; keepUnsynced?: boolean } = {}): Promise<number> {
+    const retention = (options.now ?? Date.now()) - days * DAY_MS;
+    const cutoff = options.keepUnsynced === false ? retention : Math.min(retention, this.acknowledgedUntil());
+    const chunk = options.chunk ?? 500;
+    let total = 0;
+    for (;;) {
+      const { changes } = this.purgeChunk.run(cutoff, chunk);
+      total += changes;
+      if (changes < chunk || !this.db.open) return total;
+      await yieldToLoop();
+      if (!this.db.open) return total;
+    }
+  }
+}
+
+function toRow(m: MinuteStats, now: number) {
+  const classes: Record<string, StoredClass> = {};
+  for (const [name, c] of Object.entries(m.classes)) {
+    classes[name] = { detections: c.detections, events: c.events, confidence_sum: c.confidenceSum, confidence_max: c.confidenceMax };
+  }
+  return {
+    camera: m.camera,
+    minute: m.minute,
+    frames_received: m.framesReceived,
+    frames_inspected: m.framesInspected,
+    frames_dropped: JSON.stringify(m.framesDropped),
+    classes: JSON.stringify(classes),
+    latency: JSON.stringify(m.latency),
+    inspect_latency: JSON.stringify(m.inspectLatency),
+    fps_sum: m.fpsSum,
+    fps_samples: m.fpsSamples,
+    seconds_online: m.secondsOnline,
+    provider: m.provider,
+    updated_at: now,
+  };
+}
+
+function fromRow(r: AggregateRow): MinuteStats {
+  const classes: Record<string, ClassStats> = {};
+  for (const [name, c] of Object.entries(JSON.parse(r.classes) as Record<string, StoredClass>)) {
+    classes[name] = { detections: c.detections, events: c.events, confidenceSum: c.confidence_sum, confidenceMax: c.confidence_max };
+  }
+  return {
+    camera: r.camera,
+    minute: r.minute,
+    framesReceived: r.frames_received,
+    framesInspected: r.frames_inspected,
+    framesDropped: JSON.parse(r.frames_dropped) as Record<string, number>,
+    classes,
+    latency: parseHistogram(r.latency),
+    inspectLatency: parseHistogram(r.inspect_latency),
+    fpsSum: r.fps_sum,
+    fpsSamples: r.fps_samples,
+    secondsOnline: r.seconds_online,
+    provider: r.provider,
+  };
+}

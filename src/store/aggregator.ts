@@ -1,0 +1,240 @@
+import { errorMessage, isLinesightError } from '../errors.js';
+import type { Logger } from '../log.js';
+import type { CameraSnapshot, CameraState, DefectEvent, InspectedFrame } from '../types.js';
+import { MINUTE_MS, minuteOf, systemClock, type Clock } from './clock.js';
+import { recordLatency } from './latency-histogram.js';
+import { classStats, counterDelta, emptyMinute, splitByMinute, type MinuteStats } from './minute-stats.js';
+
+/** Where finished minutes go: `AggregateStore` in production. */
+export interface MinuteSink {
+  writeMinutes(rows: readonly MinuteStats[]): void;
+}
+
+export interface AggregatorOptions {
+  sink: MinuteSink;
+  log: Logger;
+  clock?: Clock;
+  /**
+   * A minute is written this long after it ended, so the camera snapshot that
+   * straddles its end still lands in it and each minute costs one transaction.
+   * Keep it above the snapshot interval. Default 10 000 ms.
+   */
+  settleMs?: number;
+  /** Delay before writing again after the database refused a write. Default 10 000 ms. */
+  retryMs?: number;
+  /** Most minutes held in memory while the database refuses writes; beyond it the oldest are dropped and counted. Default 60. */
+  maxPendingMinutes?: number;
+}
+
+export interface AggregatorStats {
+  /** Minutes held in memory (the current one, plus any the database refused). */
+  openMinutes: number;
+  /** Camera-minute records written since start. */
+  written: number;
+  /** Minutes dropped because the database refused writes for longer than `maxPendingMinutes`. */
+  droppedMinutes: number;
+}
+
+interface Reading {
+  at: number;
+  state: CameraState;
+  received: number;
+  dropped: Record<string, number>;
+}
+
+/**
+ * Accumulates the pipeline's per-camera statistics in memory, one record per
+ * camera per UTC minute, and writes each finished minute in ONE transaction.
+ * The hot path (`onInspected`, once per frame) only adds numbers to a map.
+ *
+ * Attribution: frames received and dropped come from the cameras' cumulative
+ * counters and land in the minute of the snapshot that observed them; frames
+ * inspected, detections, events and latencies land in the minute (of the
+ * aggregator's clock) in which they were reported.
+ *
+ * @example
+ * const aggregator = new MinuteAggregator({ sink: openAggregateStore(path, log), log });
+ * line.onInspected((r) => aggregator.onInspected(r, events));
+ * setInterval(() => aggregator.onSnapshots(line.cameras(), provider), 5000);
+ */
+export class MinuteAggregator {
+  private readonly sink: MinuteSink;
+  private readonly log: Logger;
+  private readonly clock: Clock;
+  private readonly settleMs: number;
+  private readonly retryMs: number;
+  private readonly maxPending: number;
+  /** minute → camera → record */
+  private readonly open = new Map<number, Map<string, MinuteStats>>();
+  private readonly readings = new Map<string, Reading>();
+  private timer: unknown = undefined;
+  private timerAt = Number.POSITIVE_INFINITY;
+  private failingSince: number | undefined;
+  private closed = false;
+  private written = 0;
+  private droppedMinutes = 0;
+
+  constructor(options: AggregatorOptions) {
+    this.sink = options.sink;
+    this.log = options.log.child({ stage: 'store' });
+    this.clock = options.clock ?? systemClock;
+    this.settleMs = options.settleMs ?? 10_000;
+    this.retryMs = options.retryMs ?? 10_000;
+    this.maxPending = options.maxPendingMinutes ?? 60;
+  }
+
+  /** One inspected frame and the events it confirmed. */
+  onInspected(result: InspectedFrame, events: readonly DefectEvent[] = []): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    const m = this.record(result.frame.camera, minuteOf(now));
+    m.framesInspected += 1;
+    recordLatency(m.inspectLatency, result.inferredAt - result.frame.captureTs);
+    for (const d of result.detections) {
+      const c = classStats(m, d.className);
+      c.detections += 1;
+      c.confidenceSum += d.confidence;
+      if (d.confidence > c.confidenceMax) c.confidenceMax = d.confidence;
+    }
+    for (const e of events) classStats(this.record(e.camera, minuteOf(now)), e.className).events += 1;
+    this.settle(now);
+  }
+
+  /** An alert reached the broker: capture → PUBACK latency. */
+  onPublished(camera: string, latencyMs: number): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    recordLatency(this.record(camera, minuteOf(now)).latency, latencyMs);
+    this.settle(now);
+  }
+
+  /** The cameras' audit trail, every few seconds; `provider` is the detector's active execution provider. */
+  onSnapshots(snapshots: readonly CameraSnapshot[], provider: string): void {
+    if (this.closed) return;
+    const now = this.clock.now();
+    for (const s of snapshots) {
+      const previous = this.readings.get(s.id);
+      const m = this.record(s.id, minuteOf(now));
+      m.framesReceived += counterDelta(previous?.received, s.framesReceived);
+      for (const [reason, count] of Object.entries(s.framesDropped)) {
+        m.framesDropped[reason] = (m.framesDropped[reason] ?? 0) + counterDelta(previous?.dropped[reason], count);
+      }
+      m.fpsSum += s.fps;
+      m.fpsSamples += 1;
+      m.provider = provider;
+      // Online time is measured between snapshots: the camera was online from the previous reading to this one.
+      if (previous?.state === 'online') {
+        for (const part of splitByMinute(previous.at, now)) this.record(s.id, part.minute).secondsOnline += part.seconds;
+      }
+      this.readings.set(s.id, { at: now, state: s.state, received: s.framesReceived, dropped: { ...s.framesDropped } });
+    }
+    this.settle(now);
+  }
+
+  /** Writes every minute that ended at least `settleMs` ago; returns the number of records written. */
+  flushDue(now = this.clock.now()): number {
+    const due = [...this.open.keys()].filter((minute) => minute + MINUTE_MS + this.settleMs <= now);
+    const written = this.write(due);
+    this.arm(now);
+    return written;
+  }
+
+  /**
+   * Writes everything held, the current minute included, and stops accepting
+   * input. A restart within the same minute adds to the same record. Throws the
+   * store's error (E_STORE) when the final write fails.
+   */
+  close(): number {
+    if (this.closed) return 0;
+    this.closed = true;
+    this.disarm();
+    const minutes = [...this.open.keys()];
+    const written = this.write(minutes, true);
+    return written;
+  }
+
+  stats(): AggregatorStats {
+    return { openMinutes: this.open.size, written: this.written, droppedMinutes: this.droppedMinutes };
+  }
+
+  private record(camera: string, minute: number): MinuteStats {
+    let cameras = this.open.get(minute);
+    if (!cameras) {
+      cameras = new Map();
+      this.open.set(minute, cameras);
+    }
+    let m = cameras.get(camera);
+    if (!m) {
+      m = emptyMinute(camera, minute);
+      cameras.set(camera, m);
+    }
+    return m;
+  }
+
+  /** Flushes what is due now, or makes sure a timer will. */
+  private settle(now: number): void {
+    if (this.failingSince === undefined && this.earliestDue() <= now) this.flushDue(now);
+    else this.arm(now);
+  }
+
+  private earliestDue(): number {
+    let earliest = Number.POSITIVE_INFINITY;
+    for (const minute of this.open.keys()) earliest = Math.min(earliest, minute + MINUTE_MS + this.settleMs);
+    return earliest;
+  }
+
+  private write(minutes: number[], rethrow = false): number {
+    if (minutes.length === 0) return 0;
+    minutes.sort((a, b) => a - b);
+    const rows = minutes.flatMap((minute) => [...(this.open.get(minute)?.values() ?? [])]);
+    try {
+      this.sink.writeMinutes(rows);
+    } catch (err) {
+      this.writeFailed(err);
+      if (rethrow) throw err;
+      return 0;
+    }
+    for (const minute of minutes) this.open.delete(minute);
+    this.written += rows.length;
+    if (this.failingSince !== undefined) {
+      this.log.info({ minutes: minutes.length }, 'per-minute statistics written again');
+      this.failingSince = undefined;
+    }
+    return rows.length;
+  }
+
+  private writeFailed(err: unknown): void {
+    const code = isLinesightError(err) ? err.code : 'E_STORE';
+    if (this.failingSince === undefined) {
+      this.failingSince = this.clock.now();
+      this.log.warn({ code, err: errorMessage(err) },
+        `could not write per-minute statistics; holding them in memory (at most ${this.maxPending} minutes) and retrying every ${this.retryMs / 1000} s`);
+    }
+    const excess = this.open.size - this.maxPending;
+    if (excess > 0) {
+      const oldest = [...this.open.keys()].sort((a, b) => a - b).slice(0, excess);
+      for (const minute of oldest) this.open.delete(minute);
+      this.droppedMinutes += excess;
+      this.log.warn({ code, dropped: excess, total: this.droppedMinutes }, 'dropped the oldest unwritten per-minute statistics');
+    }
+  }
+
+  private arm(now: number): void {
+    if (this.closed || this.open.size === 0) return this.disarm();
+    const at = this.failingSince === undefined ? this.earliestDue() : now + this.retryMs;
+    if (this.timer !== undefined && this.timerAt <= at) return;
+    this.disarm();
+    this.timerAt = at;
+    this.timer = this.clock.setTimeout(() => {
+      this.timer = undefined;
+      this.timerAt = Number.POSITIVE_INFINITY;
+      this.flushDue();
+    }, Math.max(0, at - now));
+  }
+
+  private disarm(): void {
+    if (this.timer !== undefined) this.clock.clearTimeout(this.timer);
+    this.timer = undefined;
+    this.timerAt = Number.POSITIVE_INFINITY;
+  }
+}
