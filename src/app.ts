@@ -6,6 +6,7 @@ import { Camera } from './ingest/camera.js';
 import { createDetector, type Detector } from './infer/detector.js';
 import { InferenceScheduler } from './infer/scheduler.js';
 import type { Logger } from './log.js';
+import { startOverlay, type Overlay } from './overlay/index.js';
 import type { AlertView, OverlaySource, Unsubscribe } from './overlay/source.js';
 import { startPublisher, type Publisher } from './publish/index.js';
 import { openStore, type Store } from './store/index.js';
@@ -25,6 +26,8 @@ export interface Line {
   readonly detector: Detector;
   readonly store: Store;
   readonly publisher: Publisher;
+  /** The operator page, unless disabled in LineOptions. */
+  readonly overlay: Overlay | undefined;
   cameras(): CameraSnapshot[];
   onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
   onAlert(listener: (alert: AlertView) => void): Unsubscribe;
@@ -37,6 +40,8 @@ export interface Line {
 export interface LineOptions {
   /** Publisher timings for tests (shorter backoff). */
   publisherTuning?: Parameters<typeof startPublisher>[0]['tuning'];
+  /** Start the operator page (default true). */
+  overlay?: boolean;
 }
 
 function listeners<A extends unknown[]>() {
@@ -169,11 +174,15 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   purge();
 
   let stopped: Promise<void> | null = null;
+  let overlay: Overlay | undefined;
   const line: Line = {
     config,
     detector,
     store,
     publisher,
+    get overlay() {
+      return overlay;
+    },
     cameras: () => [...cameras.values()].map((c) => c.snapshot()),
     onInspected: (fn) => inspected.add(fn),
     onAlert: (fn) => alerts.add(fn),
@@ -196,6 +205,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     stop() {
       stopped ??= (async () => {
         clearInterval(retentionTimer);
+        await overlay?.close();
         await Promise.all([...cameras.values()].map((c) => c.stop()));
         await scheduler.stop(); // the batch in flight finishes and its events are stored
         await publisher.stop();
@@ -205,5 +215,13 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       return stopped;
     },
   };
+  if (options.overlay ?? true) {
+    try {
+      overlay = await startOverlay(config.overlay, line.overlaySource(), log);
+    } catch (err) {
+      await line.stop();
+      throw err;
+    }
+  }
   return line;
 }

@@ -22,6 +22,7 @@ export const ErrorCodes = {
   E_OUTBOX_FULL: 'the outbox reached its configured bound',
   E_MQTT: 'the MQTT broker refused or dropped the connection',
   E_SYNC: 'the cloud upload failed',
+  E_OVERLAY_LISTEN: 'the operator page could not listen on its address',
   E_CLI: 'the command line is not valid',
 } as const;
 

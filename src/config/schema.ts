@@ -42,6 +42,8 @@ export const cameraSchema = z.strictObject({
   transport: z.enum(['tcp', 'udp'], { error: 'expected "tcp" or "udp"' }).default('tcp').describe('RTSP transport; TCP survives lossy plant networks better'),
   realtime: flag().default(true).describe('File cameras only: replay at the file’s own rate (false: as fast as possible, for benchmarks)'),
   loop: flag().default(true).describe('File cameras only: start over at the end of the file'),
+  hwaccel: z.enum(['none', 'jetson', 'vaapi'], { error: 'expected "none", "jetson" or "vaapi"' }).default('none')
+    .describe('Hardware video decode: jetson (NVDEC via nvv4l2 decoders), vaapi (Intel/AMD), none (CPU)'),
 });
 
 export const configSchema = z.strictObject({
@@ -73,6 +75,13 @@ export const configSchema = z.strictObject({
     batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
     batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
     threads: nonNegativeInt().default(0).describe('Intra-op threads for the CPU provider; 0 lets onnxruntime decide'),
+    device_id: nonNegativeInt().default(0).describe('GPU index for the tensorrt and cuda providers'),
+    tensorrt: z.strictObject({
+      fp16: flag().default(true).describe('Let TensorRT build FP16 kernels (trt_fp16_enable)'),
+      engine_cache_dir: text('directory').optional().describe('Where built engines are cached so later starts skip the build (trt_engine_cache_path)'),
+      workspace_mb: positiveInt().optional().describe('Most GPU memory TensorRT may use while building (trt_max_workspace_size)'),
+      dla_core: nonNegativeInt().optional().describe('Run on this DLA core (Jetson Orin AGX/NX) with GPU fallback (trt_dla_enable, trt_dla_core)'),
+    }).prefault({}).describe('TensorRT provider options (need an onnxruntime build that reads them; see Dockerfile.jetson)'),
   }).describe('The defect detector'),
   events: z.strictObject({
     confirm_hits: positiveInt().default(3).describe('A defect is confirmed after this many sightings …'),

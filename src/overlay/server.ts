@@ -1,3 +1,4 @@
+import { LinesightError } from '../errors.js';
 import { createServer } from 'node:http';
 import { Registry } from 'prom-client';
 import type { WebSocket } from 'ws';
@@ -137,7 +138,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
 function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
-      reject(Object.assign(new Error(`The overlay cannot listen on ${host}:${port}: ${err.message} (overlay.host / overlay.port)`, { cause: err }), { code: err.code }));
+      reject(new LinesightError('E_OVERLAY_LISTEN', `Expected to serve the operator page on ${host}:${port} but ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}; change overlay.host / overlay.port`, { cause: err, details: { sysCode: err.code } }));
     };
     server.once('error', onError);
     server.listen(port, host, () => {

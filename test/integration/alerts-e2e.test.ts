@@ -54,6 +54,7 @@ describe('defects become MQTT alerts (real mosquitto, real SQLite)', () => {
       model: { path: MODEL, confidence: 0.5 },
       store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-alerts-')), 'line.db') },
       mqtt: { url: broker.url, protocol_version: 5 },
+      overlay: { host: '127.0.0.1', port: 0 },
     });
     expect(problems).toEqual([]);
     line = await startLine(config!, silentLogger(), { publisherTuning: fastTuning });
@@ -99,7 +100,7 @@ describe('defects become MQTT alerts (real mosquitto, real SQLite)', () => {
       'model:', `  path: ${MODEL}`, '  confidence: 0.5',
       'store:', `  path: ${db}`,
       'mqtt:', `  url: mqtt://127.0.0.1:${port}`,
-      'overlay:', '  port: 0',
+      'overlay:', '  host: 127.0.0.1', '  port: 0',
       'log:', '  level: warn',
     ].join('\n'));
     const run = () => {

@@ -61,14 +61,13 @@ beforeAll(async () => {
   const cfg = config(rtsp.url, other);
   line = await startLine(cfg, silentLogger());
   cfgOverlay = cfg.overlay;
-  overlay = await startOverlay(cfg.overlay, line.overlaySource(), silentLogger());
+  overlay = line.overlay; // startLine starts the operator page, as `linesight run` does
   browser = await launchChromium();
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
 });
 
 afterAll(async () => {
   await browser?.close();
-  await overlay?.close();
   await line?.stop();
   await rtsp?.stop();
   if (dir) await rm(dir, { recursive: true, force: true });

@@ -24,6 +24,7 @@ function config(cameras: Array<{ id: string; url: string }>): Config {
     ingest: { backoff_initial: 0.2, backoff_max: 1 },
     store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-pipe-')), 'line.db') },
     mqtt: { embedded_port: 0 },
+    overlay: { host: '127.0.0.1', port: 0 },
     log: { level: 'silent' },
   });
   if (!cfg) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('\n'));

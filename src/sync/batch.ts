@@ -1,0 +1,151 @@
+import { createHash } from 'node:crypto';
+import { gzipSync } from 'node:zlib';
+import { isoTime } from '../store/clock.js';
+import { LATENCY_BOUNDS_MS, quantile, type Histogram } from '../store/latency-histogram.js';
+import type { MinuteStats } from '../store/minute-stats.js';
+
+/** Name and version of the upload format; any change of shape comes with a new version. */
+export const AGGREGATES_SCHEMA = 'linesight.aggregates/1';
+
+/** One upload: every record of one site/line for one period (docs/aggregates.schema.json). */
+export interface BatchDocument {
+  schema: typeof AGGREGATES_SCHEMA;
+  batch_id: string;
+  site: string;
+  line: string;
+  /** [start, end): every record of this box with a minute in it is in this batch, and in no other. */
+  period: { start: string; end: string };
+  cameras: string[];
+  row_count: number;
+  latency_bounds_ms: number[];
+  rows: WireRow[];
+}
+
+export interface WireRow {
+  camera: string;
+  minute: string;
+  frames_received: number;
+  frames_inspected: number;
+  frames_dropped: Record<string, number>;
+  fps: number | null;
+  seconds_online: number;
+  provider: string | null;
+  detections: number;
+  events: number;
+  classes: Record<string, WireClass>;
+  latency_ms: WireLatency;
+  inspect_latency_ms: WireLatency;
+}
+
+export interface WireClass {
+  detections: number;
+  events: number;
+  confidence_mean: number | null;
+  confidence_max: number | null;
+}
+
+export interface WireLatency {
+  count: number;
+  mean: number | null;
+  p50: number | null;
+  p95: number | null;
+  max: number | null;
+  buckets: number[];
+}
+
+/** A batch ready to send: the exact bytes, and what they cover. */
+export interface Batch {
+  key: string;
+  periodStart: number;
+  periodEnd: number;
+  cameras: string[];
+  rowCount: number;
+  /** gzip of the JSON document plus a newline: the HTTP body and the content of a file in `sync.dir`. */
+  body: Buffer;
+}
+
+/**
+ * The batch's idempotency key (also its `batch_id`): SHA-256 over the schema,
+ * site, line, sorted camera set and period. It depends on nothing else, so the
+ * same batch gets the same key after a restart, and even if it were rebuilt
+ * from the same records; periods of one box never overlap, so two different
+ * batches never share one.
+ */
+export function idempotencyKey(site: string, line: string, cameras: readonly string[], periodStart: number, periodEnd: number): string {
+  const canonical = [AGGREGATES_SCHEMA, site, line, [...cameras].sort().join(','), isoTime(periodStart), isoTime(periodEnd)].join('\n');
+  return createHash('sha256').update(canonical).digest('hex');
+}
+
+export function toWireRow(m: MinuteStats): WireRow {
+  const classes: Record<string, WireClass> = {};
+  let detections = 0;
+  let events = 0;
+  for (const name of Object.keys(m.classes).sort()) {
+    const c = m.classes[name];
+    detections += c.detections;
+    events += c.events;
+    classes[name] = {
+      detections: c.detections,
+      events: c.events,
+      confidence_mean: c.detections > 0 ? round(c.confidenceSum / c.detections, 4) : null,
+      confidence_max: c.detections > 0 ? round(c.confidenceMax, 4) : null,
+    };
+  }
+  const dropped: Record<string, number> = {};
+  for (const reason of Object.keys(m.framesDropped).sort()) dropped[reason] = m.framesDropped[reason];
+  return {
+    camera: m.camera,
+    minute: isoTime(m.minute),
+    frames_received: m.framesReceived,
+    frames_inspected: m.framesInspected,
+    frames_dropped: dropped,
+    fps: m.fpsSamples > 0 ? round(m.fpsSum / m.fpsSamples, 2) : null,
+    seconds_online: round(Math.min(60, m.secondsOnline), 3),
+    provider: m.provider,
+    detections,
+    events,
+    classes,
+    latency_ms: toWireLatency(m.latency),
+    inspect_latency_ms: toWireLatency(m.inspectLatency),
+  };
+}
+
+export function toWireLatency(h: Histogram): WireLatency {
+  const q = (p: number) => {
+    const v = quantile(h, p);
+    return v === null ? null : round(v, 1);
+  };
+  return {
+    count: h.count,
+    mean: h.count > 0 ? round(h.sum / h.count, 1) : null,
+    p50: q(0.5),
+    p95: q(0.95),
+    max: h.count > 0 ? round(h.max, 1) : null,
+    buckets: [...h.buckets],
+  };
+}
+
+/** Builds the document and its bytes. `rows` must be the period's records, ordered by minute then camera. */
+export function buildBatch(meta: { site: string; line: string }, periodStart: number, periodEnd: number, rows: readonly WireRow[]): Batch {
+  const cameras = [...new Set(rows.map((r) => r.camera))].sort();
+  const key = idempotencyKey(meta.site, meta.line, cameras, periodStart, periodEnd);
+  const doc: BatchDocument = {
+    schema: AGGREGATES_SCHEMA,
+    batch_id: key,
+    site: meta.site,
+    line: meta.line,
+    period: { start: isoTime(periodStart), end: isoTime(periodEnd) },
+    cameras,
+    row_count: rows.length,
+    latency_bounds_ms: [...LATENCY_BOUNDS_MS],
+    rows: [...rows],
+  };
+  // gzip output depends only on its input (mtime 0 in the header), so the same document gives the same bytes.
+  const body = gzipSync(`${JSON.stringify(doc)}\n`);
+  return { key, periodStart, periodEnd, cameras, rowCount: rows.length, body };
+}
+
+function round(v: number, decimals: number): number {
+  const f = 10 ** decimals;
+  return Math.round(v * f) / f;
+}
