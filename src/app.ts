@@ -33,8 +33,20 @@ export interface Line {
   onAlert(listener: (alert: AlertView) => void): Unsubscribe;
   /** What the operator overlay reads. */
   overlaySource(): OverlaySource;
+  /**
+   * Applies a new camera list without a restart: added cameras start, removed ones
+   * stop, changed ones restart; the others never notice. Returns what changed.
+   */
+  reconfigureCameras(cameras: readonly CameraConfig[]): Promise<{ added: string[]; removed: string[]; restarted: string[] }>;
   /** Stops cameras, finishes the batch in flight, closes MQTT and SQLite (unsent alerts stay on disk). */
   stop(): Promise<void>;
+}
+
+/** True when only the camera list differs, so a reload needs no restart of the line. */
+export function onlyCamerasDiffer(a: Config, b: Config): boolean {
+  const { cameras: _a, ...restA } = a;
+  const { cameras: _b, ...restB } = b;
+  return JSON.stringify(restA) === JSON.stringify(restB);
 }
 
 export interface LineOptions {
@@ -148,10 +160,12 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   });
   scheduler.start();
 
-  for (const camCfg of config.cameras) {
+  const cameraConfigs = new Map<string, CameraConfig>();
+  const startCamera = (camCfg: CameraConfig) => {
+    cameraConfigs.set(camCfg.id, camCfg);
     if (!camCfg.enabled) {
       log.info({ stage: 'ingest', camera: camCfg.id }, 'camera disabled in the config; not started');
-      continue;
+      return;
     }
     const camera = new Camera(camCfg, config.ingest, log);
     trackers.set(camCfg.id, trackerFor(camCfg, config));
@@ -162,7 +176,16 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     camera.on('state', () => publisher.publishCameraStatus(camera.snapshot(), { provider: detector.info.provider }));
     cameras.set(camCfg.id, camera);
     camera.start();
-  }
+  };
+  const stopCamera = async (id: string) => {
+    const camera = cameras.get(id);
+    cameraConfigs.delete(id);
+    cameras.delete(id);
+    trackers.delete(id);
+    scheduler.forget(id);
+    await camera?.stop();
+  };
+  for (const camCfg of config.cameras) startCamera(camCfg);
 
   const purge = () => {
     store.purgeOlderThan(config.store.retention_days).then((n) => {
@@ -186,6 +209,18 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     cameras: () => [...cameras.values()].map((c) => c.snapshot()),
     onInspected: (fn) => inspected.add(fn),
     onAlert: (fn) => alerts.add(fn),
+    async reconfigureCameras(next) {
+      const wanted = new Map(next.map((c) => [c.id, c]));
+      const removed = [...cameraConfigs.keys()].filter((id) => !wanted.has(id));
+      const restarted = [...cameraConfigs.entries()]
+        .filter(([id, cfg]) => wanted.has(id) && JSON.stringify(cfg) !== JSON.stringify(wanted.get(id)))
+        .map(([id]) => id);
+      const added = next.filter((c) => !cameraConfigs.has(c.id)).map((c) => c.id);
+      await Promise.all([...removed, ...restarted].map(stopCamera));
+      for (const id of [...restarted, ...added]) startCamera(wanted.get(id)!);
+      log.info({ stage: 'app', added, removed, restarted }, 'cameras reconfigured');
+      return { added, removed, restarted };
+    },
     overlaySource: () => ({
       site: config.site,
       line: config.line,

@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 import { parseArgs } from 'node:util';
 import { existsSync, readFileSync } from 'node:fs';
-import { startLine } from './app.js';
+import { onlyCamerasDiffer, startLine, VERSION } from './app.js';
+import type { Config } from './config/schema.js';
 import { loadConfig, parseConfigText, validateConfig, applyEnvOverrides } from './config/load.js';
 import { errorMessage, isLinesightError, LinesightError } from './errors.js';
 import { createDetector } from './infer/detector.js';
@@ -141,10 +142,49 @@ async function cmdRun(args: string[]): Promise<number> {
     args, allowPositionals: false,
     options: { config: { type: 'string', default: DEFAULT_CONFIG }, pretty: { type: 'boolean', default: false }, 'log-level': { type: 'string' } },
   });
-  const config = loadConfig(values.config);
+  const file = values.config;
+  let config = loadConfig(file);
   const log = createLogger({ level: values['log-level'] ?? config.log.level, pretty: values.pretty });
-  const line = await startLine(config, log);
-  log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: line.detector.info.provider }, 'linesight running');
+  let line = await startLine(config, log);
+  log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: line.detector.info.provider, version: VERSION },
+    'linesight running');
+
+  // SIGHUP reloads the file: cameras change in place; anything else restarts the line
+  // in-process. An invalid file is refused with every problem logged, and the running
+  // configuration stays.
+  let reloading: Promise<void> = Promise.resolve();
+  const reload = () => {
+    reloading = reloading.then(async () => {
+      let next: Config;
+      try {
+        next = loadConfig(file);
+      } catch (err) {
+        log.error({ stage: 'app', code: isLinesightError(err) ? err.code : undefined, err: errorMessage(err) },
+          'reload refused: the new configuration is invalid; the running configuration stays');
+        return;
+      }
+      try {
+        if (onlyCamerasDiffer(config, next)) {
+          await line.reconfigureCameras(next.cameras);
+        } else {
+          log.info({ stage: 'app' }, 'reload: settings beyond the camera list changed; restarting the line in-process');
+          await line.stop();
+          line = await startLine(next, log);
+        }
+        config = next;
+      } catch (err) {
+        log.error({ stage: 'app', code: isLinesightError(err) ? err.code : undefined, err: errorMessage(err) },
+          'reload failed; restarting with the previous configuration');
+        await line.stop().catch(() => undefined);
+        line = await startLine(config, log);
+      }
+    });
+  };
+  process.on('SIGHUP', () => {
+    log.info({ stage: 'app', file }, 'SIGHUP: reloading the configuration');
+    reload();
+  });
+
   await new Promise<void>((resolve) => {
     let stopping = false;
     const shutdown = (signal: string) => {
@@ -155,11 +195,11 @@ async function cmdRun(args: string[]): Promise<number> {
       stopping = true;
       log.info({ stage: 'app', signal }, 'shutting down');
       const force = setTimeout(() => {
-        log.error({ stage: 'app' }, 'shutdown took longer than 10 s; exiting');
+        log.error({ stage: 'app' }, 'shutdown took longer than 15 s; exiting (unsent alerts stay in the outbox)');
         process.exit(1);
-      }, 10_000);
+      }, 15_000);
       force.unref();
-      line.stop().then(resolve, (err: unknown) => {
+      reloading.then(() => line.stop()).then(resolve, (err: unknown) => {
         log.error({ stage: 'app', err: errorMessage(err) }, 'error during shutdown');
         resolve();
       });

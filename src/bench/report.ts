@@ -1,0 +1,233 @@
+/**
+ * The shape of `linesight bench` output (written as JSON, printed as a table).
+ * Rates are frames per second, times are milliseconds, CPU is percent of one
+ * core (200 % = both cores of a 2-core box), memory is MiB.
+ */
+
+export const BENCH_SCHEMA = 'linesight.bench/1';
+
+export interface Percentiles {
+  /** Samples behind the figures; percentiles of 0 samples are null. */
+  n: number;
+  p50: number | null;
+  p95: number | null;
+  p99: number | null;
+  max: number | null;
+}
+
+export interface MachineInfo {
+  /** `os.availableParallelism()`: the core pool decode and inference share. */
+  cores: number;
+  cpuModel: string;
+  memTotalMb: number;
+  node: string;
+  ffmpeg: string;
+  onnxruntime: string;
+  /** 1-minute load average when the bench started (others' work shares the cores). */
+  loadAverageAtStart: number;
+}
+
+export interface ClipInfo {
+  path: string;
+  width: number;
+  height: number;
+  fps: number;
+  frames: number;
+  codec: string;
+}
+
+export interface ModelSummary {
+  path: string;
+  name: string;
+  provider: string;
+  inputWidth: number;
+  inputHeight: number;
+  inputType: string;
+  dynamicBatch: boolean;
+  /** Frames per session call in the pipeline (`model.batch_max`, 1 for a fixed-batch model). */
+  pipelineBatch: number;
+  threads: number;
+}
+
+/** (1) ffmpeg alone, same flags as the pipeline, rawvideo read and discarded. */
+export interface DecodeResult {
+  /** What the measurement decoded to: the pipeline's full-size rgb24, or scaled in ffmpeg (experiment). */
+  variant: 'pipeline' | 'ffmpeg-letterbox';
+  args: string[];
+  frames: number;
+  seconds: number;
+  fps: number;
+  frameBytes: number;
+  /** CPU seconds per frame: ffmpeg plus this process reading the pipe (core-ms). */
+  cpuMsPerFrame: number;
+  /** Average CPU while decoding, percent of one core. */
+  cpuPct: number;
+}
+
+/** (2) the model's session alone, tensors pre-filled, warm-up excluded. */
+export interface SessionResult {
+  batch: number;
+  threads: number;
+  /** Session option variant (`default` is what the pipeline uses). */
+  variant: string;
+  calls: number;
+  seconds: number;
+  /** Frames per second (calls × batch / seconds). */
+  fps: number;
+  callMs: Percentiles;
+  cpuMsPerFrame: number;
+  cpuPct: number;
+}
+
+/** Per-frame cost of the preprocessing steps between decode and session. */
+export interface PreprocessResult {
+  frames: number;
+  /** sharp letterbox of a decoded source frame to the model size (wall, sequential). */
+  sharpLetterboxMs: number;
+  sharpLetterboxCpuMs: number;
+  /** RGB24 → float32 NCHW tensor (JS loop). */
+  tensorFillMs: number;
+  /** Allocating a fresh float32 input tensor per call, as the detector does now. */
+  tensorAllocMs: number;
+}
+
+export interface Bound {
+  /** Frames/s the pipeline cannot exceed on this core pool; see BENCHMARKS.md. */
+  fps: number;
+  /** Which term of the min() decided it. */
+  limitedBy: 'cpu' | 'session' | 'decode' | 'offered';
+  /** P / (decode cpu/frame + session cpu/frame): the work bound. */
+  cpuBound: number;
+  /** The session's own rate at this batch size (session calls are serial). */
+  sessionBound: number;
+  /** N cameras × the single-decoder rate. */
+  decodeBound: number;
+  /** 1 / (1/decode + 1/session): the bound when each stage alone saturates the pool. */
+  harmonic: number;
+  /** Frames/s the cameras offer (after -r), when paced; null when as fast as possible. */
+  offered: number | null;
+  /** Batch size whose session figures were used. */
+  batch: number;
+}
+
+export interface DropCounts {
+  superseded: number;
+  bad_frame: number;
+  shutdown: number;
+}
+
+export interface PeakRss {
+  /** This process (VmHWM, reset at the start of the window). */
+  selfMb: number;
+  /** Sum over the ffmpeg children of their peak (VmHWM). */
+  childrenMb: number;
+  totalMb: number;
+}
+
+export interface PipelineResult {
+  label: string;
+  source: 'file' | 'rtsp';
+  cameras: number;
+  /** Per-camera `fps` in the config (ffmpeg -r). */
+  cameraFps: number;
+  batchMax: number;
+  seconds: number;
+  framesReceived: number;
+  framesInspected: number;
+  /** Inspected frames per second over the window. */
+  fps: number;
+  /** Frames per second ffmpeg handed over (offered to the scheduler). */
+  receivedFps: number;
+  bound: Bound;
+  /** fps / bound.fps */
+  ratio: number;
+  dropped: DropCounts;
+  /** Capture (frame handed over by ffmpeg) → detections ready. */
+  inferLatencyMs: Percentiles;
+  /** Capture of the confirming frame → PUBACK from the broker (store `sent_at`). */
+  pubackLatencyMs: Percentiles;
+  alerts: number;
+  meanBatch: number;
+  /** This process plus its ffmpeg children, percent of one core. */
+  cpuPct: number;
+  cpuSelfPct: number;
+  cpuChildrenPct: number;
+  /** Whole machine busy over the window, percent of one core, and the part not ours. */
+  machineBusyPct: number;
+  otherBusyPct: number;
+  peakRss: PeakRss;
+  restarts: number;
+}
+
+export interface SoakSample {
+  atS: number;
+  selfRssMb: number;
+  childrenRssMb: number;
+  heapUsedMb: number;
+  fps: number;
+  inferLatencyP50: number | null;
+  inferLatencyP99: number | null;
+}
+
+export interface SoakResult {
+  durationS: number;
+  cameras: number;
+  source: 'file' | 'rtsp';
+  cameraFps: number;
+  intervalS: number;
+  samples: SoakSample[];
+  /** Median of the last tenth over median of the first tenth (after warm-up), minus one, percent. */
+  rssGrowthPct: number;
+  totalRssGrowthPct: number;
+  heapGrowthPct: number;
+  inferLatencyP99First: number | null;
+  inferLatencyP99Last: number | null;
+}
+
+export interface PeerResult {
+  ok: boolean;
+  /** Why the peer did not run (OpenCV could not import the model, no python3-opencv…). */
+  error?: string;
+  frames?: number;
+  seconds?: number;
+  fps?: number;
+  cpuPct?: number;
+  /** What the peer did to the model so OpenCV 4.6 imports it. */
+  modelRewrites?: string[];
+  opencv?: string;
+  /** linesight 1-camera file fps / peer fps. */
+  ratio?: number;
+  /** Best linesight pipeline fps (any N) / peer fps. */
+  ratioBest?: number;
+}
+
+export interface TargetCheck {
+  name: string;
+  target: string;
+  measured: string;
+  /** null when this run did not measure it (e.g. no --soak). */
+  met: boolean | null;
+}
+
+export interface BenchReport {
+  schema: typeof BENCH_SCHEMA;
+  startedAt: string;
+  finishedAt: string;
+  machine: MachineInfo;
+  clip: ClipInfo;
+  model: ModelSummary;
+  broker: { kind: 'mosquitto' | 'embedded'; url: string };
+  decode: DecodeResult;
+  session: SessionResult[];
+  preprocess: PreprocessResult;
+  pipeline: PipelineResult[];
+  overload: PipelineResult | null;
+  soak: SoakResult | null;
+  peer: PeerResult | null;
+  /** Optional measurements (`--sweep`): session option variants and ffmpeg-side scaling. */
+  experiments: { session: SessionResult[]; decode: DecodeResult[] };
+  /** Per-frame latency budget for the latency targets: decode cpu/frame + one session call. */
+  latencyBudgetMs: number;
+  targets: TargetCheck[];
+  notes: string[];
+}
