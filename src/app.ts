@@ -130,7 +130,11 @@ export async function startLine(config: Config, log: Logger, options: LineOption
 
   const frames = listeners<[Frame]>();
   const inspected = listeners<[InspectedFrame, TrackView[]]>();
-  const alerts = listeners<[AlertView]>();
+  const alerts = listeners<[AlertView, Frame | undefined]>();
+  // The last few inspected frames per camera (references, no copies): an alert's
+  // thumbnail is cut from the frame its box comes from, which may be a few frames back.
+  const recentFrames = new Map<string, Frame[]>();
+  const keepFrames = Math.min(config.events.confirm_window + 1, 8);
   const eventLog = log.child({ stage: 'events' });
 
   const scheduler = new InferenceScheduler(detector, {
@@ -138,9 +142,13 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     batchWaitMs: config.model.batch_wait_ms,
   }, log);
 
-  scheduler.on('inspected', (result) => {
+  scheduler.on('inspected', (result, frame) => {
     const tracker = trackers.get(result.frame.camera);
     if (!tracker) return; // camera removed while its frame was in flight
+    const ring = recentFrames.get(frame.camera) ?? [];
+    ring.push(frame);
+    if (ring.length > keepFrames) ring.shift();
+    recentFrames.set(frame.camera, ring);
     const { events, tracks } = tracker.update(result);
     for (const event of events) {
       try {
@@ -149,7 +157,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
           camera: event.camera, seq, class: event.className, confidence: Number(event.confidence.toFixed(3)),
           box: event.box, track: event.trackId, id: event.id, outbox: outcome,
         }, `defect ${event.className} on ${event.camera}`);
-        alerts.emit({ ...event, seq });
+        alerts.emit({ ...event, seq }, ring.find((f) => f.captureTs === event.frame.ts));
       } catch (err) {
         // The store refusing a write is the one failure that can lose an alert: shout.
         eventLog.error({ camera: event.camera, code: 'E_STORE', err: errorMessage(err), event }, 'could not store an alert');
@@ -183,6 +191,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     cameras.delete(id);
     trackers.delete(id);
     scheduler.forget(id);
+    recentFrames.delete(id);
     await camera?.stop();
   };
   for (const camCfg of config.cameras) startCamera(camCfg);

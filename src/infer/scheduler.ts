@@ -23,7 +23,8 @@ interface Slot {
 }
 
 export interface SchedulerEvents {
-  inspected: [InspectedFrame];
+  /** The result, and the frame with its pixels (for thumbnails; not kept by the scheduler). */
+  inspected: [InspectedFrame, Frame];
 }
 
 /**
@@ -152,7 +153,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     batch.forEach((s, i) => {
       s.accounting.countInspected();
       const { rgb: _pixels, ...meta } = s.frame;
-      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length });
+      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length }, s.frame);
     });
   }
 }

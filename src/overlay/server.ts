@@ -1,9 +1,8 @@
-import { LinesightError } from '../errors.js';
 import { createServer } from 'node:http';
 import { Registry } from 'prom-client';
 import type { WebSocket } from 'ws';
 import type { OverlayConfig } from '../config/schema.js';
-import { errorMessage } from '../errors.js';
+import { errorMessage, LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { tokenChecker } from './auth.js';
 import { ClientHub, type ClientStats } from './clients.js';
@@ -13,6 +12,7 @@ import { createMetrics } from './metrics.js';
 import { PreviewEncoder } from './preview.js';
 import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
 import { attachSockets } from './sockets.js';
+import type { Frame } from '../types.js';
 import type { AlertView, OverlaySource } from './source.js';
 import { loadStaticFiles } from './static-files.js';
 import { alertThumbnail } from './thumbnail.js';
@@ -75,11 +75,17 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   const metrics = createMetrics(registry, source, hub, previews);
 
   // Alerts go out in arrival order even though their thumbnails encode asynchronously.
+  // Thumbnails of the last alerts are kept, so a page opened later still shows them.
   let alertChain: Promise<void> = Promise.resolve();
-  const onAlert = (alert: AlertView) => {
-    if (hub.size === 0) return;
+  const thumbnails = new Map<string, string>();
+  const onAlert = (alert: AlertView, frame?: Frame) => {
     alertChain = alertChain.then(async () => {
-      hub.broadcast({ v: 1, type: 'alert', alert: await withThumbnail(alert, previews, olog) }, false);
+      const payload = await withThumbnail(alert, frame ?? previews.latest(alert.camera) ?? undefined, olog);
+      if (payload.thumbnail) {
+        thumbnails.set(alert.id, payload.thumbnail);
+        if (thumbnails.size > RECENT_ALERTS) thumbnails.delete(thumbnails.keys().next().value as string);
+      }
+      if (hub.size > 0) hub.broadcast({ v: 1, type: 'alert', alert: payload }, false);
     });
   };
 
@@ -99,7 +105,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   const welcome = (ws: WebSocket) => {
     hub.sendTo(ws, helloMessage(source, config));
     hub.sendTo(ws, statusMessage(source, hub.size));
-    hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog) });
+    hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog).map((a) => ({ ...a, thumbnail: thumbnails.get(a.id) ?? a.thumbnail })) });
   };
 
   const server = createServer(createRequestHandler({ source, files, registry, authorized, log: olog }));
@@ -158,8 +164,8 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
   }
 }
 
-async function withThumbnail(alert: AlertView, previews: PreviewEncoder, log: Logger): Promise<AlertPayload> {
-  const frame = previews.latest(alert.camera);
+/** The thumbnail is cut from the frame the box comes from when the line still had it, else from the newest one. */
+async function withThumbnail(alert: AlertView, frame: Frame | undefined, log: Logger): Promise<AlertPayload> {
   if (!frame || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
   try {
     const jpeg = await alertThumbnail(frame, alert.box);

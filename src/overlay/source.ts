@@ -23,8 +23,8 @@ export interface OverlaySource {
   onFrame(listener: (frame: Frame) => void): Unsubscribe;
   /** Detections (and tracks, once the tracker runs) per inspected frame. */
   onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
-  /** A confirmed defect, after it is stored in the outbox. */
-  onAlert(listener: (alert: AlertView) => void): Unsubscribe;
+  /** A confirmed defect, after it is stored in the outbox, with the frame its box comes from when still at hand. */
+  onAlert(listener: (alert: AlertView, frame?: Frame) => void): Unsubscribe;
   /** The last alerts from SQLite, newest first (for a page that just opened). */
   recentAlerts(limit: number): AlertView[];
   /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */

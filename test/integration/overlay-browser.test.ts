@@ -99,7 +99,7 @@ describe('operator page in Chromium on the real pipeline', () => {
 
     const cam = await waitFor('a box drawn', async () => {
       const c = await pageCamera(page, 'press-1');
-      return c && c.rects.length > 0 && c.canvas ? c : null;
+      return c && c.rects.length > 0 && c.canvas && c.frame ? c : null; // boxes can arrive before the first preview
     }, 20_000, 200);
     // The expected place: the known source box through the same letterbox the page uses.
     const want = mapBox(SQUARE, fitFrame(SIZE.width, SIZE.height, cam.canvas!.width, cam.canvas!.height));
