@@ -10,7 +10,7 @@ import type { Batch } from './batch.js';
  * same file with the same bytes.
  */
 export function batchFileName(meta: { site: string; line: string }, batch: Batch): string {
-  const compact = (ts: number) => isoTime(ts).replace(/[-:]/g, '').replace(/\.\d{3}Z$/, 'Z');
+  const compact = (ts: number) => isoTime(ts).replace(/[-:]/g, '').replace(/\d{2}\.\d{3}Z$/, 'Z');
   return `aggregates_${meta.site}_${meta.line}_${compact(batch.periodStart)}_${compact(batch.periodEnd)}_${batch.key.slice(0, 12)}.ndjson.gz`;
 }
 

@@ -32,7 +32,7 @@ export class SyncLedger {
   private readonly done;
   private readonly attempt;
   private readonly purge;
-  private readonly planTx: (batch: Batch, now: number) => void;
+  private readonly planTx: { immediate: (batch: Batch, expectedFrom: number | undefined, now: number) => boolean };
   private readonly doneTx: (key: string, periodEnd: number, answer: number, now: number) => void;
 
   constructor(db: Db) {
@@ -51,10 +51,13 @@ export class SyncLedger {
     );
     this.attempt = db.prepare<[string | null, string]>('UPDATE sync_batches SET attempts = attempts + 1, last_error = ? WHERE key = ?');
     this.purge = db.prepare<[number]>("DELETE FROM sync_batches WHERE status = 'done' AND done_at < ?");
-    // The batch and the new planning mark commit together: a crash leaves both or neither.
-    this.planTx = db.transaction((batch: Batch, now: number) => {
+    // The batch and the new planning mark commit together: a crash leaves both or neither. The check
+    // makes a second process (`linesight sync --now` next to the service) planning at the same moment back off.
+    this.planTx = db.transaction((batch: Batch, expectedFrom: number | undefined, now: number) => {
+      if (this.plannedUntil() !== expectedFrom || this.countPending.get()?.n !== 0) return false;
       this.insert.run({ ...batch, cameras: JSON.stringify(batch.cameras), now });
       this.setState.run(PLANNED_UNTIL, String(batch.periodEnd));
+      return true;
     });
     this.doneTx = db.transaction((key: string, periodEnd: number, answer: number, now: number) => {
       this.done.run(answer, now, key);
@@ -92,9 +95,12 @@ export class SyncLedger {
     return v === undefined ? undefined : Number(v);
   }
 
-  /** Persists a new batch before its first attempt. */
-  plan(batch: Batch, now: number): void {
-    this.planTx(batch, now);
+  /**
+   * Persists a new batch, planned from `expectedFrom`, before its first attempt.
+   * False when someone else planned meanwhile (the caller looks again).
+   */
+  plan(batch: Batch, expectedFrom: number | undefined, now: number): boolean {
+    return this.planTx.immediate(batch, expectedFrom, now);
   }
 
   /** The cloud (or the file system) has it: drop the bytes, move the acknowledged watermark. */

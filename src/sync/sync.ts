@@ -95,9 +95,10 @@ export function createSync(options: SyncOptions): Sync {
       for (;;) {
         let batch = ledger.pending();
         if (!batch) {
-          batch = planBatch(store, meta, ledger.plannedUntil(), ceiling, limits);
+          const from = ledger.plannedUntil();
+          batch = planBatch(store, meta, from, ceiling, limits);
           if (!batch) break;
-          ledger.plan(batch, clock.now());
+          if (!ledger.plan(batch, from, clock.now())) continue;
         }
         const answer = await deliver(batch, signal);
         ledger.markDone(batch, answer, clock.now());

@@ -8,11 +8,11 @@ export type SyncTarget = 'http' | 'dir';
 
 /** Knobs with production defaults; tests shrink them. */
 export interface SyncTuning {
-  /** Per HTTP attempt, request and response included. Default 30 000. */
+  /** Per HTTP attempt, request and response included. Default 60 000. */
   requestTimeoutMs: number;
   /** Attempts per batch within one run before the run gives up (the batch stays queued). Default 8. */
   maxAttempts: number;
-  /** Full-jitter backoff: the n-th wait is uniform in [0, min(backoffMaxMs, backoffBaseMs·2ⁿ)]. Defaults 1 000 and 60 000. */
+  /** Full-jitter backoff: the wait after the n-th failed attempt is uniform in [0, min(backoffMaxMs, backoffBaseMs·2ⁿ⁻¹)]. Defaults 1 000 and 60 000. */
   backoffBaseMs: number;
   backoffMaxMs: number;
   /** Longest `Retry-After` honoured; a longer one is cut to this. Default 300 000. */
@@ -25,7 +25,7 @@ export interface SyncTuning {
 }
 
 export const DEFAULT_TUNING: SyncTuning = {
-  requestTimeoutMs: 30_000,
+  requestTimeoutMs: 60_000,
   maxAttempts: 8,
   backoffBaseMs: 1000,
   backoffMaxMs: 60_000,

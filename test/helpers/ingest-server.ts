@@ -22,7 +22,7 @@ export type Fault =
   | 'store-then-reset' // keep the batch, lose the answer
   | 'hold' // read the body, answer only when released (or never)
   | 'store-then-hold'
-  | { status: 429 | 503; retryAfter: string };
+  | { status: 429 | 503; retryAfter: string | (() => string) };
 
 export interface StoredBatch {
   key: string;
@@ -100,7 +100,10 @@ export async function startIngestServer(options: { token?: string; path?: string
       if (stored.get(entry.key)?.sha !== sha) problems.push(`key ${entry.key} re-sent with different bytes`);
       return answer(409, 'already stored');
     }
-    if (typeof fault === 'object') return answer(fault.status, 'slow down', { 'retry-after': fault.retryAfter });
+    if (typeof fault === 'object') {
+      const retryAfter = typeof fault.retryAfter === 'function' ? fault.retryAfter() : fault.retryAfter;
+      return answer(fault.status, 'slow down', { 'retry-after': retryAfter });
+    }
     if (fault === '500') return answer(500, 'internal error');
     if (fault === 'hold') return hold(res);
     stored.set(entry.key, { key: entry.key, doc: found, sha });

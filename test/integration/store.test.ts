@@ -6,6 +6,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
+import { migrations } from '../../src/store/migrations.js';
 import { makeEvent } from '../helpers/events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'linesight-store-'));
@@ -34,7 +35,7 @@ describe('store', () => {
     expect(store.integrityCheck()).toEqual(['ok']);
     store.close();
     const raw = new Database(path, { readonly: true });
-    expect(raw.pragma('user_version', { simple: true })).toBe(1);
+    expect(raw.pragma('user_version', { simple: true })).toBe(migrations.length);
     expect(raw.pragma('journal_mode', { simple: true })).toBe('wal');
     expect(raw.prepare("SELECT value FROM counters WHERE name = 'outbox_depth'").get()).toEqual({ value: 0 });
     raw.close();
@@ -178,7 +179,7 @@ describe('store', () => {
     raw.pragma('user_version = 99');
     raw.close();
     const err = expectCode(() => openStore(path, roomy, log), 'E_STORE');
-    expect(err.message).toMatch(/schema version at most 1 .* found 99/);
+    expect(err.message).toMatch(new RegExp(`schema version at most ${migrations.length} .* found 99`));
   });
 
   it('validates its options with E_ARGUMENT', () => {

@@ -1,0 +1,142 @@
+/**
+ * `linesight bench` runs end to end on real parts (ffmpeg, onnxruntime, the RTSP
+ * server, mosquitto) and its report has every field with a sane type. Benchmarks
+ * are not tests: nothing here checks a time or a rate against a threshold.
+ */
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { parseBenchArgs, parseDuration } from '../../src/bench/options.js';
+import { runBench } from '../../src/bench/run.js';
+import { formatBenchTable } from '../../src/bench/table.js';
+import type { BenchReport, Percentiles, PipelineResult } from '../../src/bench/report.js';
+import { isLinesightError } from '../../src/errors.js';
+import { ROOT } from '../helpers/cli.js';
+import { makeClip } from '../helpers/clips.js';
+import { expectNoStrays, killStrays } from '../helpers/procs.js';
+
+const MODEL = join(ROOT, 'test/fixtures/models/squares-v8.onnx');
+
+afterAll(() => killStrays());
+
+const isNum = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+const nonNeg = (v: unknown) => isNum(v) && (v as number) >= 0;
+
+function expectPercentiles(p: Percentiles): void {
+  expect(Number.isInteger(p.n) && p.n >= 0).toBe(true);
+  for (const k of ['p50', 'p95', 'p99', 'max'] as const) {
+    if (p.n === 0) expect(p[k]).toBeNull();
+    else expect(nonNeg(p[k])).toBe(true);
+  }
+  if (p.n > 0) expect(p.p50! <= p.p95! && p.p95! <= p.p99! && p.p99! <= p.max!).toBe(true);
+}
+
+function expectPipeline(p: PipelineResult): void {
+  expect(['file', 'rtsp']).toContain(p.source);
+  for (const k of ['cameras', 'cameraFps', 'batchMax', 'seconds', 'framesReceived', 'framesInspected', 'fps', 'receivedFps', 'ratio', 'alerts',
+    'meanBatch', 'cpuPct', 'cpuSelfPct', 'cpuChildrenPct', 'machineBusyPct', 'otherBusyPct', 'restarts'] as const) {
+    expect(nonNeg(p[k]), `${p.label}.${k} = ${String(p[k])}`).toBe(true);
+  }
+  expect(p.framesInspected).toBeGreaterThan(0); // it ran, whatever the speed
+  expect(p.framesInspected).toBeLessThanOrEqual(p.framesReceived + p.cameras * 2); // a frame in flight at each edge of the window
+  expect(Object.keys(p.dropped).sort()).toEqual(['bad_frame', 'shutdown', 'superseded']);
+  for (const v of Object.values(p.dropped)) expect(Number.isInteger(v) && v >= 0).toBe(true);
+  expect(['cpu', 'session', 'decode', 'offered']).toContain(p.bound.limitedBy);
+  for (const k of ['fps', 'cpuBound', 'sessionBound', 'decodeBound', 'harmonic', 'batch'] as const) expect(nonNeg(p.bound[k])).toBe(true);
+  expect(p.bound.fps).toBeLessThanOrEqual(Math.min(p.bound.cpuBound, p.bound.sessionBound, p.bound.decodeBound) + 0.01);
+  expectPercentiles(p.inferLatencyMs);
+  expectPercentiles(p.pubackLatencyMs);
+  expect(p.pubackLatencyMs.n).toBe(p.alerts);
+  for (const k of ['selfMb', 'childrenMb', 'totalMb'] as const) expect(nonNeg(p.peakRss[k])).toBe(true);
+  expect(p.peakRss.selfMb).toBeGreaterThan(0);
+}
+
+describe('linesight bench', () => {
+  it('measures decode, session and pipeline in one run and reports every field', async () => {
+    const clip = await makeClip({
+      width: 320, height: 240, fps: 10, seconds: 3,
+      squares: [{ color: 'red', x: 100, y: 60, w: 60, h: 60, from: 0.5, to: 2.5 }],
+    });
+    const out = join(mkdtempSync(join(tmpdir(), 'linesight-bench-test-')), 'bench.json');
+    const progress: string[] = [];
+    const report = await runBench({
+      model: MODEL, clip, cameras: [1], seconds: 2, warmupSeconds: 0.5, decodeSeconds: 1, sessionSeconds: 0.5,
+      providers: ['cpu'], overload: true, soakSeconds: 4, peer: true, out, onProgress: (m) => progress.push(m),
+    });
+
+    expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(JSON.parse(JSON.stringify(report)));
+    expect(report.schema).toBe('linesight.bench/1');
+    expect(Date.parse(report.finishedAt)).toBeGreaterThanOrEqual(Date.parse(report.startedAt));
+    expect(report.machine.cores).toBeGreaterThan(0);
+    expect(typeof report.machine.cpuModel).toBe('string');
+    expect(report.machine.memTotalMb).toBeGreaterThan(0);
+    expect(report.clip).toMatchObject({ path: clip, width: 320, height: 240, fps: 10, frames: 30, codec: 'h264' });
+    expect(report.model).toMatchObject({ name: 'squares-v8', provider: 'cpu', inputWidth: 320, inputHeight: 320, dynamicBatch: true, pipelineBatch: 4 });
+    expect(['mosquitto', 'embedded']).toContain(report.broker.kind);
+
+    expect(report.decode.variant).toBe('pipeline');
+    expect(report.decode.args).toEqual(expect.arrayContaining(['-pix_fmt', 'rgb24', '-f', 'rawvideo', '-i', clip]));
+    expect(report.decode.frameBytes).toBe(320 * 240 * 3);
+    for (const k of ['frames', 'seconds', 'fps', 'cpuMsPerFrame', 'cpuPct'] as const) expect(nonNeg(report.decode[k])).toBe(true);
+
+    expect(report.session.map((s) => s.batch)).toEqual([1, 4]);
+    for (const s of report.session) {
+      expect(s.variant).toBe('default');
+      expect(s.calls).toBeGreaterThan(0);
+      for (const k of ['seconds', 'fps', 'cpuMsPerFrame', 'cpuPct'] as const) expect(nonNeg(s[k])).toBe(true);
+      expectPercentiles(s.callMs);
+    }
+    for (const k of ['frames', 'sharpLetterboxMs', 'sharpLetterboxCpuMs', 'tensorFillMs', 'tensorAllocMs'] as const) expect(nonNeg(report.preprocess[k])).toBe(true);
+
+    expect(report.pipeline.map((p) => p.label)).toEqual(['file-1', 'rtsp-1', 'rtsp-load80']);
+    report.pipeline.forEach(expectPipeline);
+    expect(report.pipeline[0].bound.offered).toBeNull(); // files run as fast as possible
+    expect(report.pipeline[1].bound.offered).toBe(10); // one camera at the clip's 10 fps
+    expect(report.overload?.label).toBe('rtsp-overload');
+    expectPipeline(report.overload!);
+
+    expect(report.soak).not.toBeNull();
+    const soak = report.soak!;
+    expect(soak.samples.length).toBeGreaterThan(0);
+    for (const s of soak.samples) {
+      for (const k of ['atS', 'selfRssMb', 'childrenRssMb', 'heapUsedMb', 'fps'] as const) expect(nonNeg(s[k])).toBe(true);
+    }
+    for (const k of ['rssGrowthPct', 'totalRssGrowthPct', 'heapGrowthPct'] as const) expect(isNum(soak[k])).toBe(true);
+
+    // The fixture graph is hand-made and OpenCV 4.6 may refuse it: either way the peer reports, never throws.
+    expect(typeof report.peer?.ok).toBe('boolean');
+    if (report.peer?.ok) expect(nonNeg(report.peer.fps) && nonNeg(report.peer.ratio)).toBe(true);
+    else expect(typeof report.peer?.error).toBe('string');
+
+    expect(nonNeg(report.latencyBudgetMs)).toBe(true);
+    expect(report.targets.map((t) => t.name)).toEqual(['throughput', 'peer', 'latency at 80 % load', 'latency at 2× overload', 'soak']);
+    for (const t of report.targets) expect([true, false, null]).toContain(t.met);
+    expect(report.experiments).toEqual({ session: [], decode: [], lean: [] });
+    expect(Array.isArray(report.notes)).toBe(true);
+    expect(progress.length).toBeGreaterThan(3);
+
+    const text = formatBenchTable(report);
+    for (const part of ['(1) decode only', '(2) session', '(3) pipeline', 'file-1', 'rtsp-overload', 'soak', 'targets']) expect(text).toContain(part);
+
+    await expectNoStrays(['ffmpeg', 'rtsp_server.py', 'mosquitto', 'peer_opencv.py']);
+  }, 240_000);
+
+  it('parses the command line the CLI hands over', () => {
+    expect(parseBenchArgs(['--help'])).toBeNull();
+    expect(parseBenchArgs(['--cameras', '1,4', '--seconds', '5', '--overload', '--soak', '30m', '--peer', '--out', '-'])).toMatchObject({
+      cameras: [1, 4], seconds: 5, overload: true, soakSeconds: 1800, peer: true, out: null,
+    });
+    expect(parseDuration('90s', '--soak')).toBe(90);
+    expect(parseDuration('1h', '--soak')).toBe(3600);
+    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0']]) {
+      let caught: unknown;
+      try {
+        parseBenchArgs(bad);
+      } catch (err) {
+        caught = err;
+      }
+      expect(isLinesightError(caught, 'E_CLI'), bad.join(' ')).toBe(true);
+    }
+  });
+});

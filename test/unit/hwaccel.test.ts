@@ -1,0 +1,159 @@
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isLinesightError } from '../../src/errors.js';
+import { inputOptions, outputOptions } from '../../src/ingest/ffmpeg-args.js';
+import {
+  adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelOutputArgs, jetsonCodec, jetsonDecoder,
+  parseFfmpegVersion, parseStreamCodec, probeFfmpegVersion, probeVideoCodec, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
+} from '../../src/ingest/hwaccel.js';
+
+const RTSP = 'rtsp://user:pw@10.0.0.7:554/Streaming/Channels/101';
+
+describe('hwaccelInputArgs', () => {
+  it('none adds nothing (software decode)', () => {
+    expect(hwaccelInputArgs('none', RTSP)).toEqual([]);
+    expect(hwaccelOutputArgs('none')).toEqual([]);
+  });
+
+  it('jetson selects NVIDIA’s NVDEC decoder by codec, H.264 unless told otherwise', () => {
+    expect(hwaccelInputArgs('jetson', RTSP)).toEqual(['-c:v', 'h264_nvv4l2dec']);
+    expect(hwaccelInputArgs('jetson', RTSP, { codec: 'hevc' })).toEqual(['-c:v', 'hevc_nvv4l2dec']);
+    expect(hwaccelInputArgs('jetson', RTSP, { codec: 'H265' })).toEqual(['-c:v', 'hevc_nvv4l2dec']);
+    expect(hwaccelInputArgs('jetson', RTSP, { codec: 'h264' })).toEqual(['-c:v', 'h264_nvv4l2dec']);
+    // NVDEC hands back nv12 in system memory: no output filter needed.
+    expect(hwaccelOutputArgs('jetson')).toEqual([]);
+  });
+
+  it('jetson takes a codec hint from a file name when nothing was probed', () => {
+    expect(jetsonCodec('/clips/line3.h265')).toBe('hevc');
+    expect(jetsonCodec('file:///clips/line3.HEVC')).toBe('hevc');
+    expect(jetsonCodec('http://cam/stream.265?token=1')).toBe('hevc');
+    expect(jetsonCodec('/clips/line3.mp4')).toBe('h264');
+    expect(jetsonCodec('/clips/line3.h265', 'h264')).toBe('h264'); // a probed codec wins over the name
+    expect(jetsonCodec(RTSP, 'mjpeg')).toBe('h264'); // unknown codec: default, ffmpeg's stream line will tell
+    expect(jetsonDecoder('hevc')).toBe('hevc_nvv4l2dec');
+    expect(jetsonDecoder('mjpeg')).toBeUndefined();
+  });
+
+  it('vaapi decodes on the render node, keeps frames on the GPU and downloads them as nv12 for the rgb24 conversion', () => {
+    expect(hwaccelInputArgs('vaapi', RTSP)).toEqual([
+      '-hwaccel', 'vaapi', '-hwaccel_device', '/dev/dri/renderD128', '-hwaccel_output_format', 'vaapi',
+    ]);
+    expect(DEFAULT_VAAPI_DEVICE).toBe('/dev/dri/renderD128');
+    expect(hwaccelInputArgs('vaapi', RTSP, { vaapiDevice: '/dev/dri/renderD129' })).toContain('/dev/dri/renderD129');
+    expect(hwaccelOutputArgs('vaapi')).toEqual(['-vf', 'scale_vaapi=format=nv12,hwdownload,format=nv12']);
+  });
+
+  it('rejects an unknown preset with E_ARGUMENT', () => {
+    try {
+      hwaccelInputArgs('cuda' as HwaccelKind, RTSP);
+      expect.unreachable();
+    } catch (err) {
+      expect(isLinesightError(err, 'E_ARGUMENT')).toBe(true);
+    }
+  });
+
+  it('composes with the camera arguments: decoder before -i, filter before the rgb24 output', () => {
+    const cam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5, hwaccel: 'vaapi' as const };
+    const args = [
+      ...inputOptions(cam), ...hwaccelInputArgs(cam.hwaccel, cam.url), '-i', cam.url,
+      ...hwaccelOutputArgs(cam.hwaccel), ...outputOptions(cam), 'pipe:1',
+    ];
+    const i = args.indexOf('-i');
+    expect(args.indexOf('-hwaccel')).toBeLessThan(i);
+    expect(args.indexOf('-hwaccel_output_format')).toBeLessThan(i);
+    expect(args.indexOf('-vf')).toBeGreaterThan(i);
+    expect(args.indexOf('-vf')).toBeLessThan(args.indexOf('-pix_fmt'));
+    expect(args[args.indexOf('-pix_fmt') + 1]).toBe('rgb24');
+  });
+});
+
+describe('ffmpeg version differences', () => {
+  it('parses the version line of the builds linesight meets', () => {
+    expect(parseFfmpegVersion('ffmpeg version 5.1.6-0+deb12u1 Copyright (c) 2000-2024')).toMatchObject({ major: 5, minor: 1 });
+    expect(parseFfmpegVersion('ffmpeg version 4.2.7-0ubuntu0.1 Copyright (c) 2000-2022')).toMatchObject({ major: 4, minor: 2 });
+    expect(parseFfmpegVersion('ffmpeg version 4.4.2-0ubuntu0.22.04.1 Copyright')).toMatchObject({ major: 4, minor: 4 });
+    expect(parseFfmpegVersion('ffmpeg version n6.1 Copyright')).toMatchObject({ major: 6, minor: 1 });
+    expect(parseFfmpegVersion('ffmpeg version N-113000-gabcdef Copyright')?.major).toBeGreaterThan(100);
+    expect(parseFfmpegVersion('not ffmpeg')).toBeUndefined();
+  });
+
+  const rtspCam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5 };
+  const full = () => [...inputOptions(rtspCam), '-i', RTSP, ...outputOptions(rtspCam)];
+
+  it('leaves the arguments alone for FFmpeg ≥ 5.1 and for an unknown version', () => {
+    expect(adaptArgsToFfmpeg(full(), { major: 5, minor: 1, raw: '5.1.6' })).toEqual(full());
+    expect(adaptArgsToFfmpeg(full(), { major: 7, minor: 0, raw: '7.0' })).toEqual(full());
+    expect(adaptArgsToFfmpeg(full(), undefined)).toEqual(full());
+  });
+
+  it('for NVIDIA’s FFmpeg 4.2: RTSP socket timeout is -stimeout (4.x -timeout means listen), -vsync instead of -fps_mode, plain loglevel', () => {
+    const out = adaptArgsToFfmpeg(full(), { major: 4, minor: 2, raw: '4.2.7' });
+    expect(out).not.toContain('-timeout');
+    expect(out[out.indexOf('-stimeout') + 1]).toBe('10000000');
+    expect(out).not.toContain('-fps_mode');
+    expect(out[out.indexOf('-vsync') + 1]).toBe('vfr');
+    expect(out[out.indexOf('-loglevel') + 1]).toBe('verbose');
+    expect(out.length).toBe(full().length);
+  });
+
+  it('for FFmpeg 5.0: -timeout is already the socket timeout, only -fps_mode changes', () => {
+    const out = adaptArgsToFfmpeg(full(), { major: 5, minor: 0, raw: '5.0.3' });
+    expect(out).toContain('-timeout');
+    expect(out).toContain('-vsync');
+    expect(out[out.indexOf('-loglevel') + 1]).toBe('level+verbose');
+  });
+
+  it('the local ffmpeg reports its version', () => {
+    const v = probeFfmpegVersion('ffmpeg');
+    expect(v?.major).toBeGreaterThanOrEqual(5);
+    expect(probeFfmpegVersion('/nonexistent/ffmpeg')).toBeUndefined();
+  });
+
+  it('the local ffmpeg knows the VA-API download filter chain and its options', () => {
+    // Parsing only (no GPU here): an unknown filter or option fails at graph parse time.
+    const r = spawnSync('ffmpeg', ['-hide_banner', '-h', 'filter=scale_vaapi'], { encoding: 'utf8' });
+    expect(r.stdout).toMatch(/format\s+<string>/);
+    for (const f of VAAPI_DOWNLOAD_FILTER.split(',').map((s) => s.split('=')[0])) {
+      expect(spawnSync('ffmpeg', ['-hide_banner', '-h', `filter=${f}`], { encoding: 'utf8' }).stdout).toMatch(new RegExp(`Filter ${f}`));
+    }
+  });
+});
+
+describe('learning the codec (real ffmpeg/ffprobe on generated clips)', () => {
+  let dir: string;
+  const clip = (name: string, codec: string) => {
+    const path = join(dir, name);
+    execFileSync('ffmpeg', ['-hide_banner', '-loglevel', 'error', '-f', 'lavfi', '-i', 'testsrc=size=160x120:rate=5', '-t', '1',
+      '-pix_fmt', 'yuv420p', '-c:v', codec, '-y', path], { stdio: 'pipe' }); // x265 logs to stderr whatever -loglevel says
+    return path;
+  };
+  beforeAll(() => {
+    dir = mkdtempSync(join(tmpdir(), 'linesight-hwaccel-'));
+  });
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('reads the codec from ffmpeg’s own stream line', () => {
+    for (const [file, codec, expected] of [['a.mp4', 'libx264', 'h264'], ['b.mkv', 'libx265', 'hevc']] as const) {
+      const path = clip(file, codec);
+      const r = spawnSync('ffmpeg', ['-hide_banner', '-i', path], { encoding: 'utf8' });
+      const seen = r.stderr.split('\n').map(parseStreamCodec).find((c) => c !== undefined);
+      expect(seen).toBe(expected);
+      expect(jetsonDecoder(seen!)).toBe(expected === 'hevc' ? 'hevc_nvv4l2dec' : 'h264_nvv4l2dec');
+      expect(probeVideoCodec(path)).toBe(expected);
+    }
+  });
+
+  it('parses the stream line variants of older and newer ffmpeg', () => {
+    expect(parseStreamCodec('    Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p')).toBe('h264');
+    expect(parseStreamCodec('  Stream #0:0: Video: hevc (Main), yuv420p(tv), 1920x1080, 25 fps')).toBe('hevc');
+    expect(parseStreamCodec('  Stream #0:1: Audio: aac (LC), 8000 Hz')).toBeUndefined();
+  });
+
+  it('a failed probe returns undefined instead of throwing', () => {
+    expect(probeVideoCodec(join(dir, 'missing.mp4'))).toBeUndefined();
+  });
+});
