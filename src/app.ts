@@ -10,6 +10,9 @@ import { startOverlay, type Overlay } from './overlay/index.js';
 import type { AlertView, OverlaySource, Unsubscribe } from './overlay/source.js';
 import { startPublisher, type Publisher } from './publish/index.js';
 import { openStore, type Store } from './store/index.js';
+import { openAggregateStore, type AggregateStore } from './store/aggregate-store.js';
+import { MinuteAggregator } from './store/aggregator.js';
+import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
 import type { CameraSnapshot, Frame, InspectedFrame } from './types.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
@@ -26,6 +29,9 @@ export interface Line {
   readonly detector: Detector;
   readonly store: Store;
   readonly publisher: Publisher;
+  /** Per-minute statistics and the nightly upload. */
+  readonly stats: AggregateStore;
+  readonly sync: Sync;
   /** The operator page, unless disabled in LineOptions. */
   readonly overlay: Overlay | undefined;
   cameras(): CameraSnapshot[];
@@ -104,6 +110,17 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     throw err;
   }
 
+  let stats: AggregateStore;
+  try {
+    stats = openAggregateStore(config.store.path, log);
+  } catch (err) {
+    store.close();
+    await detector.close();
+    throw err;
+  }
+  const aggregator = new MinuteAggregator({ sink: stats, log });
+  const sync = createSync({ config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION });
+
   const enabled = config.cameras.filter((c) => c.enabled);
   const cameras = new Map<string, Camera>();
   const trackers = new Map<string, Tracker>();
@@ -121,8 +138,11 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       log,
       statusSource: () => ({ snapshots: [...cameras.values()].map((c) => c.snapshot()), provider: detector.info.provider }),
       tuning: options.publisherTuning,
+      nodeExtra: () => ({ sync: syncStatusPayload(sync.status()) }),
+      onDelivered: (camera, latencyMs) => aggregator.onPublished(camera, latencyMs),
     });
   } catch (err) {
+    stats.close();
     store.close();
     await detector.close();
     throw err;
@@ -164,6 +184,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       }
     }
     if (events.length > 0) publisher.kick();
+    aggregator.onInspected(result, events);
     inspected.emit(result, tracks);
   });
   scheduler.start();
@@ -200,7 +221,14 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     store.purgeOlderThan(config.store.retention_days).then((n) => {
       if (n > 0) log.info({ stage: 'store', removed: n, days: config.store.retention_days }, 'old alerts removed (retention)');
     }, (err: unknown) => log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'retention cleanup failed; will retry in an hour'));
+    // Statistics are removed only once uploaded and older than retention (guarantee 4).
+    Promise.resolve().then(() => stats.purgeAggregates(config.store.retention_days)).catch((err: unknown) =>
+      log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'statistics retention cleanup failed; will retry in an hour'));
   };
+  // Cumulative camera counters become per-minute deltas; every few seconds is enough.
+  const snapshotTimer = setInterval(() => aggregator.onSnapshots(line.cameras(), detector.info.provider), 5000);
+  snapshotTimer.unref();
+  sync.startSchedule();
   const retentionTimer = setInterval(purge, RETENTION_EVERY_MS);
   retentionTimer.unref();
   purge();
@@ -212,6 +240,8 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     detector,
     store,
     publisher,
+    stats,
+    sync,
     get overlay() {
       return overlay;
     },
@@ -253,6 +283,15 @@ export async function startLine(config: Config, log: Logger, options: LineOption
         await Promise.all([...cameras.values()].map((c) => c.stop()));
         await scheduler.stop(); // the batch in flight finishes and its events are stored
         await publisher.stop();
+        clearInterval(snapshotTimer);
+        aggregator.onSnapshots(line.cameras(), detector.info.provider);
+        await sync.stop();
+        try {
+          aggregator.close(); // flushes the current minute
+        } catch (err) {
+          log.error({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'could not write the last minute of statistics');
+        }
+        stats.close();
         store.close();
         await detector.close();
       })();

@@ -8,6 +8,10 @@ import { errorMessage, isLinesightError, LinesightError } from './errors.js';
 import { createDetector } from './infer/detector.js';
 import { readOnnxMetadata } from './infer/onnx-metadata.js';
 import { createLogger } from './log.js';
+import { formatAlerts, parseSince } from './store/alerts-cli.js';
+import { openAggregateStore } from './store/aggregate-store.js';
+import { openStore } from './store/index.js';
+import { createSync, formatSyncResult, parseSchedule } from './sync/index.js';
 
 const DEFAULT_CONFIG = 'config/default.yaml';
 
@@ -26,6 +30,8 @@ Commands:
   check-config FILE          validate a configuration; every error with its key path
   inspect-model FILE         inputs, outputs, detected layout, class names, provider
   eval-model FILE --data DIR evaluate a model on a labelled image folder (mAP)
+  sync --now [--config FILE] upload the per-minute statistics once
+  alerts [--since 1h]        list stored alerts
 
 Run 'linesight <command> --help' for a command's options.`,
   run: `Usage: linesight run [--config FILE] [--pretty] [--log-level LEVEL]
@@ -42,6 +48,14 @@ Validates FILE against the configuration schema. Prints every problem as
 
 Loads the ONNX model, runs it once, and prints its inputs, outputs, the output
 layout linesight will decode, the class names and the execution provider used.`,
+  sync: `Usage: linesight sync --now [--config FILE]
+
+Runs the upload of per-minute statistics once (to sync.url, or as files into
+sync.dir), prints what was sent and the backlog; exit 1 when the run failed.`,
+  alerts: `Usage: linesight alerts [--since 1h] [--limit N] [--json] [--config FILE]
+
+Lists the alerts stored in SQLite since a duration (90s, 30m, 1h, 2d) or an ISO
+8601 time, oldest first, with whether each was sent.`,
   'eval-model': `Usage: linesight eval-model FILE --data DIR [--confidence 0.001] [--iou 0.6]
 
 Runs the model through linesight's own inference stage on DIR/labels.json and its
@@ -76,6 +90,11 @@ async function cmdCheckConfig(args: string[]): Promise<number> {
   }
   const cfg = loadConfig(file);
   const problems: string[] = [];
+  try {
+    parseSchedule(cfg.sync.schedule);
+  } catch (err) {
+    problems.push(errorMessage(err));
+  }
   if (!existsSync(cfg.model.path)) problems.push(`model.path: expected an existing .onnx file, received ${JSON.stringify(cfg.model.path)} (no such file)`);
   if (problems.length > 0) {
     process.stderr.write(`${file}: ${problems.length} problem(s) (E_CONFIG)\n`);
@@ -212,7 +231,42 @@ async function cmdRun(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdSync(args: string[]): Promise<number> {
+  const { values } = parseArgs({ args, options: { now: { type: 'boolean', default: false }, config: { type: 'string', default: DEFAULT_CONFIG } } });
+  if (!values.now) throw new LinesightError('E_CLI', 'Expected --now: linesight sync --now (the schedule runs inside linesight run)');
+  const config = loadConfig(values.config);
+  const log = createLogger({ level: config.log.level, destination: 2 });
+  const stats = openAggregateStore(config.store.path, log);
+  const sync = createSync({ config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION });
+  try {
+    const result = await sync.runOnce();
+    process.stdout.write(`${formatSyncResult(result, sync.status().destination)}\n`);
+    return result.ok ? 0 : 1;
+  } finally {
+    await sync.stop();
+    stats.close();
+  }
+}
+
+async function cmdAlerts(args: string[]): Promise<number> {
+  const { values } = parseArgs({
+    args,
+    options: { since: { type: 'string', default: '24h' }, limit: { type: 'string', default: '10000' }, json: { type: 'boolean', default: false }, config: { type: 'string', default: DEFAULT_CONFIG } },
+  });
+  const config = loadConfig(values.config);
+  const since = parseSince(values.since);
+  const store = openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, createLogger({ level: 'warn', destination: 2 }));
+  try {
+    process.stdout.write(`${formatAlerts(store.recentAlerts({ since, limit: Number(values.limit) }), { since, json: values.json })}\n`);
+  } finally {
+    store.close();
+  }
+  return 0;
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  sync: cmdSync,
+  alerts: cmdAlerts,
   run: cmdRun,
   'check-config': cmdCheckConfig,
   'inspect-model': cmdInspectModel,

@@ -201,6 +201,22 @@ export interface PeerResult {
   ratioBest?: number;
 }
 
+/** `--sweep`: the inference path with ingest changes switched on and off (src/bench/lean-pipeline.ts). */
+export interface LeanResult {
+  label: string;
+  cameras: number;
+  backpressure: boolean;
+  ffmpegScale: boolean;
+  fps: number;
+  /** The same bound as the full pipeline run with these cameras. */
+  bound: number;
+  ratio: number;
+  superseded: number;
+  inferLatencyMs: Percentiles;
+  cpuPct: number;
+  cpuSelfPct: number;
+}
+
 export interface TargetCheck {
   name: string;
   target: string;
@@ -224,8 +240,8 @@ export interface BenchReport {
   overload: PipelineResult | null;
   soak: SoakResult | null;
   peer: PeerResult | null;
-  /** Optional measurements (`--sweep`): session option variants and ffmpeg-side scaling. */
-  experiments: { session: SessionResult[]; decode: DecodeResult[] };
+  /** Optional measurements (`--sweep`): session option variants, ffmpeg-side scaling, ingest prototypes. */
+  experiments: { session: SessionResult[]; decode: DecodeResult[]; lean: LeanResult[] };
   /** Per-frame latency budget for the latency targets: decode cpu/frame + one session call. */
   latencyBudgetMs: number;
   targets: TargetCheck[];

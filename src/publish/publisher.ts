@@ -39,6 +39,10 @@ export interface PublisherOptions {
   /** When given, camera statuses are published on connect and every `mqtt.status_interval`. */
   statusSource?: () => { snapshots: CameraSnapshot[]; provider: string };
   tuning?: PublisherTuning;
+  /** Extra fields for the node status (e.g. `sync`), read at every status publish. */
+  nodeExtra?: () => Record<string, unknown>;
+  /** Called on every PUBACK with the alert's camera and its capture → PUBACK latency, ms. */
+  onDelivered?: (camera: string, latencyMs: number) => void;
 }
 
 export interface Publisher {
@@ -82,7 +86,11 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       // Alerts: QoS 1, never retained, no Message Expiry Interval (MQTT 5 §3.3.2.3.3) so they never expire.
       return connection.publish(alertTopic(root, item.event.camera), payload, {
         qos: 1, retain: false, userProperties: { id: item.event.id, schema: ALERT_SCHEMA },
-      }, done);
+      }, (err?: Error) => {
+        // Capture → PUBACK: the latency the MES actually sees (aggregates, metrics).
+        if (!err) opts.onDelivered?.(item.event.camera, Date.now() - item.event.ts);
+        done(err);
+      });
     },
     { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 },
     log,
@@ -131,7 +139,8 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
 
   function nodeStatus(state: 'online' | 'offline') {
     const c = opts.outbox.counters();
-    return nodeStatusPayload({ state, version: opts.version, cameras: opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
+    const base = nodeStatusPayload({ state, version: opts.version, cameras: opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
+    return opts.nodeExtra ? { ...opts.nodeExtra(), ...base } : base;
   }
 
   function publishNodeStatus(): void {

@@ -99,6 +99,7 @@ describe('operations: SIGHUP reload and SIGTERM', () => {
     run.child.kill('SIGHUP');
     await waitFor('cam2 removed', async () => (await healthz(run)).cameras.every((c) => c.id !== 'cam2'), 20_000, 200);
     await waitFor('its ffmpeg gone, the other one still there', () => descendants(run.child.pid!).filter((p) => p.comm === 'ffmpeg').length === 1, 5000);
+    await waitFor('the removal logged', () => run.logs.filter((l) => l.msg === 'cameras reconfigured').length === 2, 5000);
     expect(run.logs.filter((l) => l.msg === 'cameras reconfigured').at(-1)).toMatchObject({ added: [], removed: ['cam2'] });
 
     run.child.kill('SIGTERM');

@@ -1,0 +1,178 @@
+/** `linesight bench` options: defaults, and parsing of the command line (node:util parseArgs). */
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { LinesightError, describeValue } from '../errors.js';
+import type { ProviderName } from '../infer/session.js';
+import type { Logger } from '../log.js';
+
+const ROOT = fileURLToPath(new URL('../../', import.meta.url));
+
+export interface BenchOptions {
+  /** ONNX model; default models/linesight-defects-v1.onnx, else the squares fixture. */
+  model: string;
+  /** H.264 clip; default models/demo/conveyor.mp4, else models/demo/squares.mp4. */
+  clip: string;
+  /** Camera counts for the pipeline runs. */
+  cameras: number[];
+  /** Length of each pipeline measurement window, s. */
+  seconds: number;
+  /** Time after every camera's first inspected frame before the window opens, s. */
+  warmupSeconds: number;
+  decodeSeconds: number;
+  sessionSeconds: number;
+  providers: ProviderName[];
+  /** `model.threads` (intraOpNumThreads); 0 = onnxruntime's default. */
+  threads: number;
+  /** `model.batch_max`. */
+  batchMax: number;
+  confidence?: number;
+  /** RTSP cameras paced in real time (needs /usr/bin/python3 with GStreamer). */
+  rtsp: boolean;
+  /** The 80 %-load latency run (RTSP). */
+  latency: boolean;
+  overload: boolean;
+  /** Soak duration in seconds; null: no soak. */
+  soakSeconds: number | null;
+  peer: boolean;
+  /** Session option variants, threads 1/2/default, ffmpeg-side letterbox. */
+  sweep: boolean;
+  /** JSON report path; null: none written. */
+  out: string | null;
+  log?: Logger;
+  onProgress?: (message: string) => void;
+}
+
+function firstExisting(...paths: string[]): string {
+  return paths.find((p) => existsSync(p)) ?? paths[paths.length - 1];
+}
+
+export function defaultOptions(): BenchOptions {
+  return {
+    model: firstExisting(`${ROOT}models/linesight-defects-v1.onnx`, `${ROOT}test/fixtures/models/squares-v8.onnx`),
+    clip: firstExisting(`${ROOT}models/demo/conveyor.mp4`, `${ROOT}models/demo/squares.mp4`),
+    cameras: [1, 2, 4],
+    seconds: 20,
+    warmupSeconds: 3,
+    decodeSeconds: 10,
+    sessionSeconds: 5,
+    providers: ['tensorrt', 'cuda', 'cpu'],
+    threads: 0,
+    batchMax: 4,
+    rtsp: true,
+    latency: true,
+    overload: false,
+    soakSeconds: null,
+    peer: false,
+    sweep: false,
+    out: 'bench-results/bench.json',
+  };
+}
+
+function fail(message: string): never {
+  throw new LinesightError('E_CLI', message);
+}
+
+/** `30m`, `90s`, `1h`, `1800` (seconds) → seconds. */
+export function parseDuration(text: string, name: string): number {
+  const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
+  if (!match) fail(`Expected a duration like 90s, 30m or 1h for ${name} but received ${describeValue(text)}`);
+  const unit = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] ?? 's'] as number;
+  const seconds = Number(match[1]) * unit;
+  if (seconds <= 0) fail(`Expected a positive duration for ${name} but received ${describeValue(text)}`);
+  return seconds;
+}
+
+function positiveNumber(text: string | undefined, name: string, integer = false): number | undefined {
+  if (text === undefined) return undefined;
+  const value = Number(text);
+  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
+    fail(`Expected ${integer ? 'an integer' : 'a number'} ≥ 0 for ${name} but received ${describeValue(text)}`);
+  }
+  return value;
+}
+
+function cameraList(text: string): number[] {
+  const list = text.split(',').map((s) => Number(s.trim()));
+  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) {
+    fail(`Expected a comma-separated list of camera counts like 1,2,4 for --cameras but received ${describeValue(text)}`);
+  }
+  return list;
+}
+
+function providerList(text: string): ProviderName[] {
+  const list = text.split(',').map((s) => s.trim());
+  for (const p of list) if (p !== 'tensorrt' && p !== 'cuda' && p !== 'cpu') fail(`Expected tensorrt, cuda or cpu in --providers but received ${describeValue(p)}`);
+  return list as ProviderName[];
+}
+
+export const BENCH_HELP = `Usage: linesight bench [--model FILE] [--clip FILE] [--cameras 1,2,4] [--seconds 20]
+                       [--overload] [--soak DURATION] [--peer] [--sweep] [--out FILE]
+
+Measures, in one run on this machine: ffmpeg's decode-only rate on the clip (the
+pipeline's flags), the model's raw session rate (batch 1 and the pipeline's batch),
+and the whole pipeline with N file cameras (as fast as possible) and N RTSP cameras
+(real time), against a real broker (mosquitto when installed). Prints a table and
+writes JSON. See BENCHMARKS.md for the method and the bound formula.
+
+  --model FILE       ONNX model (default models/linesight-defects-v1.onnx, else the fixture)
+  --clip FILE        H.264 clip (default models/demo/conveyor.mp4, else models/demo/squares.mp4)
+  --cameras LIST     camera counts for the pipeline runs (default 1,2,4)
+  --seconds N        measurement window of each pipeline run (default 20)
+  --warmup N         seconds of warm-up before each window (default 3)
+  --overload         also offer about twice what the box can take (latency, drops)
+  --soak DURATION    also run N cameras at 80 % load for DURATION (30m, 90s), sampling RSS and latency
+  --peer             also run the OpenCV-DNN peer (bench/peer_opencv.py) and report the ratio
+  --sweep            also measure session options (threads 1/2/default, spinning, arena,
+                     memory pattern) and ffmpeg-side scaling
+  --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
+  --batch-max N      model.batch_max (default 4)
+  --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
+  --no-rtsp          skip the RTSP runs (and the latency, overload and soak runs that use them)
+  --out FILE         JSON report (default bench-results/bench.json; '-' for none)`;
+
+/** Parses `linesight bench` arguments into options, or null for --help. */
+export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
+  const { values } = parseArgs({
+    args: argv,
+    allowPositionals: false,
+    options: {
+      model: { type: 'string' },
+      clip: { type: 'string' },
+      cameras: { type: 'string' },
+      seconds: { type: 'string' },
+      warmup: { type: 'string' },
+      overload: { type: 'boolean' },
+      soak: { type: 'string' },
+      peer: { type: 'boolean' },
+      sweep: { type: 'boolean' },
+      threads: { type: 'string' },
+      'batch-max': { type: 'string' },
+      providers: { type: 'string' },
+      'no-rtsp': { type: 'boolean' },
+      out: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) return null;
+  const seconds = positiveNumber(values.seconds, '--seconds');
+  const batchMax = positiveNumber(values['batch-max'], '--batch-max', true);
+  if (batchMax === 0) fail('Expected an integer ≥ 1 for --batch-max but received 0');
+  const options: Partial<BenchOptions> = {
+    ...(values.model === undefined ? {} : { model: values.model }),
+    ...(values.clip === undefined ? {} : { clip: values.clip }),
+    ...(values.cameras === undefined ? {} : { cameras: cameraList(values.cameras) }),
+    ...(seconds === undefined ? {} : { seconds, decodeSeconds: Math.min(10, seconds), sessionSeconds: Math.min(5, seconds) }),
+    ...(values.warmup === undefined ? {} : { warmupSeconds: positiveNumber(values.warmup, '--warmup') }),
+    ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
+    ...(batchMax === undefined ? {} : { batchMax }),
+    ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
+    ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
+    ...(values['no-rtsp'] ? { rtsp: false } : {}),
+    overload: values.overload ?? false,
+    peer: values.peer ?? false,
+    sweep: values.sweep ?? false,
+    ...(values.out === undefined ? {} : { out: values.out === '-' ? null : values.out }),
+  };
+  return options;
+}

@@ -1,0 +1,215 @@
+/**
+ * `runBench`: every measurement of `linesight bench` in one run, in this order
+ * so that each stage is measured alone before they compete: (1) decode,
+ * (2) session, preprocessing costs, then (3) the pipeline runs, the peer last.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { dirname } from 'node:path';
+import { createDetector } from '../infer/detector.js';
+import { silentLogger } from '../log.js';
+import { computeBound, sessionFor } from './bound.js';
+import { measureDecode } from './decode-rate.js';
+import { clipInfo, machineInfo } from './inputs.js';
+import { defaultOptions, type BenchOptions } from './options.js';
+import { runPeer } from './peer.js';
+import { runPipeline, type PipelineSpec } from './pipeline-run.js';
+import { measurePreprocess } from './preprocess-cost.js';
+import { runLean } from './lean-pipeline.js';
+import { BENCH_SCHEMA, type BenchReport, type Bound, type ClipInfo, type LeanResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
+import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
+import { measureSession, SESSION_VARIANTS } from './session-rate.js';
+import { soakSummary } from './soak.js';
+import { round } from './stats.js';
+import { checkTargets } from './targets.js';
+
+/** Load of the latency run, as a fraction of what the box took with file cameras. */
+const LATENCY_LOAD = 0.8;
+const OVERLOAD = 2;
+
+/** The inference path with backpressure and ffmpeg-side scaling switched off and on. */
+async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound: Bound, progress: (m: string) => void): Promise<LeanResult[]> {
+  const log = o.log ?? silentLogger();
+  const detector = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
+  const results: LeanResult[] = [];
+  try {
+    for (const [backpressure, scale] of [[false, false], [true, false], [false, true], [true, true]]) {
+      progress(`sweep: inference path, ${cameras} file camera(s), backpressure ${backpressure}, ffmpeg scale ${scale}`);
+      results.push(await runLean({ clip, cameras, seconds: o.seconds, warmupSeconds: o.warmupSeconds, detector, batchMax: o.batchMax, backpressure, scale, bound, log }));
+    }
+  } finally {
+    await detector.close();
+  }
+  return results;
+}
+
+/**
+ * Runs the benchmark and returns its report (also written to `options.out` as JSON).
+ *
+ * @example
+ * const report = await runBench({ cameras: [1, 4], seconds: 20, peer: true });
+ * console.log(formatBenchTable(report));
+ */
+export async function runBench(input: Partial<BenchOptions> = {}): Promise<BenchReport> {
+  const o: BenchOptions = { ...defaultOptions(), ...input };
+  const log = o.log ?? silentLogger();
+  const progress = o.onProgress ?? (() => undefined);
+  const notes: string[] = [];
+  const startedAt = new Date().toISOString();
+  const machine = await machineInfo();
+  const clip = await clipInfo(o.clip);
+
+  // The pipeline's own loader tells the provider, input size and batch capability.
+  const probe = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
+  const info = probe.info;
+  await probe.close();
+  const pipelineBatch = info.dynamicBatch ? o.batchMax : 1;
+  const cameraCounts = [...new Set(o.cameras)].sort((a, b) => a - b);
+  const maxCameras = cameraCounts[cameraCounts.length - 1];
+
+  progress(`decode-only: ffmpeg on ${clip.width}×${clip.height} @ ${clip.fps} fps for ${o.decodeSeconds} s`);
+  const decode = await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds });
+
+  const batches = [...new Set([1, pipelineBatch, ...cameraCounts.map((n) => Math.min(n, pipelineBatch))])].sort((a, b) => a - b);
+  const session: SessionResult[] = [];
+  for (const batch of batches) {
+    progress(`session: batch ${batch} on ${info.provider} for ${o.sessionSeconds} s`);
+    session.push(await measureSession({ modelPath: o.model, providers: o.providers, info, batch, threads: o.threads, seconds: o.sessionSeconds }));
+  }
+  progress('preprocess: sharp letterbox and tensor fill per frame');
+  const preprocess = await measurePreprocess(clip, info, Math.min(3, o.sessionSeconds));
+
+  const experiments: BenchReport['experiments'] = { session: [], decode: [], lean: [] };
+  if (o.sweep) {
+    for (const threads of [1, 2, 0]) {
+      for (const batch of [...new Set([1, pipelineBatch])]) {
+        progress(`sweep: session threads ${threads || 'default'}, batch ${batch}`);
+        experiments.session.push(await measureSession({ modelPath: o.model, providers: o.providers, info, batch, threads, seconds: o.sessionSeconds }));
+      }
+    }
+    for (const variant of Object.keys(SESSION_VARIANTS).filter((v) => v !== 'default')) {
+      progress(`sweep: session ${variant}, batch ${pipelineBatch}`);
+      experiments.session.push(await measureSession({ modelPath: o.model, providers: o.providers, info, batch: pipelineBatch, threads: o.threads, seconds: o.sessionSeconds, variant }));
+    }
+    progress('sweep: ffmpeg scales and pads to the model input instead of sharp');
+    experiments.decode.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, letterboxTo: { width: info.inputWidth, height: info.inputHeight } }));
+  }
+
+  const boundFor = (cameras: number, cameraFps: number | null) => computeBound({
+    cores: machine.cores, decode, session, cameras, batchMax: pipelineBatch, cameraFps, clipFps: clip.fps,
+  });
+
+  const services: Service[] = [];
+  let broker: Service | undefined;
+  let rtsp: Service | undefined;
+  const pipeline: PipelineResult[] = [];
+  let overload: PipelineResult | null = null;
+  let soak: SoakResult | null = null;
+  try {
+    if (onPath('mosquitto')) {
+      broker = await startMosquitto();
+      services.push(broker);
+    } else {
+      notes.push('mosquitto is not on PATH: PUBACKs come from linesight\'s embedded broker (aedes, in-process).');
+    }
+    if (o.rtsp) {
+      rtsp = await startRtspServer(clip.path);
+      services.push(rtsp);
+    }
+    const exclude = () => new Set(services.map((s) => s.pid).filter((p): p is number => p !== undefined));
+    const base = {
+      warmupSeconds: o.warmupSeconds,
+      model: { path: o.model, providers: o.providers, threads: o.threads, batchMax: o.batchMax, confidence: o.confidence },
+      mqttUrl: broker?.url,
+      exclude,
+      log,
+    };
+    const run = (spec: Omit<PipelineSpec, keyof typeof base | 'bound'>) => {
+      progress(`pipeline ${spec.label}: ${spec.cameras} ${spec.source} camera(s) at ${round(spec.cameraFps)} fps for ${spec.seconds} s`);
+      const paced = spec.source === 'rtsp' ? spec.cameraFps : null;
+      return runPipeline({ ...base, ...spec, bound: boundFor(spec.cameras, paced) });
+    };
+
+    for (const n of cameraCounts) {
+      pipeline.push(await run({ label: `file-${n}`, source: 'file', url: clip.path, cameras: n, cameraFps: clip.fps, seconds: o.seconds }));
+    }
+    if (rtsp) {
+      for (const n of cameraCounts) {
+        pipeline.push(await run({ label: `rtsp-${n}`, source: 'rtsp', url: rtsp.url, cameras: n, cameraFps: clip.fps, seconds: o.seconds }));
+      }
+      // What the box took with file cameras is its capacity; load is offered relative to it.
+      const capacity = pipeline.find((p) => p.label === `file-${maxCameras}`)?.fps ?? 0;
+      const paced = (load: number) => {
+        const want = load * capacity;
+        const cameras = Math.max(maxCameras, Math.ceil(want / clip.fps));
+        return { cameras, cameraFps: round(Math.max(0.5, Math.min(clip.fps, want / cameras)), 2) };
+      };
+      if (o.latency) {
+        const p = paced(LATENCY_LOAD);
+        if (p.cameraFps * p.cameras < LATENCY_LOAD * capacity * 0.95) notes.push('the latency run offers less than 80 % of capacity (the clip\'s rate caps each camera)');
+        pipeline.push(await run({ label: 'rtsp-load80', source: 'rtsp', url: rtsp.url, ...p, seconds: o.seconds }));
+      }
+      if (o.overload) {
+        overload = await run({ label: 'rtsp-overload', source: 'rtsp', url: rtsp.url, ...paced(OVERLOAD), seconds: o.seconds });
+      }
+      if (o.soakSeconds !== null) {
+        const p = paced(LATENCY_LOAD);
+        const intervalS = Math.max(2, Math.min(30, Math.round(o.soakSeconds / 60)));
+        const samples: SoakResult['samples'] = [];
+        const result = await run({ label: 'soak', source: 'rtsp', url: rtsp.url, ...p, seconds: o.soakSeconds, intervalS, onSample: (s) => samples.push(s) });
+        soak = soakSummary(result, samples, intervalS);
+      }
+    } else if (o.latency || o.overload || o.soakSeconds !== null) {
+      notes.push('--no-rtsp: the latency, overload and soak runs need paced RTSP cameras and were skipped.');
+    }
+    if (o.sweep) experiments.lean.push(...(await leanRuns(o, clip, maxCameras, boundFor(maxCameras, null), progress)));
+  } finally {
+    for (const s of services.reverse()) await s.stop();
+  }
+
+  let peer: BenchReport['peer'] = null;
+  if (o.peer) {
+    progress(`peer: OpenCV-DNN loop for ${o.seconds} s`);
+    peer = await runPeer(clip.path, o.model, o.seconds);
+    const one = pipeline.find((p) => p.label === 'file-1') ?? pipeline.find((p) => p.source === 'file');
+    const best = Math.max(...pipeline.filter((p) => p.source === 'file').map((p) => p.fps));
+    if (peer.ok && peer.fps && one) {
+      peer.ratio = round(one.fps / peer.fps, 3);
+      peer.ratioBest = round(best / peer.fps, 3);
+    }
+  }
+
+  const budgetBatch = Math.min(maxCameras, pipelineBatch);
+  const latencyBudgetMs = round(decode.cpuMsPerFrame + (sessionFor(session, budgetBatch).callMs.p50 ?? 0));
+  if (machine.loadAverageAtStart > machine.cores * 0.75) {
+    notes.push(`load average ${machine.loadAverageAtStart} at start on ${machine.cores} cores: other work shared the machine (see otherBusyPct per run).`);
+  }
+  const report: BenchReport = {
+    schema: BENCH_SCHEMA,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    machine,
+    clip,
+    model: {
+      path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
+      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads,
+    },
+    broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
+    decode,
+    session,
+    preprocess,
+    pipeline,
+    overload,
+    soak,
+    peer,
+    experiments,
+    latencyBudgetMs,
+    targets: [],
+    notes,
+  };
+  report.targets = checkTargets(report);
+  if (o.out) {
+    mkdirSync(dirname(o.out), { recursive: true });
+    writeFileSync(o.out, JSON.stringify(report, null, 2) + '\n');
+  }
+  return report;
+}

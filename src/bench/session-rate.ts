@@ -1,0 +1,91 @@
+/**
+ * (2) The raw session rate: the model alone on the pipeline's provider, one
+ * pre-filled input tensor reused for every call, warm-up calls excluded.
+ */
+import * as ort from 'onnxruntime-node';
+import { openSession, type ProviderName } from '../infer/session.js';
+import { silentLogger } from '../log.js';
+import type { ModelInfo } from '../types.js';
+import { percentiles, round } from './stats.js';
+import type { SessionResult } from './report.js';
+
+/** Session option variants tried by `--sweep`; `default` is the pipeline's own (src/infer/session.ts). */
+export const SESSION_VARIANTS: Record<string, Partial<ort.InferenceSession.SessionOptions>> = {
+  default: {},
+  'no-spinning': { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } },
+  'no-mem-pattern': { enableMemPattern: false },
+  'no-arena': { enableCpuMemArena: false },
+  'opt-basic': { graphOptimizationLevel: 'basic' },
+};
+
+export interface SessionBenchOptions {
+  modelPath: string;
+  providers: readonly ProviderName[];
+  info: ModelInfo;
+  batch: number;
+  /** intraOpNumThreads; 0 = onnxruntime's default (one per core). */
+  threads: number;
+  seconds: number;
+  variant?: string;
+  warmupCalls?: number;
+}
+
+async function open(options: SessionBenchOptions): Promise<ort.InferenceSession> {
+  const variant = options.variant ?? 'default';
+  if (variant === 'default') {
+    // The very code path the pipeline uses, so provider and options match.
+    return (await openSession(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger())).session;
+  }
+  return ort.InferenceSession.create(options.modelPath, {
+    executionProviders: [{ name: 'cpu' }],
+    graphOptimizationLevel: 'all',
+    ...(options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
+    ...SESSION_VARIANTS[variant],
+  });
+}
+
+/** A batch of letterbox-grey images in the model's layout and type. */
+export function greyTensor(info: ModelInfo, batch: number): ort.Tensor {
+  const nchw = info.inputShape[1] === 3;
+  const dims = nchw ? [batch, 3, info.inputHeight, info.inputWidth] : [batch, info.inputHeight, info.inputWidth, 3];
+  const n = batch * 3 * info.inputWidth * info.inputHeight;
+  return info.inputType === 'uint8'
+    ? new ort.Tensor('uint8', new Uint8Array(n).fill(114), dims)
+    : new ort.Tensor('float32', new Float32Array(n).fill(114 / 255), dims);
+}
+
+export async function measureSession(options: SessionBenchOptions): Promise<SessionResult> {
+  const session = await open(options);
+  try {
+    const feeds = { [options.info.inputName]: greyTensor(options.info, options.batch) };
+    for (let i = 0; i < (options.warmupCalls ?? 3); i++) await session.run(feeds);
+    const callMs: number[] = [];
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const until = t0 + options.seconds * 1000;
+    let now = t0;
+    while (now < until || callMs.length < 3) {
+      const s = performance.now();
+      await session.run(feeds);
+      now = performance.now();
+      callMs.push(now - s);
+    }
+    const wallMs = now - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const frames = callMs.length * options.batch;
+    return {
+      batch: options.batch,
+      threads: options.threads,
+      variant: options.variant ?? 'default',
+      calls: callMs.length,
+      seconds: round(wallMs / 1000, 3),
+      fps: round(frames / (wallMs / 1000)),
+      callMs: percentiles(callMs),
+      cpuMsPerFrame: round(cpuMs / frames, 3),
+      cpuPct: round((cpuMs / wallMs) * 100, 1),
+    };
+  } finally {
+    await session.release();
+  }
+}

@@ -1,0 +1,62 @@
+/** The human-readable side of a bench report: aligned plain-text tables. */
+import type { BenchReport, Percentiles, PipelineResult } from './report.js';
+
+function table(header: string[], rows: Array<Array<string | number>>): string {
+  const cells = [header, ...rows.map((r) => r.map(String))];
+  const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
+  // Numbers (and number-led cells like "12 (cpu)") right-aligned, words left-aligned.
+  const numeric = header.map((_, i) => cells.slice(1).every((r) => /^[-\d.]/.test(r[i] ?? '')));
+  const line = (r: string[]) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
+  return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
+}
+
+const ms = (p: Percentiles) => (p.n === 0 ? '-' : `${p.p50}/${p.p95}/${p.p99}`);
+
+function pipelineRow(p: PipelineResult): Array<string | number> {
+  const drops = `${p.dropped.superseded}/${p.dropped.bad_frame}/${p.dropped.shutdown}`;
+  return [p.label, p.cameras, p.cameraFps, p.fps, `${p.bound.fps} (${p.bound.limitedBy})`, p.ratio, p.meanBatch,
+    ms(p.inferLatencyMs), `${ms(p.pubackLatencyMs)} (${p.alerts})`, drops, p.cpuPct, p.otherBusyPct, p.peakRss.totalMb];
+}
+
+/** Formats a report as the table `linesight bench` prints. */
+export function formatBenchTable(r: BenchReport): string {
+  const out: string[] = [];
+  const m = r.machine;
+  out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
+  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}; broker ${r.broker.kind}`);
+  out.push('');
+  out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU`);
+  out.push('(2) session:');
+  out.push(table(['batch', 'threads', 'variant', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
+    [...r.session, ...r.experiments.session].map((s) => [s.batch, s.threads || 'default', s.variant, s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));
+  for (const d of r.experiments.decode) out.push(`decode with ${d.variant}: ${d.fps} fps, ${d.cpuMsPerFrame} core-ms/frame (${d.frameBytes} bytes/frame)`);
+  const pp = r.preprocess;
+  out.push(`preprocess per frame: sharp letterbox ${pp.sharpLetterboxMs} ms (${pp.sharpLetterboxCpuMs} core-ms), tensor fill ${pp.tensorFillMs} ms, tensor alloc ${pp.tensorAllocMs} ms`);
+  out.push('');
+  out.push('(3) pipeline (latency ms p50/p95/p99; drops superseded/bad/shutdown; CPU % of one core):');
+  const runs = [...r.pipeline, ...(r.overload ? [r.overload] : [])];
+  out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'batch', 'capture→inferred', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
+    runs.map(pipelineRow)));
+  if (r.experiments.lean.length > 0) {
+    out.push('');
+    out.push('inference path prototypes (--sweep; no tracker/store/MQTT):');
+    out.push(table(['run', 'cams', 'backpressure', 'ffmpeg scale', 'frames/s', 'bound', 'ratio', 'superseded', 'capture→inferred', 'CPU %', 'node CPU %'],
+      r.experiments.lean.map((l) => [l.label, l.cameras, String(l.backpressure), String(l.ffmpegScale), l.fps, l.bound, l.ratio, l.superseded, ms(l.inferLatencyMs), l.cpuPct, l.cpuSelfPct])));
+  }
+  if (r.soak) {
+    const s = r.soak;
+    out.push('');
+    out.push(`soak ${Math.round(s.durationS)} s, ${s.cameras} ${s.source} cameras at ${s.cameraFps} fps: RSS growth ${s.rssGrowthPct} % (with ffmpeg ${s.totalRssGrowthPct} %), heap ${s.heapGrowthPct} %, capture→inferred p99 ${s.inferLatencyP99First} → ${s.inferLatencyP99Last} ms`);
+  }
+  if (r.peer) {
+    out.push('');
+    out.push(r.peer.ok
+      ? `peer (OpenCV ${r.peer.opencv} DNN, one frame at a time): ${r.peer.fps} fps, ${r.peer.cpuPct} % CPU; linesight 1 camera = ${r.peer.ratio} ×, best N = ${r.peer.ratioBest} ×`
+      : `peer failed: ${r.peer.error}`);
+  }
+  out.push('');
+  out.push(`targets (latency budget = decode core-ms/frame + one session call = ${r.latencyBudgetMs} ms):`);
+  out.push(table(['target', 'goal', 'measured', 'met'], r.targets.map((t) => [t.name, t.target, t.measured, t.met === null ? '-' : t.met ? 'yes' : 'NO'])));
+  for (const n of r.notes) out.push(`note: ${n}`);
+  return out.join('\n');
+}

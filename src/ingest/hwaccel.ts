@@ -1,0 +1,204 @@
+import { spawnSync } from 'node:child_process';
+import type { CameraConfig } from '../config/schema.js';
+import { LinesightError } from '../errors.js';
+
+/*
+ * Hardware video decode presets (`cameras[].hwaccel`) and the few argument
+ * spellings that differ between the ffmpeg builds linesight meets:
+ *
+ * - `jetson`: NVIDIA's own ffmpeg build for JetPack (apt repo
+ *   repo.download.nvidia.com/jetson/ffmpeg, FFmpeg 4.2.x) with the NVDEC
+ *   decoders `h264_nvv4l2dec` / `hevc_nvv4l2dec`, chosen with `-c:v` before
+ *   `-i`; they hand back `nv12` frames in system memory
+ *   (/work/shared/JETSON.md §4), so the usual `-pix_fmt rgb24` output
+ *   conversion works unchanged.
+ * - `vaapi`: Intel/AMD through VA-API. Frames stay on the GPU
+ *   (`-hwaccel_output_format vaapi`) until the filter chain converts them to
+ *   8-bit nv12 on the GPU (`scale_vaapi=format=nv12`, which also covers 10-bit
+ *   HEVC surfaces that a bare `hwdownload,format=nv12` would refuse) and copies
+ *   them to system memory (`hwdownload,format=nv12`); `-pix_fmt rgb24` then
+ *   does the last step on the CPU.
+ * - `none`: software decode.
+ */
+
+export type HwaccelKind = CameraConfig['hwaccel'];
+export type VideoCodec = 'h264' | 'hevc';
+
+/** The render node of the first GPU; VA-API's usual device on a single-GPU box. */
+export const DEFAULT_VAAPI_DEVICE = '/dev/dri/renderD128';
+
+/** NVIDIA's V4L2 NVDEC decoders in its JetPack ffmpeg build, by stream codec. */
+const JETSON_DECODERS: Readonly<Record<VideoCodec, string>> = {
+  h264: 'h264_nvv4l2dec',
+  hevc: 'hevc_nvv4l2dec',
+};
+
+export interface HwaccelOptions {
+  /**
+   * The stream's codec when known: from `probeVideoCodec()`, or learnt from
+   * ffmpeg's own stream line (`parseStreamCodec()`) on an earlier run of the
+   * same camera. Only `jetson` needs it.
+   */
+  codec?: string;
+  /** VA-API device (default /dev/dri/renderD128). */
+  vaapiDevice?: string;
+}
+
+/**
+ * Which codec the Jetson decoder should expect. The decoder has to be named
+ * before ffmpeg opens the stream, so it cannot come from the stream itself:
+ * in order, an explicit/probed/learnt codec, then a hint in a file name
+ * (`.h265`, `.hevc`, `.265`), then H.264 — what most line cameras send by
+ * default. A wrong guess is not silent: ffmpeg's stream line names the real
+ * codec (`parseStreamCodec()`), so the camera can restart with the right decoder.
+ */
+export function jetsonCodec(url: string, codec?: string): VideoCodec {
+  const known = normaliseCodec(codec);
+  if (known) return known;
+  const path = url.replace(/[?#].*$/, '');
+  if (/\.(h265|hevc|265)$/i.test(path)) return 'hevc';
+  return 'h264';
+}
+
+function normaliseCodec(codec: string | undefined): VideoCodec | undefined {
+  if (codec === undefined) return undefined;
+  const c = codec.trim().toLowerCase();
+  if (c === 'h264' || c === 'avc' || c === 'avc1') return 'h264';
+  if (c === 'hevc' || c === 'h265' || c === 'hvc1' || c === 'hev1') return 'hevc';
+  return undefined;
+}
+
+/** The NVDEC decoder name for a codec, or undefined when NVIDIA's build has none linesight uses. */
+export function jetsonDecoder(codec: string): string | undefined {
+  const c = normaliseCodec(codec);
+  return c ? JETSON_DECODERS[c] : undefined;
+}
+
+/**
+ * Input-side ffmpeg arguments (before `-i`) for a hardware decode preset.
+ *
+ * @example
+ * hwaccelInputArgs('jetson', 'rtsp://cam/stream')            // ['-c:v', 'h264_nvv4l2dec']
+ * hwaccelInputArgs('jetson', 'rtsp://cam', { codec: 'hevc' }) // ['-c:v', 'hevc_nvv4l2dec']
+ * hwaccelInputArgs('vaapi', 'rtsp://cam')  // ['-hwaccel', 'vaapi', '-hwaccel_device', '/dev/dri/renderD128', '-hwaccel_output_format', 'vaapi']
+ * hwaccelInputArgs('none', 'rtsp://cam')   // []
+ */
+export function hwaccelInputArgs(kind: HwaccelKind, url: string, options: HwaccelOptions = {}): string[] {
+  switch (kind) {
+    case 'none':
+      return [];
+    case 'jetson':
+      return ['-c:v', JETSON_DECODERS[jetsonCodec(url, options.codec)]];
+    case 'vaapi':
+      return ['-hwaccel', 'vaapi', '-hwaccel_device', options.vaapiDevice ?? DEFAULT_VAAPI_DEVICE, '-hwaccel_output_format', 'vaapi'];
+    default:
+      throw new LinesightError('E_ARGUMENT', `Expected hwaccel "none", "jetson" or "vaapi" but received ${JSON.stringify(kind)}`);
+  }
+}
+
+/** The video filter that brings VA-API surfaces back to system memory as 8-bit nv12. */
+export const VAAPI_DOWNLOAD_FILTER = 'scale_vaapi=format=nv12,hwdownload,format=nv12';
+
+/**
+ * Output-side ffmpeg arguments (after `-i`, before the output) for a preset:
+ * only VA-API needs a filter; NVDEC already returns frames in system memory.
+ */
+export function hwaccelOutputArgs(kind: HwaccelKind): string[] {
+  return kind === 'vaapi' ? ['-vf', VAAPI_DOWNLOAD_FILTER] : [];
+}
+
+/**
+ * The codec ffmpeg reports for the first video stream, from its input dump:
+ * `  Stream #0:0: Video: hevc (Main), yuv420p(tv), 1920x1080, …`
+ * `  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), …`
+ */
+const STREAM_LINE = /Stream #\d+:\d+\S*: Video: ([a-z0-9_]+)/i;
+
+export function parseStreamCodec(line: string): string | undefined {
+  const m = STREAM_LINE.exec(line);
+  return m ? m[1].toLowerCase() : undefined;
+}
+
+/**
+ * Asks ffprobe for the codec of the first video stream. Costs a connection to
+ * the camera (about a second on RTSP), so call it once per camera and cache
+ * the answer, or skip it and learn the codec from ffmpeg's stream line.
+ * Returns undefined when the probe fails; the caller keeps its default.
+ */
+export function probeVideoCodec(url: string, options: { ffprobe?: string; timeoutMs?: number; transport?: 'tcp' | 'udp' } = {}): string | undefined {
+  const rtsp = /^rtsps?:\/\//i.test(url);
+  const args = [
+    '-v', 'error',
+    ...(rtsp ? ['-rtsp_transport', options.transport ?? 'tcp'] : []),
+    '-select_streams', 'v:0',
+    '-show_entries', 'stream=codec_name',
+    '-of', 'default=noprint_wrappers=1:nokey=1',
+    url,
+  ];
+  const r = spawnSync(options.ffprobe ?? 'ffprobe', args, { encoding: 'utf8', timeout: options.timeoutMs ?? 15_000 });
+  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
+  const codec = r.stdout.trim().split('\n')[0]?.trim().toLowerCase();
+  return codec ? codec : undefined;
+}
+
+// ---------------------------------------------------------------------------
+// ffmpeg version differences. NVIDIA's Jetson build is FFmpeg 4.2 and Ubuntu
+// 22.04 ships 4.4, while linesight's arguments are written for 5.1+ (Debian 12).
+
+export interface FfmpegVersion {
+  major: number;
+  minor: number;
+  /** The version text as ffmpeg printed it. */
+  raw: string;
+}
+
+/**
+ * Reads `ffmpeg -version`'s first line: `ffmpeg version 5.1.6-0+deb12u1 …`,
+ * `ffmpeg version 4.2.7-0ubuntu0.1 …`, `ffmpeg version n6.1 …`. Git snapshots
+ * (`N-112…-g…`) count as newest.
+ */
+export function parseFfmpegVersion(text: string): FfmpegVersion | undefined {
+  const m = /ffmpeg version (\S+)/i.exec(text);
+  if (!m) return undefined;
+  const raw = m[1];
+  const v = /^n?(\d+)\.(\d+)/.exec(raw);
+  if (v) return { major: Number(v[1]), minor: Number(v[2]), raw };
+  if (/^N-\d+/.test(raw)) return { major: Number.MAX_SAFE_INTEGER, minor: 0, raw };
+  return undefined;
+}
+
+/** Runs `BIN -version` once; undefined when the binary is missing or prints no version. */
+export function probeFfmpegVersion(bin = process.env.LINESIGHT_FFMPEG ?? 'ffmpeg'): FfmpegVersion | undefined {
+  const r = spawnSync(bin, ['-version'], { encoding: 'utf8', timeout: 10_000 });
+  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
+  return parseFfmpegVersion(r.stdout);
+}
+
+const atLeast = (v: FfmpegVersion, major: number, minor: number) => v.major > major || (v.major === major && v.minor >= minor);
+
+/**
+ * Rewrites a full ffmpeg argument list (input and output options) for an older
+ * ffmpeg:
+ * - before 5.0, RTSP's `-timeout` was the *listen* timeout and implied server
+ *   mode (ffmpeg would wait for the camera to connect to it); the socket
+ *   timeout was `-stimeout` (µs). Renamed in FFmpeg 5.0.
+ * - before 5.1, `-fps_mode` did not exist; `-vsync` takes the same values.
+ * - before 5.0, the `level+` log flag is not relied upon: plain `-loglevel
+ *   verbose` prints the same lines (the size parser does not need the tag).
+ * Newer versions (or an unknown version) get the list back unchanged.
+ */
+export function adaptArgsToFfmpeg(args: readonly string[], version: FfmpegVersion | undefined): string[] {
+  if (!version || atLeast(version, 5, 1)) return [...args];
+  const rtsp = args.includes('-rtsp_transport');
+  const out: string[] = [];
+  for (let i = 0; i < args.length; i++) {
+    const a = args[i];
+    if (a === '-fps_mode') out.push('-vsync');
+    else if (a === '-timeout' && rtsp && !atLeast(version, 5, 0)) out.push('-stimeout');
+    else if (a === '-loglevel' && !atLeast(version, 5, 0) && i + 1 < args.length) {
+      out.push(a, args[i + 1].replace(/^level\+/, ''));
+      i++;
+    } else out.push(a);
+  }
+  return out;
+}
