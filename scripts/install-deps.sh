@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   ffmpeg                                  # camera decode (ingest) and clip generation
   util-linux                              # setpriv: ties ffmpeg children to the service
+  systemd                                 # systemd-notify (Type=notify), systemd-analyze verify in the tests
   mosquitto mosquitto-clients             # real MQTT broker for the tests
   openssl                                 # TLS certificates in the MQTT tests
   python3-gi gir1.2-gst-rtsp-server-1.0   # GStreamer RTSP server used as a test camera

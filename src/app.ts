@@ -4,6 +4,7 @@ import { errorMessage } from './errors.js';
 import { Tracker, type TrackView } from './events/index.js';
 import { Camera } from './ingest/camera.js';
 import { createDetector, type Detector } from './infer/detector.js';
+import { ensureProviderDirs, providerOptions } from './infer/providers.js';
 import { InferenceScheduler } from './infer/scheduler.js';
 import type { Logger } from './log.js';
 import { startOverlay, type Overlay } from './overlay/index.js';
@@ -89,7 +90,10 @@ function trackerFor(cam: CameraConfig, config: Config): Tracker {
 }
 
 export async function startLine(config: Config, log: Logger, options: LineOptions = {}): Promise<Line> {
+  const ep = providerOptions(config.model);
+  ensureProviderDirs(ep); // TensorRT creates only the last folder of its engine cache path
   const detector = await createDetector({
+    providerOptions: ep,
     path: config.model.path,
     providers: config.model.providers,
     confidence: config.model.confidence,

@@ -8,6 +8,8 @@ import { errorMessage, isLinesightError, LinesightError } from './errors.js';
 import { createDetector } from './infer/detector.js';
 import { readOnnxMetadata } from './infer/onnx-metadata.js';
 import { createLogger } from './log.js';
+import { createProgressCheck } from './ops/progress.js';
+import { createNotifier } from './ops/sd-notify.js';
 import { formatAlerts, parseSince } from './store/alerts-cli.js';
 import { openAggregateStore } from './store/aggregate-store.js';
 import { openStore } from './store/index.js';
@@ -164,7 +166,18 @@ async function cmdRun(args: string[]): Promise<number> {
   const file = values.config;
   let config = loadConfig(file);
   const log = createLogger({ level: values['log-level'] ?? config.log.level, pretty: values.pretty });
+  const notify = createNotifier(log);
   let line = await startLine(config, log);
+  const statusText = () => {
+    const cams = line.cameras();
+    return `${cams.filter((c) => c.state === 'online').length}/${cams.length} cameras online, provider ${line.detector.info.provider}`;
+  };
+  // READY=1 once the line runs; WATCHDOG=1 only while frames are being inspected
+  // (or no camera is online to inspect), so a hung inference loop gets restarted.
+  notify.ready(statusText());
+  notify.startWatchdog(createProgressCheck(() => line.cameras(), Math.max(20_000, config.ingest.stall_timeout * 1000)));
+  const statusTimer = setInterval(() => notify.status(statusText()), 10_000);
+  statusTimer.unref();
   log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: line.detector.info.provider, version: VERSION },
     'linesight running');
 
@@ -173,6 +186,7 @@ async function cmdRun(args: string[]): Promise<number> {
   // configuration stays.
   let reloading: Promise<void> = Promise.resolve();
   const reload = () => {
+    notify.reloading('reloading the configuration');
     reloading = reloading.then(async () => {
       let next: Config;
       try {
@@ -180,6 +194,7 @@ async function cmdRun(args: string[]): Promise<number> {
       } catch (err) {
         log.error({ stage: 'app', code: isLinesightError(err) ? err.code : undefined, err: errorMessage(err) },
           'reload refused: the new configuration is invalid; the running configuration stays');
+        notify.ready(statusText());
         return;
       }
       try {
@@ -197,6 +212,7 @@ async function cmdRun(args: string[]): Promise<number> {
         await line.stop().catch(() => undefined);
         line = await startLine(config, log);
       }
+      notify.ready(statusText());
     });
   };
   process.on('SIGHUP', () => {
@@ -213,6 +229,9 @@ async function cmdRun(args: string[]): Promise<number> {
       }
       stopping = true;
       log.info({ stage: 'app', signal }, 'shutting down');
+      clearInterval(statusTimer);
+      notify.stopping('stopping');
+      notify.stop();
       const force = setTimeout(() => {
         log.error({ stage: 'app' }, 'shutdown took longer than 15 s; exiting (unsent alerts stay in the outbox)');
         process.exit(1);
@@ -227,6 +246,7 @@ async function cmdRun(args: string[]): Promise<number> {
     process.once('SIGTERM', () => shutdown('SIGTERM'));
   });
   log.info({ stage: 'app' }, 'stopped');
+  await notify.idle();
   log.flush();
   return 0;
 }

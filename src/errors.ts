@@ -24,6 +24,8 @@ export const ErrorCodes = {
   E_SYNC: 'the cloud upload failed',
   E_OVERLAY_LISTEN: 'the operator page could not listen on its address',
   E_CLI: 'the command line is not valid',
+  E_SD_NOTIFY: 'a systemd notification could not be sent',
+  E_WATCHDOG: 'the pipeline stopped making progress; the systemd watchdog is no longer fed',
 } as const;
 
 export type ErrorCode = keyof typeof ErrorCodes;

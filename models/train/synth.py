@@ -234,7 +234,7 @@ def interior_points(rng, alpha, margin, n):
 
 # ---------------------------------------------------------------- defects
 
-def draw_scratch(rng, part, cx, cy, size, kind):
+def draw_scratch(rng, part, cx, cy, size, kind, unit):
     h, w = part.alpha.shape
     L = min(size * rng.uniform(1.6, 4.0), 0.7 * min(part.alpha.shape))
     ang = rng.uniform(0, np.pi)
@@ -244,7 +244,8 @@ def draw_scratch(rng, part, cx, cy, size, kind):
     px = cx + t * L * dx - (1 - 4 * t * t) * bend * dy
     py = cy + t * L * dy + (1 - 4 * t * t) * bend * dx
     pts = np.stack([px, py], 1)
-    hw = rng.uniform(0.5, 1.6) * max(1.0, size / 28)
+    # at least ~0.5 px wide once a 1280-px frame is letterboxed to 320: thinner is not resolvable
+    hw = rng.uniform(0.9, 1.9) * unit * math.sqrt(size / (36 * unit))
     g = crop_grid(cx, cy, L / 2 + abs(bend) + hw + 3, h, w)
     if g is None:
         return None
@@ -262,7 +263,7 @@ def draw_scratch(rng, part, cx, cy, size, kind):
     # a scratch catches the light, unless the surface has no headroom left
     bright = rng.random() < (0.7 if kind in ("metal", "paint") else 0.45)
     bright = (bright or lum < 70) and lum < 190
-    c = rng.uniform(35, 90)
+    c = rng.uniform(45, 100)
     if kind == "paint" and rng.random() < 0.5:   # exposes primer
         primer = np.array([rng.uniform(170, 230)] * 3, np.float32)
         region[:] = region * (1 - cov[..., None]) + primer * cov[..., None]
@@ -296,8 +297,8 @@ def draw_dent(rng, part, cx, cy, size, kind, light):
         depth = rng.uniform(0.6, 1.6)
         hmap = -depth * np.exp(-rho2 * 2.2) * r
         gy, gx = np.gradient(hmap)
-        shade = (gx * light[0] + gy * light[1]) * rng.uniform(25, 60)
-        dark = np.exp(-rho2 * 3) * rng.uniform(10, 40)
+        shade = (gx * light[0] + gy * light[1]) * rng.uniform(35, 70)
+        dark = np.exp(-rho2 * 3) * rng.uniform(20, 50)
         region += (shade - dark)[..., None]
         m = rho2 < 1.0
     elif style == "chip":
@@ -310,7 +311,7 @@ def draw_dent(rng, part, cx, cy, size, kind, light):
     else:
         soft = np.exp(-rho2 ** rng.uniform(1.5, 3) * 1.2)
         # a stain must differ from its surface: dark on light parts, bleached on dark ones
-        tint = rng.uniform(0.4, 0.7) if float(region.mean()) > 95 else rng.uniform(1.5, 2.0)
+        tint = rng.uniform(0.3, 0.6) if float(region.mean()) > 95 else rng.uniform(1.6, 2.2)
         col = np.array([tint, tint * rng.uniform(0.9, 1.05), tint * rng.uniform(0.8, 1.0)], np.float32)
         region[:] = region * (1 + (col - 1) * soft[..., None])
         m = soft > 0.35
@@ -319,7 +320,7 @@ def draw_dent(rng, part, cx, cy, size, kind, light):
     return mask
 
 
-def draw_crack(rng, part, cx, cy, size, kind):
+def draw_crack(rng, part, cx, cy, size, kind, unit):
     h, w = part.alpha.shape
     L = min(size * rng.uniform(1.5, 3.8), 0.6 * min(part.alpha.shape))
     n = int(rng.integers(8, 16))
@@ -332,7 +333,7 @@ def draw_crack(rng, part, cx, cy, size, kind):
         x, y = pts[-1]
         pts.append((x + step * math.cos(a), y + step * math.sin(a)))
     pts = np.array(pts, np.float32)
-    wmax = rng.uniform(0.6, 1.8) * max(1.0, size / 30)
+    wmax = rng.uniform(1.0, 2.2) * unit * math.sqrt(size / (36 * unit))
     taper = np.sin(np.linspace(0.15, np.pi - 0.15, n)) * wmax
     strokes = [(pts, taper)]
     for _ in range(int(rng.integers(0, 3))):
@@ -356,7 +357,7 @@ def draw_crack(rng, part, cx, cy, size, kind):
     for p, hwid in strokes:
         d = np.minimum(d, seg_dist(xx, yy, p, hwid))
     cov = coverage(d)
-    dark = rng.uniform(0.15, 0.55)
+    dark = rng.uniform(0.1, 0.45)
     edge_hi = (coverage(d - 1.2) - cov) * rng.uniform(0, 20)
     region = part.rgb[sl]
     region[:] = region * (1 - cov[..., None] * (1 - dark)) + edge_hi[..., None]
@@ -496,11 +497,11 @@ def render_part(rng, pw, ph, kind, n_defects, scale, min_size):
         if any(math.hypot(cx - px, cy - py) < (size + ps) * 1.3 for (px, py, ps) in placed):
             continue
         if cls == 0:
-            m = draw_scratch(rng, part, cx, cy, size, kind)
+            m = draw_scratch(rng, part, cx, cy, size, kind, scale / 1280)
         elif cls == 1:
             m = draw_dent(rng, part, cx, cy, size, kind, light)
         elif cls == 2:
-            m = draw_crack(rng, part, cx, cy, size, kind)
+            m = draw_crack(rng, part, cx, cy, size, kind, scale / 1280)
         else:
             m = draw_hole(rng, part, cx, cy, size, kind)
         if m is None:

@@ -139,6 +139,64 @@ def make_batch(imgs, labels, idx, rng, augment, band=None):
     return x, cls, box, mask
 
 
+def crop_batch(imgs, labels, band, idx, rng, crop, focus=0.75):
+    """Square crops, most of them around a labelled defect: every crop holds parts
+    and defects, so an optimisation step costs ~40 % of a full letterboxed frame.
+    The rest are random crops of the picture (belt, rails, clean parts)."""
+    s = imgs.shape[1]
+    xs, ls = [], []
+    for i in idx:
+        t, b = int(band[i, 0]), int(band[i, 1])
+        lo_y, hi_y = (t, b - crop) if b - t >= crop else ((t + b - crop) // 2,) * 2
+        lab = labels[i]
+        if len(lab) and rng.random() < focus:
+            c, cx, cy, w, h = lab[rng.integers(0, len(lab))]
+            x0 = rng.uniform(cx + min(w / 2, crop / 2) - crop, cx - min(w / 2, crop / 2))
+            y0 = rng.uniform(cy + min(h / 2, crop / 2) - crop, cy - min(h / 2, crop / 2))
+        else:
+            x0, y0 = rng.uniform(0, s - crop), rng.uniform(lo_y, hi_y + 1)
+        x0 = int(np.clip(round(x0), 0, s - crop))
+        y0 = int(np.clip(round(y0), 0, s - crop))
+        xs.append(imgs[i, y0:y0 + crop, x0:x0 + crop])
+        l = lab.copy()
+        if len(l):
+            bx = np.stack([l[:, 1] - l[:, 3] / 2 - x0, l[:, 2] - l[:, 4] / 2 - y0,
+                           l[:, 1] + l[:, 3] / 2 - x0, l[:, 2] + l[:, 4] / 2 - y0], 1)
+            area = (bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1])
+            bx = np.clip(bx, 0, crop)
+            keep = (bx[:, 2] - bx[:, 0]) * (bx[:, 3] - bx[:, 1]) >= 0.6 * area
+            bx = bx[keep]
+            l = np.concatenate([l[keep, :1], (bx[:, :2] + bx[:, 2:]) / 2, bx[:, 2:] - bx[:, :2]], 1)
+        ls.append(l.astype(np.float32))
+    return np.stack(xs), ls
+
+
+def to_targets(x, ls, rng, augment):
+    x = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255)
+    hh, ww = x.shape[-2:]
+    if augment:
+        for k in range(len(ls)):
+            if rng.random() < 0.5:
+                x[k] = x[k].flip(-1)
+                ls[k][:, 1] = ww - ls[k][:, 1]
+            if rng.random() < 0.5:
+                x[k] = x[k].flip(-2)
+                ls[k][:, 2] = hh - ls[k][:, 2]
+    m = max(1, max(len(l) for l in ls))
+    cls = torch.zeros(len(ls), m, dtype=torch.long)
+    box = torch.zeros(len(ls), m, 4)
+    mask = torch.zeros(len(ls), m, dtype=torch.bool)
+    for k, l in enumerate(ls):
+        n = len(l)
+        if n:
+            t = torch.from_numpy(l)
+            cls[k, :n] = t[:, 0].long()
+            box[k, :n] = torch.stack([t[:, 1] - t[:, 3] / 2, t[:, 2] - t[:, 4] / 2,
+                                      t[:, 1] + t[:, 3] / 2, t[:, 2] + t[:, 4] / 2], 1)
+            mask[k, :n] = True
+    return x, cls, box, mask
+
+
 # ---------------------------------------------------------------- loss
 
 def box_iou(a, b, giou=False, eps=1e-7):
@@ -379,7 +437,10 @@ def train(a):
             epoch = batches(band, a.batch, rng)
         idx = epoch.pop()
         seen += len(idx)
-        x, gc, gb, gm = make_batch(imgs, labels, idx, rng, augment=True, band=band)
+        if a.crop:
+            x, gc, gb, gm = to_targets(*crop_batch(imgs, labels, band, idx, rng, a.crop), rng, augment=True)
+        else:
+            x, gc, gb, gm = make_batch(imgs, labels, idx, rng, augment=True, band=band)
         model.train()
         feats = model(x)
         if x.shape[-2:] not in grids:
@@ -439,7 +500,8 @@ def main():
     ap.add_argument("--cache-dir", default="data/model-train/cache")
     ap.add_argument("--cache-sizes", type=int, nargs="*", default=[], help="extra input sizes to cache from the same renders")
     ap.add_argument("--out", default="data/model-train/linesight-defects.pt")
-    ap.add_argument("--batch", type=int, default=8)
+    ap.add_argument("--batch", type=int, default=16)
+    ap.add_argument("--crop", type=int, default=192, help="train on square crops of this size (0: whole frames)")
     ap.add_argument("--lr", type=float, default=2e-3)
     ap.add_argument("--lrf", type=float, default=0.05, help="final lr as a fraction of --lr")
     ap.add_argument("--wd", type=float, default=5e-4)

@@ -85,7 +85,11 @@ function resolvePaths(config: Config, baseDir: string): Config {
   return {
     ...config,
     cameras: config.cameras.map((c) => ({ ...c, url: fileUrl(c.url) })),
-    model: { ...config.model, path: abs(config.model.path) },
+    model: {
+      ...config.model,
+      path: abs(config.model.path),
+      tensorrt: { ...config.model.tensorrt, engine_cache_dir: config.model.tensorrt.engine_cache_dir && abs(config.model.tensorrt.engine_cache_dir) },
+    },
     store: { ...config.store, path: abs(config.store.path) },
     sync: { ...config.sync, dir: abs(config.sync.dir) },
     mqtt: config.mqtt.tls

@@ -44,6 +44,8 @@ export const cameraSchema = z.strictObject({
   loop: flag().default(true).describe('File cameras only: start over at the end of the file'),
   hwaccel: z.enum(['none', 'jetson', 'vaapi'], { error: 'expected "none", "jetson" or "vaapi"' }).default('none')
     .describe('Hardware video decode: jetson (NVDEC via nvv4l2 decoders), vaapi (Intel/AMD), none (CPU)'),
+  codec: z.enum(['h264', 'hevc'], { error: 'expected "h264" or "hevc"' }).optional()
+    .describe('The stream’s codec, for hwaccel: jetson (its decoder must be named before the stream opens); default h264'),
 });
 
 export const configSchema = z.strictObject({

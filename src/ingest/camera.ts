@@ -9,6 +9,7 @@ import { Backoff } from './backoff.js';
 import { inputOptions, outputOptions, sourceKind } from './ffmpeg-args.js';
 import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
+import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
 import { RateMeter } from './rate-meter.js';
 
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
@@ -38,6 +39,13 @@ interface Failure {
 }
 
 const KILL_GRACE_MS = 2000;
+
+let ffmpegVersion: FfmpegVersion | undefined | null = null;
+/** The ffmpeg in use, probed once per process: NVIDIA's Jetson build (4.2) needs older flag names. */
+function installedFfmpeg(): FfmpegVersion | undefined {
+  if (ffmpegVersion === null) ffmpegVersion = probeFfmpegVersion();
+  return ffmpegVersion;
+}
 const MIN_RETRY_MS = 200;
 
 /**
@@ -142,8 +150,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.height = undefined;
     const cmd = ffmpeg(this.cfg.url)
       .setFfmpegPath(TETHERED_FFMPEG)
-      .inputOptions(inputOptions(this.cfg))
-      .outputOptions(outputOptions(this.cfg));
+      .inputOptions(adaptArgsToFfmpeg([...inputOptions(this.cfg), ...hwaccelInputArgs(this.cfg.hwaccel, this.cfg.url, { codec: this.cfg.codec })], installedFfmpeg()))
+      .outputOptions(adaptArgsToFfmpeg([...hwaccelOutputArgs(this.cfg.hwaccel), ...outputOptions(this.cfg)], installedFfmpeg()));
     this.command = cmd;
     cmd.on('start', () => {
       const proc = (cmd as unknown as { ffmpegProc: import('node:child_process').ChildProcess }).ffmpegProc;

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import type { CameraConfig } from '../config/schema.js';
 import { LinesightError } from '../errors.js';
 
@@ -35,9 +35,8 @@ const JETSON_DECODERS: Readonly<Record<VideoCodec, string>> = {
 
 export interface HwaccelOptions {
   /**
-   * The stream's codec when known: from `probeVideoCodec()`, or learnt from
-   * ffmpeg's own stream line (`parseStreamCodec()`) on an earlier run of the
-   * same camera. Only `jetson` needs it.
+   * The stream's codec when known: from the camera config, or from
+   * `probeVideoCodec()` run once per camera. Only `jetson` needs it.
    */
   codec?: string;
   /** VA-API device (default /dev/dri/renderD128). */
@@ -46,11 +45,13 @@ export interface HwaccelOptions {
 
 /**
  * Which codec the Jetson decoder should expect. The decoder has to be named
- * before ffmpeg opens the stream, so it cannot come from the stream itself:
- * in order, an explicit/probed/learnt codec, then a hint in a file name
- * (`.h265`, `.hevc`, `.265`), then H.264 — what most line cameras send by
- * default. A wrong guess is not silent: ffmpeg's stream line names the real
- * codec (`parseStreamCodec()`), so the camera can restart with the right decoder.
+ * before ffmpeg opens the stream, and a forced decoder also forces the codec
+ * ffmpeg reports for the stream (ffmpeg sets the demuxer's video_codec_id from
+ * `-c:v`), so ffmpeg's own output cannot tell; ffprobe can
+ * (`probeVideoCodec()`). In order: an explicit or probed codec, then a hint in
+ * a file name (`.h265`, `.hevc`, `.265`), then H.264 — what most line cameras
+ * send by default. A wrong guess shows as a camera that never delivers its
+ * first frame (start timeout, logged at warn), not as wrong detections.
  */
 export function jetsonCodec(url: string, codec?: string): VideoCodec {
   const known = normaliseCodec(codec);
@@ -108,24 +109,14 @@ export function hwaccelOutputArgs(kind: HwaccelKind): string[] {
 }
 
 /**
- * The codec ffmpeg reports for the first video stream, from its input dump:
- * `  Stream #0:0: Video: hevc (Main), yuv420p(tv), 1920x1080, …`
- * `  Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), …`
+ * Asks ffprobe for the codec of the first video stream (`h264`, `hevc`, …).
+ * Costs one connection to the camera (about a second on RTSP): call it once
+ * per camera before its first start with `hwaccel: jetson` and keep the
+ * answer across restarts. Never blocks the event loop; resolves undefined when
+ * ffprobe is missing, fails or takes longer than `timeoutMs` (it is killed),
+ * and the caller keeps its default.
  */
-const STREAM_LINE = /Stream #\d+:\d+\S*: Video: ([a-z0-9_]+)/i;
-
-export function parseStreamCodec(line: string): string | undefined {
-  const m = STREAM_LINE.exec(line);
-  return m ? m[1].toLowerCase() : undefined;
-}
-
-/**
- * Asks ffprobe for the codec of the first video stream. Costs a connection to
- * the camera (about a second on RTSP), so call it once per camera and cache
- * the answer, or skip it and learn the codec from ffmpeg's stream line.
- * Returns undefined when the probe fails; the caller keeps its default.
- */
-export function probeVideoCodec(url: string, options: { ffprobe?: string; timeoutMs?: number; transport?: 'tcp' | 'udp' } = {}): string | undefined {
+export function probeVideoCodec(url: string, options: { ffprobe?: string; timeoutMs?: number; transport?: 'tcp' | 'udp' } = {}): Promise<string | undefined> {
   const rtsp = /^rtsps?:\/\//i.test(url);
   const args = [
     '-v', 'error',
@@ -135,10 +126,19 @@ export function probeVideoCodec(url: string, options: { ffprobe?: string; timeou
     '-of', 'default=noprint_wrappers=1:nokey=1',
     url,
   ];
-  const r = spawnSync(options.ffprobe ?? 'ffprobe', args, { encoding: 'utf8', timeout: options.timeoutMs ?? 15_000 });
-  if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;
-  const codec = r.stdout.trim().split('\n')[0]?.trim().toLowerCase();
-  return codec ? codec : undefined;
+  return new Promise((resolve) => {
+    let out = '';
+    const child = spawn(options.ffprobe ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: options.timeoutMs ?? 15_000, killSignal: 'SIGKILL' });
+    child.stdout.setEncoding('utf8');
+    child.stdout.on('data', (chunk: string) => {
+      if (out.length < 1000) out += chunk;
+    });
+    child.once('error', () => resolve(undefined));
+    child.once('close', (code) => {
+      const codec = code === 0 ? out.trim().split('\n')[0]?.trim().toLowerCase() : undefined;
+      resolve(codec ? codec : undefined);
+    });
+  });
 }
 
 // ---------------------------------------------------------------------------
@@ -167,7 +167,10 @@ export function parseFfmpegVersion(text: string): FfmpegVersion | undefined {
   return undefined;
 }
 
-/** Runs `BIN -version` once; undefined when the binary is missing or prints no version. */
+/**
+ * Runs `BIN -version` (a few ms); undefined when the binary is missing or
+ * prints no version. Synchronous: call it once at start-up, not per camera start.
+ */
 export function probeFfmpegVersion(bin = process.env.LINESIGHT_FFMPEG ?? 'ffmpeg'): FfmpegVersion | undefined {
   const r = spawnSync(bin, ['-version'], { encoding: 'utf8', timeout: 10_000 });
   if (r.status !== 0 || typeof r.stdout !== 'string') return undefined;

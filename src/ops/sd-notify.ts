@@ -139,7 +139,7 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
       if (failure) {
         // Logged once per distinct cause: a missing systemd-notify would otherwise log every ping.
         if (failure !== lastFailure) {
-          opsLog.warn({ code: 'E_SD_NOTIFY', err: failure, message: next.assignments.join(' ') },
+          opsLog.warn({ code: 'E_SD_NOTIFY', err: failure, notification: next.assignments.join(' ') },
             'could not notify systemd; the unit may time out or be restarted by its watchdog');
           lastFailure = failure;
         }

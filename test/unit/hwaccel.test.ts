@@ -1,4 +1,6 @@
 import { execFileSync, spawnSync } from 'node:child_process';
+import { once } from 'node:events';
+import { createServer, type AddressInfo } from 'node:net';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,7 +9,7 @@ import { isLinesightError } from '../../src/errors.js';
 import { inputOptions, outputOptions } from '../../src/ingest/ffmpeg-args.js';
 import {
   adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelOutputArgs, jetsonCodec, jetsonDecoder,
-  parseFfmpegVersion, parseStreamCodec, probeFfmpegVersion, probeVideoCodec, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
+  parseFfmpegVersion, probeFfmpegVersion, probeVideoCodec, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
 } from '../../src/ingest/hwaccel.js';
 
 const RTSP = 'rtsp://user:pw@10.0.0.7:554/Streaming/Channels/101';
@@ -33,7 +35,7 @@ describe('hwaccelInputArgs', () => {
     expect(jetsonCodec('http://cam/stream.265?token=1')).toBe('hevc');
     expect(jetsonCodec('/clips/line3.mp4')).toBe('h264');
     expect(jetsonCodec('/clips/line3.h265', 'h264')).toBe('h264'); // a probed codec wins over the name
-    expect(jetsonCodec(RTSP, 'mjpeg')).toBe('h264'); // unknown codec: default, ffmpeg's stream line will tell
+    expect(jetsonCodec(RTSP, 'mjpeg')).toBe('h264'); // no NVDEC decoder linesight uses: the default
     expect(jetsonDecoder('hevc')).toBe('hevc_nvv4l2dec');
     expect(jetsonDecoder('mjpeg')).toBeUndefined();
   });
@@ -123,7 +125,7 @@ describe('ffmpeg version differences', () => {
   });
 });
 
-describe('learning the codec (real ffmpeg/ffprobe on generated clips)', () => {
+describe('probing the codec (real ffprobe on generated clips)', () => {
   let dir: string;
   const clip = (name: string, codec: string) => {
     const path = join(dir, name);
@@ -136,24 +138,26 @@ describe('learning the codec (real ffmpeg/ffprobe on generated clips)', () => {
   });
   afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
-  it('reads the codec from ffmpeg’s own stream line', () => {
+  it('finds H.264 and HEVC, which pick the matching NVDEC decoder', async () => {
     for (const [file, codec, expected] of [['a.mp4', 'libx264', 'h264'], ['b.mkv', 'libx265', 'hevc']] as const) {
       const path = clip(file, codec);
-      const r = spawnSync('ffmpeg', ['-hide_banner', '-i', path], { encoding: 'utf8' });
-      const seen = r.stderr.split('\n').map(parseStreamCodec).find((c) => c !== undefined);
-      expect(seen).toBe(expected);
-      expect(jetsonDecoder(seen!)).toBe(expected === 'hevc' ? 'hevc_nvv4l2dec' : 'h264_nvv4l2dec');
-      expect(probeVideoCodec(path)).toBe(expected);
+      const probed = await probeVideoCodec(path);
+      expect(probed).toBe(expected);
+      expect(hwaccelInputArgs('jetson', path, { codec: probed })).toEqual(['-c:v', `${expected}_nvv4l2dec`]);
     }
   });
 
-  it('parses the stream line variants of older and newer ffmpeg', () => {
-    expect(parseStreamCodec('    Stream #0:0[0x1](und): Video: h264 (High) (avc1 / 0x31637661), yuv420p')).toBe('h264');
-    expect(parseStreamCodec('  Stream #0:0: Video: hevc (Main), yuv420p(tv), 1920x1080, 25 fps')).toBe('hevc');
-    expect(parseStreamCodec('  Stream #0:1: Audio: aac (LC), 8000 Hz')).toBeUndefined();
-  });
-
-  it('a failed probe returns undefined instead of throwing', () => {
-    expect(probeVideoCodec(join(dir, 'missing.mp4'))).toBeUndefined();
+  it('resolves undefined instead of throwing when the probe fails, is missing, or takes too long', async () => {
+    expect(await probeVideoCodec(join(dir, 'missing.mp4'))).toBeUndefined();
+    expect(await probeVideoCodec(join(dir, 'a.mp4'), { ffprobe: '/nonexistent/ffprobe' })).toBeUndefined();
+    // A camera that accepts the connection and never answers: killed at the timeout.
+    const server = createServer(() => undefined).listen(0, '127.0.0.1');
+    await once(server, 'listening');
+    const { port } = server.address() as AddressInfo;
+    try {
+      expect(await probeVideoCodec(`rtsp://127.0.0.1:${port}/stream`, { timeoutMs: 500 })).toBeUndefined();
+    } finally {
+      server.close();
+    }
   });
 });
