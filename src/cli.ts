@@ -17,10 +17,6 @@ import { createSync, formatSyncResult, parseSchedule } from './sync/index.js';
 
 const DEFAULT_CONFIG = 'config/default.yaml';
 
-interface EvaluatorModule {
-  evaluateDataset(detector: import('./infer/detector.js').Detector, dir: string, opts: { threshold: number }): Promise<unknown>;
-  formatEvaluation(result: unknown): string;
-}
 
 const HELP: Record<string, string> = {
   main: `linesight — real-time defect detection on factory-line cameras
@@ -34,6 +30,7 @@ Commands:
   eval-model FILE --data DIR evaluate a model on a labelled image folder (mAP)
   sync --now [--config FILE] upload the per-minute statistics once
   alerts [--since 1h]        list stored alerts
+  bench [options]            measure decode, model and pipeline rates on this box (JSON + table)
 
 Run 'linesight <command> --help' for a command's options.`,
   run: `Usage: linesight run [--config FILE] [--pretty] [--log-level LEVEL]
@@ -145,9 +142,8 @@ async function cmdEvalModel(args: string[]): Promise<number> {
   });
   const file = positionals[0];
   if (!file || !values.data) throw new LinesightError('E_CLI', 'Expected a model and a data folder: linesight eval-model FILE --data DIR');
-  // The evaluator is loaded on demand: it pulls in dataset reading the service never needs.
-  const evaluatorPath = './infer/evaluate.js';
-  const { evaluateDataset, formatEvaluation } = (await import(evaluatorPath)) as EvaluatorModule;
+  // Loaded on demand: dataset reading is something the service itself never needs.
+  const { evaluateDataset, formatEvaluation } = await import('./infer/evaluate.js');
   const detector = await createDetector({ path: file, providers: ['cpu'], confidence: Number(values.confidence), iou: Number(values.iou) });
   try {
     const result = await evaluateDataset(detector, values.data, { threshold: Number(values.threshold) });
@@ -284,7 +280,13 @@ async function cmdAlerts(args: string[]): Promise<number> {
   return 0;
 }
 
+async function cmdBench(args: string[]): Promise<number> {
+  const { benchCommand } = await import('./bench/index.js');
+  return benchCommand(args);
+}
+
 const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
+  bench: cmdBench,
   sync: cmdSync,
   alerts: cmdAlerts,
   run: cmdRun,
@@ -301,7 +303,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const handler = COMMANDS[command];
   if (!handler) throw new LinesightError('E_CLI', `Expected a command (${Object.keys(COMMANDS).join(', ')}) but received ${JSON.stringify(command)}; see linesight --help`);
-  if (rest.includes('--help') || rest.includes('-h')) {
+  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'bench') {
     process.stdout.write(`${HELP[command]}\n`);
     return 0;
   }
