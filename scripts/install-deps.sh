@@ -13,10 +13,11 @@ packages=(
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   chromium                                # headless browser for the overlay tests
   python3-onnx python3-numpy              # regenerating the fixture models
+  python3-opencv                          # the OpenCV-DNN peer in linesight bench --peer
   build-essential python3                 # node-gyp builds better-sqlite3 when no prebuilt binary fits
 )
 if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-pil)   # only to retrain the defect model
+  packages+=(python3-torch python3-pil)   # only to retrain the defect model (npm run model:train)
 fi
 
 missing=()

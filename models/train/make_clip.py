@@ -12,7 +12,7 @@ class, the first and last time it is visible (visible = at least half of its
 box inside the frame, as in the test split) and its box in every frame of that
 span, in source pixels (x, y top-left).
 
-    make_clip.py [--out models/demo/conveyor.mp4] [--seconds 36] [--fps 15]
+    make_clip.py [--out models/demo/conveyor.mp4] [--seconds 40] [--fps 15]
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ def plan_parts(rng, seconds, speed, spacing):
     x = W * 0.55   # the clip opens with parts already in view
     while True:
         xs.append(x)
-        x -= spacing * rng.uniform(0.9, 1.15)
+        x -= spacing * rng.uniform(0.95, 1.1)
         if x + speed * seconds < -W * 0.3:
             break
     return xs
@@ -48,10 +48,10 @@ def plan_parts(rng, seconds, speed, spacing):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--out", default="models/demo/conveyor.mp4")
-    ap.add_argument("--seconds", type=float, default=36)
+    ap.add_argument("--seconds", type=float, default=40)
     ap.add_argument("--fps", type=int, default=15)
-    ap.add_argument("--speed", type=float, default=300, help="belt speed, pixels per second")
-    ap.add_argument("--spacing", type=float, default=560, help="mean distance between part centres, pixels")
+    ap.add_argument("--speed", type=float, default=330, help="belt speed, pixels per second")
+    ap.add_argument("--spacing", type=float, default=620, help="mean distance between part centres, pixels")
     ap.add_argument("--crf", type=int, default=27)
     ap.add_argument("--seed", type=int, default=synth.CLIP_SEED)
     a = ap.parse_args()
@@ -72,7 +72,7 @@ def main():
     parts = []
     for i, x0 in enumerate(plan_parts(rng, a.seconds, a.speed, a.spacing)):
         kind = synth.KINDS[int(rng.integers(0, 4))]
-        pw = int(W * rng.uniform(0.17, 0.27))
+        pw = int(W * rng.uniform(0.17, 0.25))
         ph = int(pw * rng.uniform(0.55, 1.0))
         if rng.random() < 0.5:
             pw, ph = ph, pw
@@ -80,11 +80,16 @@ def main():
         t_in = (W - pw / 2 - x0) / a.speed - (W - pw) / a.speed
         t_out = (W - pw / 2 - x0) / a.speed
         span = min(t_out, a.seconds) - max(t_in, 0)
-        n_def = 0 if (rng.random() < 0.2 or span < 2.5) else int(rng.choice([1, 1, 2]))
-        part = synth.render_part(rng, pw, ph, kind, n_def, W, min_size=W * 0.03)
+        n_def = 0 if (rng.random() < 0.15 or span < 2.5) else int(rng.choice([1, 2, 2]))
+        for _ in range(6):   # placement can fail on a small or narrow part: draw again
+            part = synth.render_part(rng, pw, ph, kind, n_def, W, min_size=W * 0.03)
+            if len(part.masks) == n_def:
+                break
         sprite = synth.rotate_part(part, rng.uniform(0, 360))
+        cols = np.nonzero(sprite.alpha.max(0) > 0.05)[0]
         parts.append({"id": i + 1, "kind": kind, "x0": x0, "y": H * rng.uniform(0.42, 0.58),
-                      "sprite": sprite, "tracks": [[] for _ in sprite.masks]})
+                      "sprite": sprite, "tracks": [[] for _ in sprite.masks],
+                      "extent": (cols[0] - sprite.alpha.shape[1] / 2, cols[-1] + 1 - sprite.alpha.shape[1] / 2)})
 
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     cmd = ["ffmpeg", "-hide_banner", "-loglevel", "error", "-y", "-f", "rawvideo", "-pix_fmt", "rgb24",
@@ -106,7 +111,7 @@ def main():
             sp = p["sprite"]
             if x + sp.alpha.shape[1] / 2 < 0 or x - sp.alpha.shape[1] / 2 > W:
                 continue
-            in_view += 1
+            in_view += int(x + p["extent"][1] > 0 and x + p["extent"][0] < W)
             labels = []
             synth.composite(frame, sp, x, p["y"], 0.4, W, labels)
             labels_by_part.append((p, labels))

@@ -407,6 +407,10 @@ def train(a):
     imgs, labels = load_cache("train", a.train_count, a.imgsz, a.cache_dir)
     vimgs, vlabels = load_cache("val", a.val_count, a.imgsz, a.cache_dir)
     model = Detector(nc=len(synth.CLASSES), imgsz=a.imgsz)
+    if a.init:   # continue from earlier weights (a warm restart of the schedule)
+        ck = torch.load(a.init, map_location="cpu")
+        model.load_state_dict(ck["model"])
+        log(f"initialised from {a.init} ({ck.get('train_seconds', '?')} s, {ck.get('iterations', '?')} iterations)")
     log(f"model: {count_params(model)} parameters, imgsz {a.imgsz}, {len(imgs)} train / {len(vimgs)} val frames")
     decay, no_decay = [], []
     for n_, p in model.named_parameters():
@@ -469,7 +473,7 @@ def train(a):
     r, sd, best_it = best
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     torch.save({"model": sd, "imgsz": a.imgsz, "nc": len(synth.CLASSES), "names": synth.CLASSES,
-                "params": count_params(model), "iterations": it, "best_iteration": best_it,
+                "params": count_params(model), "iterations": it, "init": a.init, "best_iteration": best_it,
                 "train_seconds": round(t_train), "val": r, "evals": evals, "args": vars(a)}, a.out)
     log(f"saved {a.out}: val mAP50 {r['map50']:.4f} mAP50-95 {r['map50_95']:.4f} after {t_train:.0f}s of training, {it} iterations")
     print(json.dumps(r, indent=1))
@@ -510,6 +514,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--workers", type=int, default=2, help="processes rendering the cache")
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--init", metavar="CHECKPOINT", help="start from these weights instead of random ones")
     ap.add_argument("--eval", metavar="CHECKPOINT", help="evaluate a checkpoint instead of training")
     ap.add_argument("--split", default="test", choices=sorted(synth.SPLIT_BASE))
     ap.add_argument("--count", type=int, default=300)
