@@ -52,5 +52,14 @@ export function computeBound(input: BoundInputs): Bound {
     harmonic: round(1 / (1 / input.decode.fps + 1 / s.fps)),
     offered: offered === null ? null : round(offered),
     batch: s.batch,
+    availableCores: null,
+    availableFps: null,
   };
+}
+
+/** The same bound on the cores other processes left free during the run (`otherBusyPct` of one core). */
+export function withAvailableCores(bound: Bound, cores: number, otherBusyPct: number): Bound {
+  const available = Math.max(0.05 * cores, cores - otherBusyPct / 100);
+  const terms = [bound.cpuBound * (available / cores), bound.sessionBound, bound.decodeBound, bound.offered ?? Infinity];
+  return { ...bound, availableCores: round(available), availableFps: round(Math.min(...terms)) };
 }

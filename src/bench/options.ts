@@ -26,6 +26,8 @@ export interface BenchOptions {
   threads: number;
   /** `model.batch_max`. */
   batchMax: number;
+  /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
+  sessionVariant: string;
   confidence?: number;
   /** RTSP cameras paced in real time (needs /usr/bin/python3 with GStreamer). */
   rtsp: boolean;
@@ -59,6 +61,7 @@ export function defaultOptions(): BenchOptions {
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
     batchMax: 4,
+    sessionVariant: 'default',
     rtsp: true,
     latency: true,
     overload: false,
@@ -127,6 +130,8 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
                      memory pattern) and ffmpeg-side scaling
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
+  --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
+                     opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
   --no-rtsp          skip the RTSP runs (and the latency, overload and soak runs that use them)
   --out FILE         JSON report (default bench-results/bench.json; '-' for none)`;
@@ -148,6 +153,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       sweep: { type: 'boolean' },
       threads: { type: 'string' },
       'batch-max': { type: 'string' },
+      'session-variant': { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
       out: { type: 'string' },
@@ -167,6 +173,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
     ...(batchMax === undefined ? {} : { batchMax }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
+    ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
     ...(values['no-rtsp'] ? { rtsp: false } : {}),
     overload: values.overload ?? false,

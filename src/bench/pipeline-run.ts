@@ -13,6 +13,7 @@ import { LinesightError } from '../errors.js';
 import type { ProviderName } from '../infer/session.js';
 import type { Logger } from '../log.js';
 import type { CameraSnapshot, InspectedFrame } from '../types.js';
+import { withAvailableCores } from './bound.js';
 import { descendants, ProcessSampler, rssMb } from './proc-stats.js';
 import { freePort } from './services.js';
 import { percentiles, round } from './stats.js';
@@ -32,6 +33,7 @@ export interface PipelineSpec {
   mqttUrl?: string;
   /** The bound for this run, given the batch size the scheduler aims for. */
   bound: Bound;
+  cores: number;
   /** Pids (with their children) that are not the pipeline: broker, RTSP server. */
   exclude: () => ReadonlySet<number>;
   log: Logger;
@@ -63,6 +65,9 @@ async function configFor(spec: PipelineSpec, dir: string) {
     },
     mqtt,
     store: { path: join(dir, 'bench.db') },
+    // The operator page runs as in production, on a free loopback port, with no viewer.
+    overlay: { host: '127.0.0.1', port: 0 },
+    sync: { dir: join(dir, 'sync') },
     log: { level: 'warn' },
   });
   if (!config) {
@@ -163,6 +168,8 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
     const dropped = { ...after.dropped };
     for (const k of Object.keys(dropped) as Array<keyof DropCounts>) dropped[k] -= before.dropped[k];
     const cpuMs = usage.selfCpuMs + usage.childrenCpuMs;
+    const otherBusyPct = Math.max(0, (usage.machineBusyMs - cpuMs) / usage.wallMs) * 100;
+    const bound = withAvailableCores(spec.bound, spec.cores, otherBusyPct);
     return {
       label: spec.label,
       source: spec.source,
@@ -174,8 +181,9 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       framesInspected: inspected,
       fps: round(fps),
       receivedFps: round((after.received - before.received) / seconds),
-      bound: spec.bound,
-      ratio: round(fps / spec.bound.fps, 3),
+      bound,
+      ratio: round(fps / bound.fps, 3),
+      ratioAvailable: round(fps / (bound.availableFps ?? bound.fps), 3),
       dropped,
       inferLatencyMs: percentiles(latencies),
       pubackLatencyMs: percentiles(puback),
@@ -185,7 +193,7 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       cpuSelfPct: round((usage.selfCpuMs / usage.wallMs) * 100, 1),
       cpuChildrenPct: round((usage.childrenCpuMs / usage.wallMs) * 100, 1),
       machineBusyPct: round((usage.machineBusyMs / usage.wallMs) * 100, 1),
-      otherBusyPct: round(Math.max(0, (usage.machineBusyMs - cpuMs) / usage.wallMs) * 100, 1),
+      otherBusyPct: round(otherBusyPct, 1),
       peakRss: { selfMb: round(usage.selfPeakMb), childrenMb: round(usage.childrenPeakMb), totalMb: round(usage.selfPeakMb + usage.childrenPeakMb) },
       restarts: after.restarts - before.restarts,
     };

@@ -47,6 +47,8 @@ export interface ModelSummary {
   /** Frames per session call in the pipeline (`model.batch_max`, 1 for a fixed-batch model). */
   pipelineBatch: number;
   threads: number;
+  /** `default`, or the session option variant forced on every session (`--session-variant`). */
+  sessionVariant: string;
 }
 
 /** (1) ffmpeg alone, same flags as the pipeline, rawvideo read and discarded. */
@@ -108,6 +110,14 @@ export interface Bound {
   offered: number | null;
   /** Batch size whose session figures were used. */
   batch: number;
+  /**
+   * Cores left to the bench during the run: P minus the machine's other busy
+   * time (/proc/stat), set after the run; null before. On a shared machine this,
+   * not P, is what the pipeline competed for.
+   */
+  availableCores: number | null;
+  /** The bound with `cpuBound` scaled to `availableCores`; null before the run. */
+  availableFps: number | null;
 }
 
 export interface DropCounts {
@@ -141,6 +151,8 @@ export interface PipelineResult {
   bound: Bound;
   /** fps / bound.fps */
   ratio: number;
+  /** fps / bound.availableFps: the ratio on the cores others left us. */
+  ratioAvailable: number;
   dropped: DropCounts;
   /** Capture (frame handed over by ffmpeg) → detections ready. */
   inferLatencyMs: Percentiles;

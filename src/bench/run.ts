@@ -17,7 +17,7 @@ import { measurePreprocess } from './preprocess-cost.js';
 import { runLean } from './lean-pipeline.js';
 import { BENCH_SCHEMA, type BenchReport, type Bound, type ClipInfo, type LeanResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
 import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
-import { measureSession, SESSION_VARIANTS } from './session-rate.js';
+import { forceSessionVariant, measureSession, SESSION_VARIANTS } from './session-rate.js';
 import { soakSummary } from './soak.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
@@ -51,6 +51,16 @@ async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound:
  */
 export async function runBench(input: Partial<BenchOptions> = {}): Promise<BenchReport> {
   const o: BenchOptions = { ...defaultOptions(), ...input };
+  if (o.sessionVariant === 'default') return measureAll(o);
+  const undo = forceSessionVariant(o.sessionVariant);
+  try {
+    return await measureAll(o);
+  } finally {
+    undo();
+  }
+}
+
+async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const log = o.log ?? silentLogger();
   const progress = o.onProgress ?? (() => undefined);
   const notes: string[] = [];
@@ -123,10 +133,10 @@ export async function runBench(input: Partial<BenchOptions> = {}): Promise<Bench
       exclude,
       log,
     };
-    const run = (spec: Omit<PipelineSpec, keyof typeof base | 'bound'>) => {
+    const run = (spec: Omit<PipelineSpec, keyof typeof base | 'bound' | 'cores'>) => {
       progress(`pipeline ${spec.label}: ${spec.cameras} ${spec.source} camera(s) at ${round(spec.cameraFps)} fps for ${spec.seconds} s`);
       const paced = spec.source === 'rtsp' ? spec.cameraFps : null;
-      return runPipeline({ ...base, ...spec, bound: boundFor(spec.cameras, paced) });
+      return runPipeline({ ...base, ...spec, cores: machine.cores, bound: boundFor(spec.cameras, paced) });
     };
 
     for (const n of cameraCounts) {
@@ -191,7 +201,7 @@ export async function runBench(input: Partial<BenchOptions> = {}): Promise<Bench
     clip,
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
-      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads,
+      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, sessionVariant: o.sessionVariant,
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,

@@ -3,6 +3,7 @@
  * pre-filled input tensor reused for every call, warm-up calls excluded.
  */
 import * as ort from 'onnxruntime-node';
+import { LinesightError, describeValue } from '../errors.js';
 import { openSession, type ProviderName } from '../infer/session.js';
 import { silentLogger } from '../log.js';
 import type { ModelInfo } from '../types.js';
@@ -17,6 +18,27 @@ export const SESSION_VARIANTS: Record<string, Partial<ort.InferenceSession.Sessi
   'no-arena': { enableCpuMemArena: false },
   'opt-basic': { graphOptimizationLevel: 'basic' },
 };
+
+type CreateSession = (model: unknown, options?: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
+
+/**
+ * Experiment (`--session-variant`): every session this process opens from here on,
+ * the pipeline's included, gets a SESSION_VARIANTS entry merged into its options,
+ * so the effect of a session option on the whole pipeline is measured before
+ * src/infer/session.ts adopts it. Returns the undo.
+ */
+export function forceSessionVariant(variant: string): () => void {
+  const extra = SESSION_VARIANTS[variant];
+  if (!extra) {
+    throw new LinesightError('E_CLI', `Expected one of ${Object.keys(SESSION_VARIANTS).join(', ')} for --session-variant but received ${describeValue(variant)}`);
+  }
+  const Session = ort.InferenceSession as unknown as { create: CreateSession };
+  const original = Session.create;
+  Session.create = (model, options) => original.call(ort.InferenceSession, model, { ...options, ...extra });
+  return () => {
+    Session.create = original;
+  };
+}
 
 export interface SessionBenchOptions {
   modelPath: string;

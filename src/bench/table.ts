@@ -14,7 +14,7 @@ const ms = (p: Percentiles) => (p.n === 0 ? '-' : `${p.p50}/${p.p95}/${p.p99}`);
 
 function pipelineRow(p: PipelineResult): Array<string | number> {
   const drops = `${p.dropped.superseded}/${p.dropped.bad_frame}/${p.dropped.shutdown}`;
-  return [p.label, p.cameras, p.cameraFps, p.fps, `${p.bound.fps} (${p.bound.limitedBy})`, p.ratio, p.meanBatch,
+  return [p.label, p.cameras, p.cameraFps, p.fps, `${p.bound.fps} (${p.bound.limitedBy})`, p.ratio, `${p.bound.availableFps} / ${p.bound.availableCores}`, p.ratioAvailable, p.meanBatch,
     ms(p.inferLatencyMs), `${ms(p.pubackLatencyMs)} (${p.alerts})`, drops, p.cpuPct, p.otherBusyPct, p.peakRss.totalMb];
 }
 
@@ -23,7 +23,7 @@ export function formatBenchTable(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
-  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}; broker ${r.broker.kind}`);
+  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session options ${r.model.sessionVariant}; broker ${r.broker.kind}`);
   out.push('');
   out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU`);
   out.push('(2) session:');
@@ -35,7 +35,7 @@ export function formatBenchTable(r: BenchReport): string {
   out.push('');
   out.push('(3) pipeline (latency ms p50/p95/p99; drops superseded/bad/shutdown; CPU % of one core):');
   const runs = [...r.pipeline, ...(r.overload ? [r.overload] : [])];
-  out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'batch', 'capture→inferred', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
+  out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'bound on free cores', 'ratio', 'batch', 'capture→inferred', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
     runs.map(pipelineRow)));
   if (r.experiments.lean.length > 0) {
     out.push('');

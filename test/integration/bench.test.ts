@@ -34,7 +34,7 @@ function expectPercentiles(p: Percentiles): void {
 
 function expectPipeline(p: PipelineResult): void {
   expect(['file', 'rtsp']).toContain(p.source);
-  for (const k of ['cameras', 'cameraFps', 'batchMax', 'seconds', 'framesReceived', 'framesInspected', 'fps', 'receivedFps', 'ratio', 'alerts',
+  for (const k of ['cameras', 'cameraFps', 'batchMax', 'seconds', 'framesReceived', 'framesInspected', 'fps', 'receivedFps', 'ratio', 'ratioAvailable', 'alerts',
     'meanBatch', 'cpuPct', 'cpuSelfPct', 'cpuChildrenPct', 'machineBusyPct', 'otherBusyPct', 'restarts'] as const) {
     expect(nonNeg(p[k]), `${p.label}.${k} = ${String(p[k])}`).toBe(true);
   }
@@ -43,8 +43,11 @@ function expectPipeline(p: PipelineResult): void {
   expect(Object.keys(p.dropped).sort()).toEqual(['bad_frame', 'shutdown', 'superseded']);
   for (const v of Object.values(p.dropped)) expect(Number.isInteger(v) && v >= 0).toBe(true);
   expect(['cpu', 'session', 'decode', 'offered']).toContain(p.bound.limitedBy);
-  for (const k of ['fps', 'cpuBound', 'sessionBound', 'decodeBound', 'harmonic', 'batch'] as const) expect(nonNeg(p.bound[k])).toBe(true);
+  for (const k of ['fps', 'cpuBound', 'sessionBound', 'decodeBound', 'harmonic', 'batch', 'availableCores', 'availableFps'] as const) {
+    expect(nonNeg(p.bound[k]), `${p.label}.bound.${k}`).toBe(true);
+  }
   expect(p.bound.fps).toBeLessThanOrEqual(Math.min(p.bound.cpuBound, p.bound.sessionBound, p.bound.decodeBound) + 0.01);
+  expect(p.bound.availableFps!).toBeLessThanOrEqual(p.bound.fps + 0.01); // others' load only ever takes cores away
   expectPercentiles(p.inferLatencyMs);
   expectPercentiles(p.pubackLatencyMs);
   expect(p.pubackLatencyMs.n).toBe(p.alerts);
