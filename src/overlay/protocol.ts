@@ -1,4 +1,4 @@
-import type { Box, CameraState, DropReason } from '../types.js';
+import type { CameraState, DefectEvent, Detection, DropReason } from '../types.js';
 import type { AlertView, TrackView } from './source.js';
 
 /*
@@ -102,26 +102,16 @@ export interface DetectionsMessage {
   inferredAt: number;
   /** The boxes are in these source-frame pixels. */
   frame: { width: number; height: number };
-  detections: Array<{ classId: number; className: string; confidence: number; box: Box }>;
+  detections: Detection[];
   tracks: TrackView[];
 }
 
-/** An alert as sent to the page: ids and times as the MQTT payload has them, plus an optional thumbnail. */
-export interface AlertPayload {
-  id: string;
+/** An alert as sent to the page: the event as the line records it, its seq once stored, and an optional thumbnail. */
+export type AlertPayload = DefectEvent & {
   seq: number | null;
-  camera: string;
-  trackId: number;
-  classId: number;
-  className: string;
-  confidence: number;
-  box: Box;
-  frame: { width: number; height: number; ts: number };
-  ts: number;
-  confirmedAt: number;
   /** Base64 JPEG of the box (+ margin), at most THUMBNAIL_SIZE px; null for alerts read back from SQLite. */
   thumbnail: string | null;
-}
+};
 
 export interface AlertMessage {
   v: 1;
