@@ -82,6 +82,8 @@ function trackerFor(cam: CameraConfig, config: Config): Tracker {
     confirmWindow: config.events.confirm_window,
     maxMissed: config.events.max_missed,
     matchIou: config.events.match_iou,
+    maxCentreShift: config.events.max_shift,
+    firstMatchShift: config.events.first_shift,
     roi: cam.roi,
     exclude: cam.exclude,
     classConfidence: config.model.class_confidence,

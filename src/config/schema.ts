@@ -90,6 +90,9 @@ export const configSchema = z.strictObject({
     confirm_window: positiveInt().default(5).describe('… within this many of its most recent frames'),
     max_missed: positiveInt().default(5).describe('A track is forgotten after this many frames without a match'),
     match_iou: unit().default(0.2).describe('Least IoU between a track’s predicted box and a detection to match them'),
+    max_shift: positive().default(1).describe('Without that overlap, a detection still matches if its centre is within this many box sizes of the prediction'),
+    first_shift: positive().default(2.5)
+      .describe('The same for a defect seen only once (speed not known yet): how far, in box sizes, a part may move between two analysed frames'),
   }).prefault({}).describe('Turning detections into one event per defect'),
   mqtt: z.strictObject({
     url: text('broker URL (mqtt://, mqtts://, ws://, wss://)').optional().describe('Broker URL; none starts the embedded broker'),

@@ -31,7 +31,7 @@ export class Track {
   private lastTs: number;
   private vx = 0;
   private vy = 0;
-  private hasVelocity = false;
+  private velocityKnown = false;
   /** Hit (true) or miss (false) for each of the last `window` frames, oldest first. */
   private readonly history: boolean[] = [true];
 
@@ -45,6 +45,11 @@ export class Track {
     this.best = sightingOf(detection, frame);
   }
 
+  /** True once the track has been seen twice, so its prediction moves with it. */
+  get hasVelocity(): boolean {
+    return this.velocityKnown;
+  }
+
   /** Sightings within the confirmation window. */
   get hits(): number {
     return this.history.filter(Boolean).length;
@@ -53,7 +58,7 @@ export class Track {
   /** Where the box should be at capture time `ts`, assuming constant velocity. */
   predict(ts: number): Box {
     const dt = ts - this.lastTs;
-    if (!this.hasVelocity || dt <= 0) return this.box;
+    if (!this.velocityKnown || dt <= 0) return this.box;
     return { ...this.box, x: this.box.x + this.vx * dt, y: this.box.y + this.vy * dt };
   }
 
@@ -63,10 +68,10 @@ export class Track {
       const b = detection.box;
       const vx = (b.x + b.w / 2 - (this.box.x + this.box.w / 2)) / dt;
       const vy = (b.y + b.h / 2 - (this.box.y + this.box.h / 2)) / dt;
-      const gain = this.hasVelocity ? VELOCITY_GAIN : 1;
+      const gain = this.velocityKnown ? VELOCITY_GAIN : 1;
       this.vx += gain * (vx - this.vx);
       this.vy += gain * (vy - this.vy);
-      this.hasVelocity = true;
+      this.velocityKnown = true;
       this.lastTs = frame.captureTs;
     }
     this.box = { ...detection.box };

@@ -25,6 +25,14 @@ export interface TrackerOptions {
    * within a factor of 4.
    */
   maxCentreShift?: number;
+  /**
+   * The same gate for a track that has been seen only once, so has no velocity
+   * estimate yet (default 2.5 box sizes). A part on a belt moves a box size or
+   * more between two analysed frames (330 px/s at 5 fps is 66 px, a defect is
+   * often 40 px); with the tight gate every sighting would start a new track and
+   * no defect would ever be confirmed.
+   */
+  firstMatchShift?: number;
 }
 
 /** What the overlay draws for a live track. */
@@ -66,6 +74,7 @@ export class Tracker {
   private nextTrackId = 1;
   private readonly keep: (d: Detection) => boolean;
   private readonly maxShift: number;
+  private readonly firstShift: number;
 
   constructor(
     readonly camera: string,
@@ -75,6 +84,7 @@ export class Tracker {
   ) {
     checkOptions(opts);
     this.maxShift = opts.maxCentreShift ?? 1;
+    this.firstShift = Math.max(this.maxShift, opts.firstMatchShift ?? 2.5);
     const inRegion = regionFilter({ roi: opts.roi, exclude: opts.exclude });
     const ignored = new Set(opts.ignoreClasses ?? []);
     const minConfidence = opts.classConfidence ?? {};
@@ -110,6 +120,7 @@ export class Tracker {
     const pairs: Array<{ track: Track; detection: Detection; tier: number; score: number }> = [];
     for (const track of this.tracks) {
       const predicted = track.predict(ts);
+      const gate = track.hasVelocity ? this.maxShift : this.firstShift;
       for (const detection of detections) {
         if (detection.classId !== track.classId) continue;
         const overlap = iou(predicted, detection.box);
@@ -118,7 +129,7 @@ export class Tracker {
           continue;
         }
         const distance = centreDistance(predicted, detection.box);
-        if (distance <= this.maxShift && areaRatio(predicted, detection.box) <= MAX_AREA_RATIO) {
+        if (distance <= gate && areaRatio(predicted, detection.box) <= MAX_AREA_RATIO) {
           pairs.push({ track, detection, tier: 1, score: -distance });
         }
       }
@@ -183,6 +194,12 @@ function checkOptions(opts: TrackerOptions): void {
   int('maxMissed');
   if (opts.confirmHits > opts.confirmWindow) {
     throw new LinesightError('E_ARGUMENT', `Expected confirmHits (${opts.confirmHits}) at most confirmWindow (${opts.confirmWindow})`);
+  }
+  for (const name of ['maxCentreShift', 'firstMatchShift'] as const) {
+    const v = opts[name];
+    if (v !== undefined && !(typeof v === 'number' && Number.isFinite(v) && v > 0)) {
+      throw new LinesightError('E_ARGUMENT', `Expected a positive number of box sizes for ${name} but received ${describeValue(v)}`);
+    }
   }
   if (typeof opts.matchIou !== 'number' || !(opts.matchIou >= 0 && opts.matchIou <= 1)) {
     throw new LinesightError('E_ARGUMENT', `Expected a number between 0 and 1 for matchIou but received ${describeValue(opts.matchIou)}`);

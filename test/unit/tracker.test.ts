@@ -65,6 +65,16 @@ describe('Tracker', () => {
     expect(tracker.update(frame(30, [det({ x: 10 + 30 * 36, y: 100, w: 40, h: 40 })])).tracks.map((t) => t.trackId)).toEqual([1]);
   });
 
+  it('confirms a defect that moves more than a box size between analysed frames from its very first sightings', () => {
+    // The demo belt: 330 px/s analysed at 5 fps moves a 40 px defect 66 px (1.65 box sizes) per frame.
+    const step = (i: number) => [det({ x: 10 + i * 66, y: 100, w: 40, h: 40 })];
+    const out = run(makeTracker(), 12, step);
+    expect(out.map((o) => [o.i, o.event.trackId])).toEqual([[2, 1]]);
+    // With the first-match gate as tight as the later one, every sighting starts a new track.
+    const tight = makeTracker({ firstMatchShift: 1 });
+    expect(run(tight, 12, step)).toEqual([]);
+  });
+
   it('follows a part accelerating on the conveyor thanks to the velocity prediction', () => {
     const tracker = makeTracker();
     // Speed grows from 10 to 58 px/frame on a 40 px box; without prediction IoU would drop to 0.
