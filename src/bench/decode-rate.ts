@@ -6,6 +6,7 @@
 import { spawn } from 'node:child_process';
 import { computeLetterbox, LETTERBOX_PAD } from '../preprocess/letterbox.js';
 import { inputOptions, outputOptions } from '../ingest/ffmpeg-args.js';
+import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, probeFfmpegVersion, type FfmpegVersion } from '../ingest/hwaccel.js';
 import { TETHERED_FFMPEG } from '../ingest/camera.js';
 import { LinesightError } from '../errors.js';
 import { processCpuMs } from './proc-stats.js';
@@ -21,10 +22,17 @@ export interface DecodeOptions {
   letterboxTo?: { width: number; height: number };
 }
 
-/** The ffmpeg arguments a file camera uses, with an optional scale+pad filter before the pixel format. */
+let ffmpegVersion: FfmpegVersion | undefined | null = null;
+
+/**
+ * The ffmpeg arguments a file camera uses, composed as Camera.spawn composes them
+ * (src/ingest/camera.ts, CPU decode), with an optional scale+pad filter before the pixel format.
+ */
 export function decodeArgs(clipPath: string, fps: number, letterboxTo?: { width: number; height: number }, clip?: ClipInfo): string[] {
   const cam = { url: clipPath, transport: 'tcp' as const, realtime: false, loop: true, fps };
-  const out = outputOptions(cam);
+  if (ffmpegVersion === null) ffmpegVersion = probeFfmpegVersion();
+  const input = adaptArgsToFfmpeg([...inputOptions(cam), ...hwaccelInputArgs('none', clipPath)], ffmpegVersion);
+  const out = adaptArgsToFfmpeg([...hwaccelOutputArgs('none'), ...outputOptions(cam)], ffmpegVersion);
   if (letterboxTo && clip) {
     const lb = computeLetterbox(clip.width, clip.height, letterboxTo.width, letterboxTo.height);
     const pad = LETTERBOX_PAD.toString(16).padStart(2, '0');
@@ -32,7 +40,7 @@ export function decodeArgs(clipPath: string, fps: number, letterboxTo?: { width:
     const at = out.indexOf('-pix_fmt');
     out.splice(at, 0, '-vf', vf);
   }
-  return [...inputOptions(cam), '-i', clipPath, ...out, 'pipe:1'];
+  return [...input, '-i', clipPath, ...out, 'pipe:1'];
 }
 
 export async function measureDecode(options: DecodeOptions): Promise<DecodeResult> {

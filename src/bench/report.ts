@@ -219,6 +219,7 @@ export interface LeanResult {
   cameras: number;
   backpressure: boolean;
   ffmpegScale: boolean;
+  workerInference: boolean;
   fps: number;
   /** The same bound as the full pipeline run with these cameras. */
   bound: number;
@@ -227,6 +228,8 @@ export interface LeanResult {
   inferLatencyMs: Percentiles;
   cpuPct: number;
   cpuSelfPct: number;
+  /** The rest of the machine during the run: a busy neighbour makes the comparison unfair. */
+  otherBusyPct: number;
 }
 
 export interface TargetCheck {

@@ -15,6 +15,7 @@ import { runPeer } from './peer.js';
 import { runPipeline, type PipelineSpec } from './pipeline-run.js';
 import { measurePreprocess } from './preprocess-cost.js';
 import { runLean } from './lean-pipeline.js';
+import { createWorkerDetector } from './worker-detector.js';
 import { BENCH_SCHEMA, type BenchReport, type Bound, type ClipInfo, type LeanResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
 import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
 import { forceSessionVariant, measureSession, SESSION_VARIANTS } from './session-rate.js';
@@ -26,17 +27,28 @@ import { checkTargets } from './targets.js';
 const LATENCY_LOAD = 0.8;
 const OVERLOAD = 2;
 
-/** The inference path with backpressure and ffmpeg-side scaling switched off and on. */
+/** The inference path with backpressure, ffmpeg-side scaling and a worker-thread session switched off and on. */
 async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound: Bound, progress: (m: string) => void): Promise<LeanResult[]> {
   const log = o.log ?? silentLogger();
   const detector = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
+  const inWorker = await createWorkerDetector({ path: o.model, threads: o.threads, info: detector.info, confidence: o.confidence });
+  const variants = [
+    { backpressure: false, scale: false, worker: false },
+    { backpressure: true, scale: false, worker: false },
+    { backpressure: false, scale: true, worker: false },
+    { backpressure: false, scale: false, worker: true },
+    { backpressure: true, scale: true, worker: true },
+  ];
   const results: LeanResult[] = [];
   try {
-    for (const [backpressure, scale] of [[false, false], [true, false], [false, true], [true, true]]) {
-      progress(`sweep: inference path, ${cameras} file camera(s), backpressure ${backpressure}, ffmpeg scale ${scale}`);
-      results.push(await runLean({ clip, cameras, seconds: o.seconds, warmupSeconds: o.warmupSeconds, detector, batchMax: o.batchMax, backpressure, scale, bound, log }));
+    for (const v of variants) {
+      progress(`sweep: inference path, ${cameras} file camera(s), backpressure ${v.backpressure}, ffmpeg scale ${v.scale}, worker ${v.worker}`);
+      results.push(await runLean({
+        clip, cameras, seconds: o.seconds, warmupSeconds: o.warmupSeconds, detector: v.worker ? inWorker : detector, batchMax: o.batchMax, ...v, bound, log,
+      }));
     }
   } finally {
+    await inWorker.close();
     await detector.close();
   }
   return results;

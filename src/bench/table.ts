@@ -40,8 +40,8 @@ export function formatBenchTable(r: BenchReport): string {
   if (r.experiments.lean.length > 0) {
     out.push('');
     out.push('inference path prototypes (--sweep; no tracker/store/MQTT):');
-    out.push(table(['run', 'cams', 'backpressure', 'ffmpeg scale', 'frames/s', 'bound', 'ratio', 'superseded', 'capture→inferred', 'CPU %', 'node CPU %'],
-      r.experiments.lean.map((l) => [l.label, l.cameras, String(l.backpressure), String(l.ffmpegScale), l.fps, l.bound, l.ratio, l.superseded, ms(l.inferLatencyMs), l.cpuPct, l.cpuSelfPct])));
+    out.push(table(['run', 'cams', 'backpressure', 'ffmpeg scale', 'worker', 'frames/s', 'bound', 'ratio', 'superseded', 'capture→inferred', 'CPU %', 'node CPU %', 'other %'],
+      r.experiments.lean.map((l) => [l.label, l.cameras, String(l.backpressure), String(l.ffmpegScale), String(l.workerInference), l.fps, l.bound, l.ratio, l.superseded, ms(l.inferLatencyMs), l.cpuPct, l.cpuSelfPct, l.otherBusyPct])));
   }
   if (r.soak) {
     const s = r.soak;

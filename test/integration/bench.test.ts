@@ -125,6 +125,36 @@ describe('linesight bench', () => {
     await expectNoStrays(['ffmpeg', 'rtsp_server.py', 'mosquitto', 'peer_opencv.py']);
   }, 240_000);
 
+  it('runs the --sweep experiments and reports them', async () => {
+    const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 2, squares: [{ color: 'green', x: 40, y: 40, w: 50, h: 50 }] });
+    const report = await runBench({
+      model: MODEL, clip, cameras: [2], seconds: 1, warmupSeconds: 0.2, decodeSeconds: 0.5, sessionSeconds: 0.3,
+      providers: ['cpu'], rtsp: false, sweep: true, out: null,
+    });
+    expect(report.pipeline.map((p) => p.label)).toEqual(['file-2']);
+    expect(report.notes.some((n) => n.includes('--no-rtsp'))).toBe(true);
+    // threads 1, 2, default × batch 1, 4, then the four option variants at batch 4
+    expect(report.experiments.session.map((s) => `${s.threads}/${s.batch}/${s.variant}`)).toEqual([
+      '1/1/default', '1/4/default', '2/1/default', '2/4/default', '0/1/default', '0/4/default',
+      '0/4/no-spinning', '0/4/no-mem-pattern', '0/4/no-arena', '0/4/opt-basic',
+    ]);
+    expect(report.experiments.decode).toHaveLength(1);
+    expect(report.experiments.decode[0]).toMatchObject({ variant: 'ffmpeg-letterbox', frameBytes: 320 * 320 * 3 });
+    expect(report.experiments.decode[0].args.join(' ')).toContain('pad=320:320:');
+    const lean = report.experiments.lean;
+    expect(lean.map((l) => [l.backpressure, l.ffmpegScale, l.workerInference])).toEqual([
+      [false, false, false], [true, false, false], [false, true, false], [false, false, true], [true, true, true],
+    ]);
+    for (const l of lean) {
+      expect(l.cameras).toBe(2);
+      for (const k of ['fps', 'bound', 'ratio', 'superseded', 'cpuPct', 'cpuSelfPct', 'otherBusyPct'] as const) expect(nonNeg(l[k]), `${l.label}.${k}`).toBe(true);
+      expectPercentiles(l.inferLatencyMs);
+    }
+    expect(lean.filter((l) => l.backpressure).every((l) => l.superseded === 0)).toBe(true); // nothing decoded in vain
+    expect(formatBenchTable(report)).toContain('inference path prototypes');
+    await expectNoStrays(['ffmpeg', 'mosquitto']);
+  }, 240_000);
+
   it('parses the command line the CLI hands over', () => {
     expect(parseBenchArgs(['--help'])).toBeNull();
     expect(parseBenchArgs(['--cameras', '1,4', '--seconds', '5', '--overload', '--soak', '30m', '--peer', '--out', '-'])).toMatchObject({
