@@ -104,6 +104,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     classConfidence: config.model.class_confidence,
     ignoreClasses: config.model.ignore_classes,
     threads: config.model.threads,
+    thread: config.model.thread,
     input: config.model.input,
   }, log);
   const model = { name: detector.info.name, version: detector.info.version };
@@ -202,7 +203,8 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       log.info({ stage: 'ingest', camera: camCfg.id }, 'camera disabled in the config; not started');
       return;
     }
-    const camera = new Camera(camCfg, config.ingest, log);
+    // Files replayed as fast as possible wait for the model instead of decoding frames it would drop.
+    const camera = new Camera(camCfg, config.ingest, log, { flowControl: true });
     trackers.set(camCfg.id, trackerFor(camCfg, config));
     camera.on('frame', (frame) => {
       scheduler.offer(frame, camera);

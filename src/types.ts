@@ -113,6 +113,8 @@ export interface ModelInfo {
   layout: OutputLayout;
   classNames: string[];
   provider: string;
+  /** Where the session runs: its own worker thread, or the main thread. */
+  thread: 'worker' | 'main';
   metadata: Record<string, string>;
 }
 

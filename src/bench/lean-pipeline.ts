@@ -34,7 +34,7 @@ export interface LeanSpec {
   batchMax: number;
   backpressure: boolean;
   scale: boolean;
-  /** The detector runs its session in a worker thread (src/bench/worker-detector.ts). */
+  /** The detector runs its session in a worker thread (`model.thread: worker`). */
   worker: boolean;
   bound: Bound;
   log: Logger;

@@ -24,6 +24,8 @@ export interface BenchOptions {
   providers: ProviderName[];
   /** `model.threads` (intraOpNumThreads); 0 = onnxruntime's default. */
   threads: number;
+  /** `model.thread`: the session on a worker thread or on the main thread. */
+  thread: 'worker' | 'main';
   /** `model.batch_max`. */
   batchMax: number;
   /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
@@ -60,6 +62,7 @@ export function defaultOptions(): BenchOptions {
     sessionSeconds: 5,
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
+    thread: 'worker',
     batchMax: 4,
     sessionVariant: 'default',
     rtsp: true,
@@ -130,6 +133,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
                      memory pattern) and ffmpeg-side scaling
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
+  --thread T         model.thread: worker (default) or main, where the session runs
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
@@ -153,6 +157,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       sweep: { type: 'boolean' },
       threads: { type: 'string' },
       'batch-max': { type: 'string' },
+      thread: { type: 'string' },
       'session-variant': { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
@@ -172,6 +177,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.warmup === undefined ? {} : { warmupSeconds: positiveNumber(values.warmup, '--warmup') }),
     ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
     ...(batchMax === undefined ? {} : { batchMax }),
+    ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
     ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
@@ -182,4 +188,9 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.out === undefined ? {} : { out: values.out === '-' ? null : values.out }),
   };
   return options;
+}
+
+function threadPlace(text: string): 'worker' | 'main' {
+  if (text === 'worker' || text === 'main') return text;
+  fail(`Expected "worker" or "main" for --thread but received ${describeValue(text)}`);
 }

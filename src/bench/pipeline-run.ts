@@ -28,7 +28,7 @@ export interface PipelineSpec {
   cameraFps: number;
   seconds: number;
   warmupSeconds: number;
-  model: { path: string; providers: ProviderName[]; threads: number; batchMax: number; confidence?: number };
+  model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; batchMax: number; confidence?: number };
   /** External broker URL; none starts linesight's embedded broker. */
   mqttUrl?: string;
   /** The bound for this run, given the batch size the scheduler aims for. */
@@ -60,6 +60,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
       path: spec.model.path,
       providers: spec.model.providers,
       threads: spec.model.threads,
+      thread: spec.model.thread,
       batch_max: spec.model.batchMax,
       ...(spec.model.confidence === undefined ? {} : { confidence: spec.model.confidence }),
     },

@@ -47,6 +47,8 @@ export interface ModelSummary {
   /** Frames per session call in the pipeline (`model.batch_max`, 1 for a fixed-batch model). */
   pipelineBatch: number;
   threads: number;
+  /** `model.thread` of the pipeline runs: the session on a worker thread or on the main thread. */
+  thread: 'worker' | 'main';
   /** `default`, or the session option variant forced on every session (`--session-variant`). */
   sessionVariant: string;
 }

@@ -15,7 +15,6 @@ import { runPeer } from './peer.js';
 import { runPipeline, type PipelineSpec } from './pipeline-run.js';
 import { measurePreprocess } from './preprocess-cost.js';
 import { runLean } from './lean-pipeline.js';
-import { createWorkerDetector } from './worker-detector.js';
 import { BENCH_SCHEMA, type BenchReport, type Bound, type ClipInfo, type LeanResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
 import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
 import { forceSessionVariant, measureSession, SESSION_VARIANTS } from './session-rate.js';
@@ -30,8 +29,8 @@ const OVERLOAD = 2;
 /** The inference path with backpressure, ffmpeg-side scaling and a worker-thread session switched off and on. */
 async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound: Bound, progress: (m: string) => void): Promise<LeanResult[]> {
   const log = o.log ?? silentLogger();
-  const detector = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
-  const inWorker = await createWorkerDetector({ path: o.model, threads: o.threads, info: detector.info, confidence: o.confidence });
+  const detector = await createDetector({ path: o.model, providers: o.providers, threads: o.threads, confidence: o.confidence, thread: 'main' }, log);
+  const inWorker = await createDetector({ path: o.model, providers: o.providers, threads: o.threads, confidence: o.confidence, thread: 'worker' }, log);
   const variants = [
     { backpressure: false, scale: false, worker: false },
     { backpressure: true, scale: false, worker: false },
@@ -140,7 +139,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     const exclude = () => new Set(services.map((s) => s.pid).filter((p): p is number => p !== undefined));
     const base = {
       warmupSeconds: o.warmupSeconds,
-      model: { path: o.model, providers: o.providers, threads: o.threads, batchMax: o.batchMax, confidence: o.confidence },
+      model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, batchMax: o.batchMax, confidence: o.confidence },
       mqttUrl: broker?.url,
       exclude,
       log,
@@ -213,7 +212,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     clip,
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
-      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, sessionVariant: o.sessionVariant,
+      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant,
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,

@@ -1,6 +1,5 @@
 import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
-import * as ort from 'onnxruntime-node';
 import { LinesightError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { letterboxImage } from '../preprocess/resize.js';
@@ -11,7 +10,8 @@ import { decodeOutput } from './decode.js';
 import { describeInput, detectLayout, type InputSpec } from './model-shape.js';
 import { nms } from './nms.js';
 import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from './onnx-metadata.js';
-import { openSession, type ProviderName, type SessionOptions } from './session.js';
+import { openInProcess, openInWorker, type InferenceBackend } from './backend.js';
+import type { ProviderName, SessionOptions } from './session.js';
 
 export interface DetectorOptions {
   path: string;
@@ -30,6 +30,12 @@ export interface DetectorOptions {
   input?: { width: number; height: number };
   maxDetections?: number;
   providerOptions?: SessionOptions['providerOptions'];
+  /**
+   * Where the session runs (default `worker`): on its own worker thread, so the
+   * event loop keeps reading cameras and talking to the broker during a call,
+   * or on the main thread.
+   */
+  thread?: 'worker' | 'main';
 }
 
 /** The model behind a small interface: frames in, detections in source pixels out. */
@@ -62,12 +68,12 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const size = inputSize(spec, meta.metadata.imgsz, options.input, input.name);
   const metaNames = meta.metadata.names ? parseUltralyticsNames(meta.metadata.names) : undefined;
 
-  const opened = await openSession(path, {
+  const open = (options.thread ?? 'worker') === 'worker' ? openInWorker : openInProcess;
+  const session = await open(path, {
     providers: options.providers ?? ['cpu'],
     threads: options.threads ?? 0,
     providerOptions: options.providerOptions,
   }, log);
-  const session = opened.session;
   const outputName = session.outputNames[0];
 
   // One real run tells the actual output dims (exports often leave them dynamic).
@@ -98,10 +104,11 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     outputShape: meta.outputs[0].shape,
     layout,
     classNames,
-    provider: opened.provider,
+    provider: session.provider,
+    thread: session.thread,
     metadata: meta.metadata,
   };
-  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, layout, input: `${size.width}x${size.height}`, classes: classNames },
+  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, thread: session.thread, layout, input: `${size.width}x${size.height}`, classes: classNames },
     `model loaded on ${info.provider}`);
 
   const thresholds = classNames.map((name) => {
@@ -162,7 +169,7 @@ function inputSize(spec: InputSpec, imgsz: string | undefined, configured: Detec
 }
 
 async function runBatch(
-  session: ort.InferenceSession,
+  session: InferenceBackend,
   inputName: string,
   spec: InputSpec,
   size: { width: number; height: number },
@@ -174,11 +181,9 @@ async function runBatch(
   if (spec.type === 'uint8' || images.length === 0) data.fill(114 / (spec.type === 'uint8' ? 1 : 255));
   images.forEach((rgb, i) => writeImageToTensor(rgb, size.width, size.height, data, i, spec.layout));
   const dims = spec.layout === 'nchw' ? [batch, 3, size.height, size.width] : [batch, size.height, size.width, 3];
-  const tensor = new ort.Tensor(spec.type, data, dims);
-  const results = await session.run({ [inputName]: tensor });
-  const output = results[session.outputNames[0]];
+  const output = await session.run(inputName, spec.type, data, dims);
   if (output.type !== 'float32') {
     throw new LinesightError('E_MODEL_LAYOUT', `Expected a float32 detection output but found ${output.type} with dims [${output.dims.join(', ')}]`);
   }
-  return { data: output.data as Float32Array, dims: [...output.dims] };
+  return { data: output.data, dims: output.dims };
 }

@@ -48,6 +48,18 @@ function installedFfmpeg(): FfmpegVersion | undefined {
 }
 const MIN_RETRY_MS = 200;
 
+export interface CameraOptions {
+  /**
+   * For a file replayed as fast as possible (`realtime: false`): keep at most one
+   * frame with the consumer and one decoded behind it, and stop reading ffmpeg
+   * until the consumer accounts for the first (countInspected / countDropped).
+   * ffmpeg then blocks on the pipe instead of decoding frames that would be
+   * dropped as superseded. Live cameras are never held back: their old frames
+   * must be dropped, not queued.
+   */
+  flowControl?: boolean;
+}
+
 /**
  * One camera: one ffmpeg child decoding to RGB24 on stdout, cut into frames.
  * Restarts forever with capped exponential backoff and full jitter when the
@@ -64,12 +76,17 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly log: Logger;
   private readonly stderr = new LineRing(40);
   private readonly rate = new RateMeter(5000);
+  private readonly flowControl: boolean;
 
   private state: CameraState = 'stopped';
   private command: ffmpeg.FfmpegCommand | null = null;
   private child: import('node:child_process').ChildProcess | null = null;
   private assembler: FrameAssembler | null = null;
   private pending: Buffer[] = [];
+  private out: import('node:stream').Readable | null = null;
+  /** Flow control: frames handed to the consumer and not yet accounted for, and the one decoded behind them. */
+  private outstanding = 0;
+  private held: Frame | null = null;
   private width?: number;
   private height?: number;
   private stallTimer: NodeJS.Timeout | null = null;
@@ -86,10 +103,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private lastFrameTs?: number;
   private lastError?: CameraError;
 
-  constructor(cfg: CameraConfig, ingest: IngestConfig, log: Logger) {
+  constructor(cfg: CameraConfig, ingest: IngestConfig, log: Logger, options: CameraOptions = {}) {
     super();
     this.id = cfg.id;
     this.cfg = cfg;
+    this.flowControl = (options.flowControl ?? false) && sourceKind(cfg.url) === 'file' && !cfg.realtime;
     this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
     // Slow cameras need longer to their first frame than between frames (Frigate #11041).
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
@@ -119,10 +137,29 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   countInspected(n = 1): void {
     this.framesInspected += n;
+    this.accounted(n);
   }
 
   countDropped(reason: DropReason, n = 1): void {
     this.framesDropped[reason] += n;
+    this.accounted(n);
+  }
+
+  /** Flow control: the consumer is done with n frames; hand over the held one and read on. */
+  private accounted(n: number): void {
+    if (!this.flowControl) return;
+    this.outstanding = Math.max(0, this.outstanding - n);
+    if (this.outstanding > 0) return;
+    const held = this.held;
+    this.held = null;
+    if (held) {
+      this.outstanding = 1;
+      this.emit('frame', held);
+    }
+    if (this.out?.isPaused()) {
+      this.out.resume();
+      this.armStallTimer(this.generation);
+    }
   }
 
   snapshot(): CameraSnapshot {
@@ -146,6 +183,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.stderr.clear();
     this.assembler = null;
     this.pending = [];
+    this.outstanding = 0;
+    this.held = null;
     this.width = undefined;
     this.height = undefined;
     const cmd = ffmpeg(this.cfg.url)
@@ -165,7 +204,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     cmd.on('stderr', (line: string) => this.onStderr(generation, line));
     cmd.on('error', (err: Error) => this.onExit(generation, err));
     cmd.on('end', () => this.onExit(generation, undefined));
-    const out = cmd.pipe();
+    const out = cmd.pipe() as import('node:stream').PassThrough; // fluent-ffmpeg creates a PassThrough when given no stream
+    this.out = out;
     out.on('data', (chunk: Buffer) => this.onData(generation, chunk));
     this.armStallTimer(generation);
   }
@@ -209,22 +249,26 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       else this.log.info({ width: this.width, height: this.height }, 'camera online');
       this.lastLoggedFailure = '';
     }
+    const frame: Frame = { camera: this.id, seq: this.framesReceived, captureTs: capturedAt, width: this.width, height: this.height, rgb };
+    if (this.flowControl && this.outstanding > 0) {
+      // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
+      if (this.held) this.framesDropped.superseded++;
+      this.held = frame;
+      this.out?.pause();
+      if (this.stallTimer) clearTimeout(this.stallTimer); // waiting for the model, not for the camera
+      this.stallTimer = null;
+      return;
+    }
     this.armStallTimer(generation);
-    this.emit('frame', {
-      camera: this.id,
-      seq: this.framesReceived,
-      captureTs: capturedAt,
-      width: this.width,
-      height: this.height,
-      rgb,
-    });
+    if (this.flowControl) this.outstanding++;
+    this.emit('frame', frame);
   }
 
   private onExit(generation: number, err: Error | undefined): void {
     if (generation !== this.generation || this.stopping) return;
     this.child = null;
     const partial = this.assembler?.pendingBytes ?? 0;
-    if (partial > 0) this.countDropped('bad_frame');
+    if (partial > 0) this.framesDropped.bad_frame++;
     const cause = classifyStderr(this.stderr.all());
     if (!err && sourceKind(this.cfg.url) === 'file' && !this.cfg.loop) {
       this.log.info('video file ended; camera stopped');

@@ -75,6 +75,21 @@ describe('detector on the fixture models', () => {
     expect(results[2]).toEqual([]);
   });
 
+  it('gives the same detections with the session on a worker thread as on the main thread, calls in flight kept apart', async () => {
+    const inWorker = await load('squares-v8.onnx', { thread: 'worker' });
+    const onMain = await load('squares-v8.onnx', { thread: 'main' });
+    expect([inWorker.info.thread, onMain.info.thread]).toEqual(['worker', 'main']);
+    const frames = [
+      frame(1280, 720, [{ color: 'green', x: 100, y: 100, w: 200, h: 120 }], 'a'),
+      frame(640, 480, [{ color: 'red', x: 300, y: 50, w: 64, h: 64 }, { color: 'blue', x: 20, y: 300, w: 90, h: 60 }], 'b'),
+    ];
+    // Several calls queued at once: each reply must reach its own caller.
+    const [w1, w2, m1] = await Promise.all([inWorker.detect(frames), inWorker.detect([frames[1]]), onMain.detect(frames)]);
+    expect(w1).toEqual(m1);
+    expect(w2).toEqual([m1[1]]);
+    expect(w1.map((d) => d.map((x) => x.className).sort())).toEqual([['green'], ['blue', 'red']]);
+  });
+
   it('decodes the YOLOv5 layout', async () => {
     const d = await load('squares-v5.onnx');
     expect(d.info.layout).toBe('yolov5');
