@@ -40,7 +40,7 @@ export interface InspectedFrame {
   detections: Detection[];
   /** Wall clock (ms) when the detections were ready. */
   inferredAt: number;
-  /** Duration of the session call this frame was part of, ms. */
+  /** Time this frame's batch spent in the detector, ms: letterbox, waiting for the batch before it, the session call. */
   inferMs: number;
   /** Number of frames in that session call. */
   batchSize: number;

@@ -119,9 +119,11 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const maxDetections = options.maxDetections ?? 300;
   let busy: Promise<unknown> = Promise.resolve();
 
-  async function detectBatch(frames: readonly Frame[]): Promise<Detection[][]> {
-    const boxes = await Promise.all(frames.map((f) => letterboxImage(f.rgb, f.width, f.height, size.width, size.height)));
-    const out = await runBatch(session, input.name, spec, size, boxes.map((b) => b.rgb), frames.length);
+  type Letterboxed = Awaited<ReturnType<typeof letterboxImage>>;
+  const letterbox = (frames: readonly Frame[]) => Promise.all(frames.map((f) => letterboxImage(f.rgb, f.width, f.height, size.width, size.height)));
+
+  async function inferBatch(boxes: Letterboxed[]): Promise<Detection[][]> {
+    const out = await runBatch(session, input.name, spec, size, boxes.map((b) => b.rgb), boxes.length);
     return boxes.map((b, i) => toDetections(out.data, i, out.dims, b.transform));
   }
 
@@ -140,11 +142,15 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     info,
     detect(frames) {
       if (frames.length === 0) return Promise.resolve([]);
-      // One session call at a time: the accelerator is the shared resource.
+      // The letterbox starts now (sharp works on libuv's pool), so it overlaps a call
+      // still running; session calls themselves run one at a time, in call order.
+      const prepared = letterbox(frames);
+      prepared.catch(() => undefined); // reported by `run` below, in its turn
       const run = busy.then(async () => {
-        if (spec.dynamicBatch) return detectBatch(frames);
+        const boxes = await prepared;
+        if (spec.dynamicBatch) return inferBatch(boxes);
         const results: Detection[][] = [];
-        for (const f of frames) results.push(...(await detectBatch([f])));
+        for (const b of boxes) results.push(...(await inferBatch([b])));
         return results;
       });
       busy = run.catch(() => undefined);

@@ -15,6 +15,12 @@ export interface SchedulerOptions {
   batchMax: number;
   /** Longest wait for more cameras' frames before a partial batch runs. */
   batchWaitMs: number;
+  /**
+   * Batches in the detector at once (default 2): while one is in the session the
+   * next is letterboxed, so the model does not wait for the resize. 1 runs them
+   * strictly one after the other.
+   */
+  inFlight?: number;
 }
 
 interface Slot {
@@ -31,8 +37,10 @@ export interface SchedulerEvents {
  * Between ingest and the model: one slot per camera holding only its freshest
  * frame (an older waiting frame is dropped and counted as `superseded`), and a
  * loop that gathers frames of different cameras into one batched session call,
- * as DeepStream's stream muxer does. Memory is bounded by the number of cameras
- * and latency stays flat when the model is slower than the cameras.
+ * as DeepStream's stream muxer does. Two batches may be in the detector at once
+ * (`inFlight`): one in the session, the next being letterboxed. Memory is
+ * bounded by the number of cameras and latency stays flat when the model is
+ * slower than the cameras.
  */
 export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   private readonly slots = new Map<string, Slot>();
@@ -40,6 +48,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   private wake: (() => void) | null = null;
   private running = false;
   private loop: Promise<void> | null = null;
+  private readonly busy = new Set<Promise<void>>();
   private lastError = '';
   readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
 
@@ -76,6 +85,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     this.running = false;
     this.signal();
     await this.loop;
+    await Promise.all(this.busy);
     for (const camera of [...this.slots.keys()]) this.forget(camera);
   }
 
@@ -85,8 +95,9 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     wake?.();
   }
 
-  private waitForFrames(timeoutMs?: number): Promise<void> {
+  private waitForFrames(timeoutMs?: number, orDone?: Promise<unknown>): Promise<void> {
     return new Promise((resolve) => {
+      void orDone?.then(() => this.signal());
       const timer = timeoutMs === undefined ? null : setTimeout(() => {
         this.wake = null;
         resolve();
@@ -112,12 +123,24 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
         continue;
       }
       const want = Math.min(this.options.batchMax, Math.max(1, this.activeCameras(Date.now())));
-      const deadline = Date.now() + this.options.batchWaitMs;
-      while (this.running && this.slots.size < want && Date.now() < deadline) {
-        await this.waitForFrames(Math.max(0, deadline - Date.now()));
+      if (this.busy.size > 0) {
+        // A batch is in the session: gather a full one while it runs, or take what
+        // is there once it is done, so overlapping never shrinks the batches.
+        const running = Promise.race(this.busy);
+        let done = false;
+        void running.then(() => (done = true));
+        while (this.running && this.slots.size < want && !done) await this.waitForFrames(undefined, running);
+      } else {
+        const deadline = Date.now() + this.options.batchWaitMs;
+        while (this.running && this.slots.size < want && Date.now() < deadline) {
+          await this.waitForFrames(Math.max(0, deadline - Date.now()));
+        }
       }
       const batch = this.take(this.options.batchMax);
-      if (batch.length > 0) await this.inspect(batch);
+      if (batch.length === 0) continue;
+      const inspecting = this.inspect(batch).finally(() => this.busy.delete(inspecting));
+      this.busy.add(inspecting);
+      if (this.busy.size >= (this.options.inFlight ?? 2)) await Promise.race(this.busy);
     }
   }
 

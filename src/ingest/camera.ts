@@ -47,12 +47,15 @@ function installedFfmpeg(): FfmpegVersion | undefined {
   return ffmpegVersion;
 }
 const MIN_RETRY_MS = 200;
+/** Flow control: frames with the consumer at once (the scheduler keeps two batches in flight). */
+const MAX_OUTSTANDING = 2;
 
 export interface CameraOptions {
   /**
-   * For a file replayed as fast as possible (`realtime: false`): keep at most one
-   * frame with the consumer and one decoded behind it, and stop reading ffmpeg
-   * until the consumer accounts for the first (countInspected / countDropped).
+   * For a file replayed as fast as possible (`realtime: false`): keep at most
+   * two frames with the consumer (one in the model, one being letterboxed) and
+   * one decoded behind them, and stop reading ffmpeg until the consumer accounts
+   * for one (countInspected / countDropped).
    * ffmpeg then blocks on the pipe instead of decoding frames that would be
    * dropped as superseded. Live cameras are never held back: their old frames
    * must be dropped, not queued.
@@ -149,11 +152,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private accounted(n: number): void {
     if (!this.flowControl) return;
     this.outstanding = Math.max(0, this.outstanding - n);
-    if (this.outstanding > 0) return;
+    if (this.outstanding >= MAX_OUTSTANDING) return;
     const held = this.held;
     this.held = null;
     if (held) {
-      this.outstanding = 1;
+      this.outstanding++;
       this.emit('frame', held);
     }
     if (this.out?.isPaused()) {
@@ -250,7 +253,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.lastLoggedFailure = '';
     }
     const frame: Frame = { camera: this.id, seq: this.framesReceived, captureTs: capturedAt, width: this.width, height: this.height, rgb };
-    if (this.flowControl && this.outstanding > 0) {
+    if (this.flowControl && this.outstanding >= MAX_OUTSTANDING) {
       // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
       if (this.held) this.framesDropped.superseded++;
       this.held = frame;

@@ -61,7 +61,7 @@ describe('camera ingest on real ffmpeg', () => {
     expect(cam.snapshot()).toMatchObject({ state: 'online', width: 640, height: 480, restarts: 0 });
   });
 
-  it('with flow control, hands an as-fast-as-possible file over one frame at a time and decodes nothing in vain', async () => {
+  it('with flow control, hands an as-fast-as-possible file over at most two frames at a time and decodes nothing in vain', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 3, squares: [{ color: 'green', x: 20, y: 20, w: 40, h: 40 }] });
     /** A consumer that takes 15 ms per frame, like a model; returns what it saw. */
     const consume = (flowControl: boolean) => {
@@ -83,12 +83,12 @@ describe('camera ingest on real ffmpeg', () => {
     const paced = consume(true);
     await waitFor('the clip to end', () => paced.cam.snapshot().state === 'stopped' && paced.seen.outstanding === 0, 30_000);
     expect(paced.seen.seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1)); // every frame, in order, none skipped
-    expect(paced.seen.mostOutstanding).toBe(1);
+    expect(paced.seen.mostOutstanding).toBe(2);
     expect(paced.cam.snapshot()).toMatchObject({ framesReceived: 30, framesInspected: 30, framesDropped: { superseded: 0 } });
     // Without it, ffmpeg runs ahead of the consumer (the scheduler would drop the surplus as superseded).
     const unpaced = consume(false);
     await waitFor('the clip to end', () => unpaced.cam.snapshot().state === 'stopped' && unpaced.seen.outstanding === 0, 30_000);
-    expect(unpaced.seen.mostOutstanding).toBeGreaterThan(1);
+    expect(unpaced.seen.mostOutstanding).toBeGreaterThan(2);
   });
 
   it('reads an RTSP camera (GStreamer RTSP server, TCP)', async () => {

@@ -1,0 +1,129 @@
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createDetector, type Detector } from '../../src/infer/detector.js';
+import { InferenceScheduler, type FrameAccounting } from '../../src/infer/scheduler.js';
+import { silentLogger } from '../../src/log.js';
+import type { DropReason, Frame, InspectedFrame } from '../../src/types.js';
+import { waitFor } from '../helpers/wait.js';
+
+const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
+
+/** A 640×480 grey frame with one red square whose x encodes the frame's sequence number. */
+function frame(camera: string, seq: number): Frame {
+  const width = 640;
+  const height = 480;
+  const rgb = Buffer.alloc(width * height * 3, 64);
+  const x0 = 20 + seq * 10;
+  for (let y = 100; y < 160; y++) for (let x = x0; x < x0 + 60; x++) rgb.set([255, 0, 0], (y * width + x) * 3);
+  return { camera, seq, captureTs: Date.now() + seq, width, height, rgb };
+}
+
+class Counts implements FrameAccounting {
+  inspected = 0;
+  dropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
+  countInspected(n = 1): void {
+    this.inspected += n;
+  }
+  countDropped(reason: DropReason, n = 1): void {
+    this.dropped[reason] += n;
+  }
+}
+
+/** The real detector, with every session call's start and end recorded. */
+function recording(detector: Detector) {
+  const calls: Array<{ frames: number; start: number; end?: number }> = [];
+  const wrapped: Detector = {
+    info: detector.info,
+    async detect(frames) {
+      const call: { frames: number; start: number; end?: number } = { frames: frames.length, start: performance.now() };
+      calls.push(call);
+      const out = await detector.detect(frames);
+      call.end = performance.now();
+      return out;
+    },
+    close: () => detector.close(),
+  };
+  return { wrapped, calls };
+}
+
+const detectors: Detector[] = [];
+afterAll(async () => {
+  await Promise.all(detectors.map((d) => d.close()));
+});
+
+async function setup(inFlight?: number) {
+  const detector = await createDetector({ path: MODEL });
+  detectors.push(detector);
+  const { wrapped, calls } = recording(detector);
+  const scheduler = new InferenceScheduler(wrapped, { batchMax: 4, batchWaitMs: 5, inFlight }, silentLogger());
+  const seen: InspectedFrame[] = [];
+  scheduler.on('inspected', (r) => seen.push(r));
+  scheduler.start();
+  return { scheduler, seen, calls };
+}
+
+describe('inference scheduler with the real detector', () => {
+  it('puts the frames of four cameras offered together into one batch, each with its own detections', async () => {
+    const { scheduler, seen, calls } = await setup();
+    const counts = new Counts();
+    for (const cam of ['a', 'b', 'c', 'd']) scheduler.offer(frame(cam, 3), counts);
+    await waitFor('4 frames inspected', () => seen.length === 4);
+    await scheduler.stop();
+    expect(calls.map((c) => c.frames)).toEqual([4]);
+    expect(seen.map((r) => r.batchSize)).toEqual([4, 4, 4, 4]);
+    expect(seen.map((r) => r.frame.camera).sort()).toEqual(['a', 'b', 'c', 'd']);
+    for (const r of seen) {
+      expect(r.detections.map((d) => d.className)).toEqual(['red']);
+      expect(Math.abs(r.detections[0].box.x - 50)).toBeLessThanOrEqual(3);
+    }
+    expect(counts.inspected).toBe(4);
+  });
+
+  it('keeps only the freshest waiting frame per camera, counts the rest as superseded, and emits in capture order', async () => {
+    const { scheduler, seen } = await setup();
+    const counts = new Counts();
+    for (let seq = 1; seq <= 12; seq++) scheduler.offer(frame('a', seq), counts);
+    await waitFor('the last frame inspected', () => seen.some((r) => r.frame.seq === 12));
+    await scheduler.stop();
+    const seqs = seen.map((r) => r.frame.seq);
+    expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    expect(counts.inspected + counts.dropped.superseded).toBe(12);
+    expect(counts.dropped.superseded).toBeGreaterThan(0);
+    // The detections belong to the frame they are reported with (x encodes seq).
+    for (const r of seen) expect(Math.abs(r.detections[0].box.x - (20 + r.frame.seq * 10))).toBeLessThanOrEqual(3);
+  });
+
+  it('letterboxes the next batch while one is in the session (two in flight), results still in order', async () => {
+    const { scheduler, seen, calls } = await setup(2);
+    const counts = new Counts();
+    let seq = 0;
+    // Two cameras fed continuously, so a full batch is always ready while one runs.
+    const feeder = setInterval(() => {
+      seq++;
+      scheduler.offer(frame('a', seq), counts);
+      scheduler.offer(frame('b', seq), counts);
+    }, 2);
+    await waitFor('10 session calls', () => calls.length >= 10 && calls[9].end !== undefined, 30_000);
+    clearInterval(feeder);
+    await scheduler.stop();
+    // Some call started before the previous one had finished.
+    expect(calls.slice(1).some((c, i) => c.start < (calls[i].end ?? Infinity))).toBe(true);
+    expect(calls.every((c) => c.frames === 2)).toBe(true); // overlapping did not shrink the batches
+    for (const cam of ['a', 'b']) {
+      const seqs = seen.filter((r) => r.frame.camera === cam).map((r) => r.frame.seq);
+      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
+    }
+    expect(counts.inspected + counts.dropped.superseded + counts.dropped.shutdown).toBe(2 * seq);
+  });
+
+  it('with one in flight, never starts a call before the previous one ended', async () => {
+    const { scheduler, calls } = await setup(1);
+    const counts = new Counts();
+    let seq = 0;
+    const feeder = setInterval(() => scheduler.offer(frame('a', ++seq), counts), 2);
+    await waitFor('6 session calls', () => calls.length >= 6 && calls[5].end !== undefined, 30_000);
+    clearInterval(feeder);
+    await scheduler.stop();
+    expect(calls.slice(1).every((c, i) => c.start >= (calls[i].end ?? Infinity))).toBe(true);
+  });
+});
