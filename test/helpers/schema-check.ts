@@ -1,5 +1,6 @@
 /**
- * A small JSON Schema checker for the keywords docs/aggregates.schema.json uses:
+ * A small JSON Schema checker for the keywords docs/alert.schema.json and
+ * docs/aggregates.schema.json use:
  * $ref (local #/$defs/…), type (one or a list), const, enum, pattern, minimum,
  * maximum, minLength, required, properties, additionalProperties (false or a
  * schema), items, minItems. Returns the problems, empty when valid.

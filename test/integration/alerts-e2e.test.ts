@@ -9,7 +9,7 @@ import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
 import { CLI, ROOT } from '../helpers/cli.js';
 import { makeClip, type SquareSpec } from '../helpers/clips.js';
-import { validate, type Schema } from '../helpers/json-schema.js';
+import { checkSchema, type JsonSchema } from '../helpers/schema-check.js';
 import { startMosquitto, freePort, type Mosquitto } from '../helpers/mosquitto.js';
 import { fastTuning } from '../helpers/mqtt-config.js';
 import { descendants, expectNoStrays, killStrays } from '../helpers/procs.js';
@@ -17,7 +17,7 @@ import { subscribe, type Subscriber } from '../helpers/subscriber.js';
 import { waitFor, sleep } from '../helpers/wait.js';
 
 const MODEL = join(ROOT, 'test/fixtures/models/squares-v8.onnx');
-const SCHEMA = JSON.parse(readFileSync(join(ROOT, 'docs/alert.schema.json'), 'utf8')) as Schema;
+const SCHEMA = JSON.parse(readFileSync(join(ROOT, 'docs/alert.schema.json'), 'utf8')) as JsonSchema;
 
 /** Three planted defects: two static, one moving across the frame. */
 const PLANTED: SquareSpec[] = [
@@ -64,7 +64,7 @@ describe('defects become MQTT alerts (real mosquitto, real SQLite)', () => {
     const alerts = sub.messages.filter((m) => m.topic === 'linesight/plant-a/l2/cam1/alert');
     expect(alerts.map((a) => a.body.class).sort()).toEqual(['green', 'red', 'red']);
     for (const a of alerts) {
-      expect(validate(SCHEMA, a.body)).toEqual([]);
+      expect(checkSchema(SCHEMA, a.body)).toEqual([]);
       expect(a.qos).toBe(1);
       expect(a.retain).toBe(false);
       expect(a.userProperties).toMatchObject({ id: a.body.id, schema: 'linesight.alert/1' });

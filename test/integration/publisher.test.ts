@@ -8,12 +8,12 @@ import { openStore, type Store } from '../../src/store/index.js';
 import type { CameraSnapshot, DefectEvent } from '../../src/types.js';
 import { captureLogger } from '../helpers/capture-log.js';
 import { makeEvent } from '../helpers/events.js';
-import { validate, type Schema } from '../helpers/json-schema.js';
+import { checkSchema, type JsonSchema } from '../helpers/schema-check.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { fastTuning, mqttConfig } from '../helpers/mqtt-config.js';
 import { subscribe, type Received, type Subscriber } from '../helpers/subscriber.js';
 
-const schema = JSON.parse(readFileSync(new URL('../../docs/alert.schema.json', import.meta.url), 'utf8')) as Schema;
+const schema = JSON.parse(readFileSync(new URL('../../docs/alert.schema.json', import.meta.url), 'utf8')) as JsonSchema;
 const model = { name: 'yolo11n-defects', version: '2024.1' };
 const dir = mkdtempSync(join(tmpdir(), 'linesight-pub-'));
 let broker: Mosquitto;
@@ -95,7 +95,7 @@ describe('publisher against a real mosquitto', () => {
 
     const byId = new Map(events.map((e) => [e.id, e]));
     for (const m of sub.messages) {
-      expect(validate(schema, m.body)).toEqual([]);
+      expect(checkSchema(schema, m.body)).toEqual([]);
       const e = byId.get(m.body.id as string) as DefectEvent;
       expect(m.topic).toBe(`linesight/plant/line1/${e.camera}/alert`);
       expect(m.retain).toBe(false);
@@ -218,7 +218,7 @@ describe('publisher against a real mosquitto', () => {
     await sub.waitFor((m) => m.length >= 5);
     expect(sub.messages.map((m) => m.body.id)).toEqual(events.map((e) => e.id));
     expect(sub.messages.map((m) => m.body.seq)).toEqual([1, 2, 3, 4, 5]);
-    for (const m of sub.messages) expect(validate(schema, m.body)).toEqual([]);
+    for (const m of sub.messages) expect(checkSchema(schema, m.body)).toEqual([]);
     expect(sub.messages[0].userProperties).toBeUndefined(); // MQTT 3.1.1 has none
     await until(() => outbox.depth() === 0);
   });

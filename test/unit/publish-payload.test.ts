@@ -5,9 +5,9 @@ import { alertPayload } from '../../src/publish/payload.js';
 import { cameraStatusPayload, nodeStatusPayload } from '../../src/publish/status.js';
 import { alertTopic, cameraStatusTopic, nodeStatusTopic } from '../../src/publish/topics.js';
 import type { OutboxItem } from '../../src/store/index.js';
-import { validate, type Schema } from '../helpers/json-schema.js';
+import { checkSchema, type JsonSchema } from '../helpers/schema-check.js';
 
-const schema = JSON.parse(readFileSync(new URL('../../docs/alert.schema.json', import.meta.url), 'utf8')) as Schema;
+const schema = JSON.parse(readFileSync(new URL('../../docs/alert.schema.json', import.meta.url), 'utf8')) as JsonSchema;
 const T = Date.UTC(2025, 2, 4, 5, 6, 7, 89);
 
 const item: OutboxItem = {
@@ -31,8 +31,8 @@ describe('MQTT payloads', () => {
       frame: { width: 1920, height: 1080, ts: '2025-03-04T05:06:06.889Z' }, track_id: 57,
       model: { name: 'fallback', version: '0' }, latency_ms: 143, replayed: true,
     });
-    expect(validate(schema, body)).toEqual([]);
-    expect(validate(schema, { ...body, extra: 1, seq: 0 })).toEqual(['$.seq: 0 < 1', '$.extra: not allowed']);
+    expect(checkSchema(schema, body)).toEqual([]);
+    expect(checkSchema(schema, { ...body, extra: 1, seq: 0 })).toEqual(['$.seq: 0 < 1', '$.extra: not allowed']);
   });
 
   it('prefers the model recorded with the alert', () => {
