@@ -21,7 +21,8 @@ describe('config schema', () => {
     expect(config!.cameras[0]).toMatchObject({ fps: 5, enabled: true, transport: 'tcp', exclude: [] });
     expect(config!.ingest.stall_timeout).toBe(20);
     expect(config!.mqtt).toMatchObject({ topic_prefix: 'linesight', protocol_version: 5, embedded_port: 1883 });
-    expect(config!.model).toMatchObject({ providers: ['cpu'], confidence: 0.25, iou: 0.45, batch_max: 4 });
+    expect(config!.model).toMatchObject({ providers: ['cpu'], confidence: 0.25, iou: 0.45, batch_max: 4, thread: 'worker' });
+    expect(config!.events).toMatchObject({ confirm_hits: 3, confirm_window: 5, max_shift: 1, first_shift: 2.5 });
     expect(config!.store.retention_days).toBe(30);
     expect(config!.sync.schedule).toBe('0 2 * * *');
     expect(Object.isFrozen(config!.cameras[0])).toBe(true);
@@ -33,6 +34,7 @@ describe('config schema', () => {
       cameras: [{ id: 'cam1', url: 'rtsp://a' }, { id: 'cam2', url: 'rtsp://b', fps: 'ten', fsp: 3 }],
       model: { path: 'm.onnx', providers: ['gpu'] },
       mqtt: { protocol_version: 3 },
+      events: { first_shift: 0 },
       extra: true,
     });
     const lines = problems.map((p) => `${p.path}: ${p.message}`);
@@ -41,6 +43,7 @@ describe('config schema', () => {
     expect(lines).toContain('extra: unknown key (check the spelling; unknown keys are errors)');
     expect(lines.find((l) => l.startsWith('model.providers[0]'))).toContain('"gpu"');
     expect(lines.find((l) => l.startsWith('site:'))).toContain('"plant/a"');
+    expect(lines).toContain('events.first_shift: expected positive number, received 0 (number)');
     expect(lines.find((l) => l.startsWith('mqtt.protocol_version:'))).toContain('expected 5 (MQTT 5) or 4 (MQTT 3.1.1), received 3 (number)');
   });
 
