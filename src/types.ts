@@ -10,6 +10,13 @@ export interface Frame {
   seq: number;
   /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. */
   captureTs: number;
+  /**
+   * The frame's place in the video (ms from the start of this decoder run), for a
+   * file replayed as fast as possible: there the wall clock says when the model
+   * had room for it, not when it was filmed. Absent for live cameras and
+   * real-time files, whose captureTs is the time that matters.
+   */
+  mediaTs?: number;
   width: number;
   height: number;
   /** Packed RGB24, row-major, `width * height * 3` bytes. */

@@ -1,5 +1,10 @@
 import type { Box, Detection, FrameMeta } from '../types.js';
 
+/** The clock of the motion model: media time when the frame has one, else capture time. */
+export function motionTime(frame: FrameMeta): number {
+  return frame.mediaTs ?? frame.captureTs;
+}
+
 /** One detection of a track, with the frame it came from. */
 export interface Sighting {
   box: Box;
@@ -18,8 +23,9 @@ const VELOCITY_GAIN = 0.5;
  */
 export class Track {
   readonly id: number;
-  readonly classId: number;
-  readonly className: string;
+  /** The class with the most confidence summed over the sightings (fixed once confirmed). */
+  classId: number;
+  className: string;
   box: Box;
   confidence: number;
   best: Sighting;
@@ -34,14 +40,17 @@ export class Track {
   private velocityKnown = false;
   /** Hit (true) or miss (false) for each of the last `window` frames, oldest first. */
   private readonly history: boolean[] = [true];
+  /** Summed confidence per class id, with the name to report. */
+  private readonly votes = new Map<number, { name: string; score: number }>();
 
   constructor(id: number, detection: Detection, frame: FrameMeta, private readonly window: number) {
     this.id = id;
     this.classId = detection.classId;
     this.className = detection.className;
+    this.vote(detection);
     this.box = { ...detection.box };
     this.confidence = detection.confidence;
-    this.lastTs = frame.captureTs;
+    this.lastTs = motionTime(frame);
     this.best = sightingOf(detection, frame);
   }
 
@@ -63,7 +72,8 @@ export class Track {
   }
 
   hit(detection: Detection, frame: FrameMeta): void {
-    const dt = frame.captureTs - this.lastTs;
+    const t = motionTime(frame);
+    const dt = t - this.lastTs;
     if (dt > 0) {
       const b = detection.box;
       const vx = (b.x + b.w / 2 - (this.box.x + this.box.w / 2)) / dt;
@@ -72,13 +82,30 @@ export class Track {
       this.vx += gain * (vx - this.vx);
       this.vy += gain * (vy - this.vy);
       this.velocityKnown = true;
-      this.lastTs = frame.captureTs;
+      this.lastTs = t;
     }
     this.box = { ...detection.box };
     this.confidence = detection.confidence;
+    this.vote(detection);
     if (detection.confidence > this.best.confidence) this.best = sightingOf(detection, frame);
     this.missed = 0;
     this.step(true);
+  }
+
+  /**
+   * A detector may call one defect a dent in one frame and a hole in the next;
+   * it is still one defect. Until the track is confirmed its class follows the
+   * votes; the event then carries the winner.
+   */
+  private vote(detection: Detection): void {
+    const v = this.votes.get(detection.classId) ?? { name: detection.className, score: 0 };
+    v.score += detection.confidence;
+    this.votes.set(detection.classId, v);
+    if (this.confirmed) return;
+    let best = this.classId;
+    for (const [id, { score }] of this.votes) if (score > (this.votes.get(best)?.score ?? 0)) best = id;
+    this.classId = best;
+    this.className = this.votes.get(best)!.name;
   }
 
   miss(): void {

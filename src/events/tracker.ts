@@ -3,7 +3,7 @@ import { LinesightError, describeValue } from '../errors.js';
 import type { Box, DefectEvent, Detection, InspectedFrame } from '../types.js';
 import { areaRatio, centreDistance, iou } from './geometry.js';
 import { regionFilter, type Polygon } from './roi.js';
-import { Track } from './track.js';
+import { motionTime, Track } from './track.js';
 
 export interface TrackerOptions {
   /** A track is confirmed after this many sightings … */
@@ -98,7 +98,7 @@ export class Tracker {
       throw new LinesightError('E_ARGUMENT', `Expected a frame of camera "${this.camera}" but received one of "${frame.camera}"`);
     }
     const detections = inspected.detections.filter(this.keep);
-    const matched = this.associate(detections, frame.captureTs);
+    const matched = this.associate(detections, motionTime(frame));
     const unmatched = new Set(detections);
     for (const track of this.tracks) {
       const detection = matched.get(track);
@@ -115,22 +115,27 @@ export class Tracker {
     return { events, tracks: this.tracks.map(viewOf) };
   }
 
-  /** Greedy association: best IoU pairs first, then centre-distance pairs, one detection per track. */
+  /**
+   * Greedy association, one detection per track: same-class IoU pairs first, then
+   * same-class centre-distance pairs, then the same two tiers across classes (a
+   * detector that changes its mind about a defect's class must not make it a
+   * second defect; the track's class follows the votes).
+   */
   private associate(detections: Detection[], ts: number): Map<Track, Detection> {
     const pairs: Array<{ track: Track; detection: Detection; tier: number; score: number }> = [];
     for (const track of this.tracks) {
       const predicted = track.predict(ts);
       const gate = track.hasVelocity ? this.maxShift : this.firstShift;
       for (const detection of detections) {
-        if (detection.classId !== track.classId) continue;
+        const other = detection.classId === track.classId ? 0 : 2;
         const overlap = iou(predicted, detection.box);
         if (overlap > 0 && overlap >= this.opts.matchIou) {
-          pairs.push({ track, detection, tier: 0, score: overlap });
+          pairs.push({ track, detection, tier: other, score: overlap });
           continue;
         }
         const distance = centreDistance(predicted, detection.box);
         if (distance <= gate && areaRatio(predicted, detection.box) <= MAX_AREA_RATIO) {
-          pairs.push({ track, detection, tier: 1, score: -distance });
+          pairs.push({ track, detection, tier: other + 1, score: -distance });
         }
       }
     }

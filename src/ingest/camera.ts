@@ -80,12 +80,15 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly stderr = new LineRing(40);
   private readonly rate = new RateMeter(5000);
   private readonly flowControl: boolean;
+  private readonly asFastAsPossible: boolean;
 
   private state: CameraState = 'stopped';
   private command: ffmpeg.FfmpegCommand | null = null;
   private child: import('node:child_process').ChildProcess | null = null;
   private assembler: FrameAssembler | null = null;
   private pending: Buffer[] = [];
+  /** Frames of the running decoder (for mediaTs). */
+  private runFrames = 0;
   private out: import('node:stream').Readable | null = null;
   /** Flow control: frames handed to the consumer and not yet accounted for, and the one decoded behind them. */
   private outstanding = 0;
@@ -110,7 +113,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     super();
     this.id = cfg.id;
     this.cfg = cfg;
-    this.flowControl = (options.flowControl ?? false) && sourceKind(cfg.url) === 'file' && !cfg.realtime;
+    this.asFastAsPossible = sourceKind(cfg.url) === 'file' && !cfg.realtime;
+    this.flowControl = (options.flowControl ?? false) && this.asFastAsPossible;
     this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
     // Slow cameras need longer to their first frame than between frames (Frigate #11041).
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
@@ -188,6 +192,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.pending = [];
     this.outstanding = 0;
     this.held = null;
+    this.runFrames = 0;
     this.width = undefined;
     this.height = undefined;
     const cmd = ffmpeg(this.cfg.url)
@@ -253,6 +258,9 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.lastLoggedFailure = '';
     }
     const frame: Frame = { camera: this.id, seq: this.framesReceived, captureTs: capturedAt, width: this.width, height: this.height, rgb };
+    // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
+    if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
+    this.runFrames++;
     if (this.flowControl && this.outstanding >= MAX_OUTSTANDING) {
       // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
       if (this.held) this.framesDropped.superseded++;

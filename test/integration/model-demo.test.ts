@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { parse } from 'yaml';
 import { startLine, type Line } from '../../src/app.js';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
@@ -15,6 +16,8 @@ import { waitFor } from '../helpers/wait.js';
 const MODEL = join(ROOT, 'models/linesight-defects-v1.onnx');
 const CLIP = join(ROOT, 'models/demo/conveyor.mp4');
 const TRUTH = join(ROOT, 'models/demo/conveyor.truth.json');
+/** The confidence floor config/default.yaml runs the demo with. */
+const DEMO_CONFIDENCE = (parse(readFileSync(join(ROOT, 'config/default.yaml'), 'utf8')) as { model: { confidence: number } }).model.confidence;
 
 /** One planted defect of the demo clip (`defects[]` of the ground truth; a part can carry several). */
 interface TruthPart {
@@ -93,7 +96,7 @@ describe('the bundled defect model on the bundled demo clip (per part, against g
   async function run(url: string, realtime: boolean) {
     const { config, problems } = validateConfig({
       cameras: [{ id: 'demo', url, fps: 5, loop: false, realtime }],
-      model: { path: MODEL },
+      model: { path: MODEL, confidence: DEMO_CONFIDENCE }, // as the demo config runs it
       store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-demo-')), 'line.db') },
       mqtt: { embedded_port: 0 },
       overlay: { host: '127.0.0.1', port: 0 },

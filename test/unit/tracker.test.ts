@@ -75,6 +75,38 @@ describe('Tracker', () => {
     expect(run(tight, 12, step)).toEqual([]);
   });
 
+  it('tracks a file replayed as fast as possible by its media time, whatever the arrival times', () => {
+    // 60 px per frame on a 40 px box; frames arrive in bursts (three within 2 ms, then a 300 ms gap).
+    const arrival = (i: number) => T0 + Math.floor(i / 3) * 300 + (i % 3);
+    const feed = (withMedia: boolean) => {
+      const tracker = makeTracker();
+      let events = 0;
+      for (let i = 0; i < 20; i++) {
+        const f = frame(i, [det({ x: 10 + i * 60, y: 100, w: 40, h: 40 })]);
+        f.frame.captureTs = arrival(i);
+        if (withMedia) f.frame.mediaTs = i * DT;
+        events += tracker.update(f).events.length;
+      }
+      return events;
+    };
+    expect(feed(true)).toBe(1);
+    expect(feed(false)).toBeGreaterThan(1); // arrival times alone break the motion model
+  });
+
+  it('keeps one defect one event when the detector changes its mind about the class, and reports the class most seen', () => {
+    const tracker = makeTracker();
+    const classes = ['crack', 'scratch', 'scratch', 'crack', 'scratch', 'scratch', 'crack', 'scratch'];
+    const out = run(tracker, classes.length, (i) => [det({ x: 100 + i * 30, y: 200, w: 40, h: 40 }, 0.6, classes[i] === 'crack' ? 2 : 0, classes[i])]);
+    expect(out).toHaveLength(1);
+    expect(out[0].event).toMatchObject({ className: 'scratch', classId: 0 });
+    // Two defects of different classes side by side stay two events.
+    const two = run(makeTracker(), 8, (i) => [
+      det({ x: 100 + i * 30, y: 200, w: 40, h: 40 }, 0.6, 0, 'scratch'),
+      det({ x: 150 + i * 30, y: 200, w: 40, h: 40 }, 0.6, 1, 'dent'),
+    ]);
+    expect(two.map((o) => o.event.className).sort()).toEqual(['dent', 'scratch']);
+  });
+
   it('follows a part accelerating on the conveyor thanks to the velocity prediction', () => {
     const tracker = makeTracker();
     // Speed grows from 10 to 58 px/frame on a 40 px box; without prediction IoU would drop to 0.
