@@ -62,7 +62,7 @@ export function defaultOptions(): BenchOptions {
     sessionSeconds: 5,
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
-    thread: 'worker',
+    thread: 'main',
     batchMax: 4,
     sessionVariant: 'default',
     rtsp: true,
@@ -133,7 +133,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
                      memory pattern) and ffmpeg-side scaling
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
-  --thread T         model.thread: worker (default) or main, where the session runs
+  --thread T         model.thread: main (default) or worker, where the session runs
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)

@@ -77,8 +77,8 @@ export const configSchema = z.strictObject({
     batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
     batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
     threads: nonNegativeInt().default(0).describe('Intra-op threads for the CPU provider; 0 lets onnxruntime decide'),
-    thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('worker')
-      .describe('Run the session on its own worker thread (the event loop stays free during a call) or on the main thread'),
+    thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('main')
+      .describe('Run the session on the main thread, or on its own worker thread so the event loop stays free during a call (measured: same throughput, higher latency; BENCHMARKS.md)'),
     device_id: nonNegativeInt().default(0).describe('GPU index for the tensorrt and cuda providers'),
     tensorrt: z.strictObject({
       fp16: flag().default(true).describe('Let TensorRT build FP16 kernels (trt_fp16_enable)'),

@@ -8,6 +8,8 @@ import type { Detector } from './detector.js';
 export interface FrameAccounting {
   countInspected(n?: number): void;
   countDropped(reason: DropReason, n?: number): void;
+  /** The frame left its slot for the detector: a source under flow control may send the next. */
+  taken?(): void;
 }
 
 export interface SchedulerOptions {
@@ -147,7 +149,10 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   /** The oldest waiting frames first, so no camera starves when there are more cameras than batch places. */
   private take(max: number): Slot[] {
     const all = [...this.slots.values()].sort((a, b) => a.frame.captureTs - b.frame.captureTs).slice(0, max);
-    for (const s of all) this.slots.delete(s.frame.camera);
+    for (const s of all) {
+      this.slots.delete(s.frame.camera);
+      s.accounting.taken?.();
+    }
     return all;
   }
 

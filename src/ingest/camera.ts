@@ -47,15 +47,12 @@ function installedFfmpeg(): FfmpegVersion | undefined {
   return ffmpegVersion;
 }
 const MIN_RETRY_MS = 200;
-/** Flow control: frames with the consumer at once (the scheduler keeps two batches in flight). */
-const MAX_OUTSTANDING = 2;
 
 export interface CameraOptions {
   /**
-   * For a file replayed as fast as possible (`realtime: false`): keep at most
-   * two frames with the consumer (one in the model, one being letterboxed) and
-   * one decoded behind them, and stop reading ffmpeg until the consumer accounts
-   * for one (countInspected / countDropped).
+   * For a file replayed as fast as possible (`realtime: false`): once a frame
+   * waits for the consumer, keep the next one decoded behind it and stop reading
+   * ffmpeg until the consumer takes the waiting frame (`taken`).
    * ffmpeg then blocks on the pipe instead of decoding frames that would be
    * dropped as superseded. Live cameras are never held back: their old frames
    * must be dropped, not queued.
@@ -90,8 +87,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   /** Frames of the running decoder (for mediaTs). */
   private runFrames = 0;
   private out: import('node:stream').Readable | null = null;
-  /** Flow control: frames handed to the consumer and not yet accounted for, and the one decoded behind them. */
-  private outstanding = 0;
+  /** Flow control: a frame handed over and not yet taken by the consumer, and the one decoded behind it. */
+  private waiting = false;
   private held: Frame | null = null;
   private width?: number;
   private height?: number;
@@ -144,23 +141,20 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   countInspected(n = 1): void {
     this.framesInspected += n;
-    this.accounted(n);
   }
 
   countDropped(reason: DropReason, n = 1): void {
     this.framesDropped[reason] += n;
-    this.accounted(n);
   }
 
-  /** Flow control: the consumer is done with n frames; hand over the held one and read on. */
-  private accounted(n: number): void {
+  /** Flow control: the consumer took the waiting frame; hand over the held one and read on. */
+  taken(): void {
     if (!this.flowControl) return;
-    this.outstanding = Math.max(0, this.outstanding - n);
-    if (this.outstanding >= MAX_OUTSTANDING) return;
+    this.waiting = false;
     const held = this.held;
     this.held = null;
     if (held) {
-      this.outstanding++;
+      this.waiting = true;
       this.emit('frame', held);
     }
     if (this.out?.isPaused()) {
@@ -190,7 +184,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.stderr.clear();
     this.assembler = null;
     this.pending = [];
-    this.outstanding = 0;
+    this.waiting = false;
     this.held = null;
     this.runFrames = 0;
     this.width = undefined;
@@ -261,7 +255,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
     if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
     this.runFrames++;
-    if (this.flowControl && this.outstanding >= MAX_OUTSTANDING) {
+    if (this.flowControl && this.waiting) {
       // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
       if (this.held) this.framesDropped.superseded++;
       this.held = frame;
@@ -271,7 +265,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       return;
     }
     this.armStallTimer(generation);
-    if (this.flowControl) this.outstanding++;
+    if (this.flowControl) this.waiting = true;
     this.emit('frame', frame);
   }
 
