@@ -4,7 +4,7 @@ import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { errorMessage, LinesightError, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { openSession, type ProviderName, type SessionOptions } from './session.js';
+import { openSession, reportFallback, type ProviderName, type SessionOptions } from './session.js';
 import type { RunRequest, WorkerInit, WorkerReply } from './session-worker.js';
 
 export type TensorData = Float32Array | Uint8Array;
@@ -121,7 +121,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
   current = first;
   const provider = first.opened.provider as ProviderName;
   const skipped = first.opened.skipped as Array<{ provider: ProviderName; reason: string }>;
-  if (skipped.length > 0) log.warn({ stage: 'infer', provider, skipped }, `execution provider ${provider} active after ${skipped.length} fallback(s)`);
+  reportFallback(log, provider, skipped); // the worker opened it with a silent logger
   // A restarted worker goes straight to the provider that worked.
   const again: SessionOptions = { ...options, providers: [provider] };
   let restarting: Promise<{ worker: Worker }> | null = null;

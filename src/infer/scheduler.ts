@@ -97,9 +97,8 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     wake?.();
   }
 
-  private waitForFrames(timeoutMs?: number, orDone?: Promise<unknown>): Promise<void> {
+  private waitForFrames(timeoutMs?: number): Promise<void> {
     return new Promise((resolve) => {
-      void orDone?.then(() => this.signal());
       const timer = timeoutMs === undefined ? null : setTimeout(() => {
         this.wake = null;
         resolve();
@@ -128,10 +127,12 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       if (this.busy.size > 0) {
         // A batch is in the session: gather a full one while it runs, or take what
         // is there once it is done, so overlapping never shrinks the batches.
-        const running = Promise.race(this.busy);
         let done = false;
-        void running.then(() => (done = true));
-        while (this.running && this.slots.size < want && !done) await this.waitForFrames(undefined, running);
+        void Promise.race(this.busy).then(() => {
+          done = true;
+          this.signal();
+        });
+        while (this.running && this.slots.size < want && !done) await this.waitForFrames();
       } else {
         const deadline = Date.now() + this.options.batchWaitMs;
         while (this.running && this.slots.size < want && Date.now() < deadline) {

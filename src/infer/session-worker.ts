@@ -43,7 +43,7 @@ async function main(): Promise<void> {
   const init = workerData as WorkerInit;
   let session: ort.InferenceSession;
   try {
-    const opened = await openSession(init.path, init.options, silentLogger()) // the main thread logs the fallback;
+    const opened = await openSession(init.path, init.options, silentLogger()); // the main thread logs the fallback
     session = opened.session;
     port.postMessage({
       opened: { provider: opened.provider, skipped: opened.skipped, inputNames: [...session.inputNames], outputNames: [...session.outputNames] },

@@ -23,6 +23,11 @@ export interface OpenedSession {
   skipped: Array<{ provider: ProviderName; reason: string }>;
 }
 
+/** Logs once, at warn, that the active provider is not the first one configured (nothing when it is). */
+export function reportFallback(log: Logger, provider: ProviderName, skipped: OpenedSession['skipped']): void {
+  if (skipped.length > 0) log.warn({ stage: 'infer', provider, skipped }, `execution provider ${provider} active after ${skipped.length} fallback(s)`);
+}
+
 /**
  * Opens the model with the first execution provider that works, in the configured
  * order (e.g. TensorRT ▸ CUDA ▸ CPU). onnxruntime-node does not fall back by
@@ -42,9 +47,7 @@ export async function openSession(path: string, options: SessionOptions, log: Lo
     };
     try {
       const session = await ort.InferenceSession.create(path, sessionOptions);
-      if (skipped.length > 0) {
-        log.warn({ stage: 'infer', provider, skipped }, `execution provider ${provider} active after ${skipped.length} fallback(s)`);
-      }
+      reportFallback(log, provider, skipped);
       return { session, provider, skipped };
     } catch (err) {
       const reason = errorMessage(err);
