@@ -5,6 +5,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
+import { LinesightError } from '../errors.js';
 import { createDetector } from '../infer/detector.js';
 import { silentLogger } from '../log.js';
 import { computeBound, sessionFor } from './bound.js';
@@ -63,6 +64,10 @@ async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound:
 export async function runBench(input: Partial<BenchOptions> = {}): Promise<BenchReport> {
   const o: BenchOptions = { ...defaultOptions(), ...input };
   if (o.sessionVariant === 'default') return measureAll(o);
+  if (o.thread === 'worker') {
+    // The variant patches onnxruntime in this thread; a worker's session would run without it.
+    throw new LinesightError('E_CLI', `Expected --thread main with --session-variant ${o.sessionVariant} but received --thread worker (the variant cannot reach a worker's session)`);
+  }
   const undo = forceSessionVariant(o.sessionVariant);
   try {
     return await measureAll(o);

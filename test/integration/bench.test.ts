@@ -155,6 +155,10 @@ describe('linesight bench', () => {
     await expectNoStrays(['ffmpeg', 'mosquitto']);
   }, 240_000);
 
+  it('refuses a session variant for a session on the worker thread, which the variant cannot reach', async () => {
+    await expect(runBench({ sessionVariant: 'no-arena', thread: 'worker', out: null })).rejects.toMatchObject({ code: 'E_CLI', message: expect.stringContaining('--thread main') });
+  });
+
   it('parses the command line the CLI hands over', () => {
     expect(parseBenchArgs(['--help'])).toBeNull();
     expect(parseBenchArgs(['--cameras', '1,4', '--seconds', '5', '--overload', '--soak', '30m', '--peer', '--out', '-'])).toMatchObject({
