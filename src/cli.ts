@@ -7,6 +7,7 @@ import { loadConfig, parseConfigText, validateConfig, applyEnvOverrides } from '
 import { errorMessage, isLinesightError, LinesightError } from './errors.js';
 import { createDetector } from './infer/detector.js';
 import { readOnnxMetadata } from './infer/onnx-metadata.js';
+import { BENCH_HELP } from './bench/options.js';
 import { createLogger } from './log.js';
 import { createProgressCheck } from './ops/progress.js';
 import { createNotifier } from './ops/sd-notify.js';
@@ -59,6 +60,7 @@ Lists the alerts stored in SQLite since a duration (90s, 30m, 1h, 2d) or an ISO
 
 Runs the model through linesight's own inference stage on DIR/labels.json and its
 images; prints per-class precision/recall, mAP@0.5 and mAP@0.5:0.95.`,
+  bench: BENCH_HELP,
 };
 
 function fail(err: unknown): never {
@@ -303,7 +305,7 @@ async function main(argv: string[]): Promise<number> {
   }
   const handler = COMMANDS[command];
   if (!handler) throw new LinesightError('E_CLI', `Expected a command (${Object.keys(COMMANDS).join(', ')}) but received ${JSON.stringify(command)}; see linesight --help`);
-  if ((rest.includes('--help') || rest.includes('-h')) && command !== 'bench') {
+  if (rest.includes('--help') || rest.includes('-h')) {
     process.stdout.write(`${HELP[command]}\n`);
     return 0;
   }

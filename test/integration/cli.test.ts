@@ -101,7 +101,7 @@ describe('linesight run refuses bad input before starting anything', () => {
   });
 
   it('prints help for each command', async () => {
-    for (const cmd of ['run', 'check-config', 'inspect-model']) {
+    for (const cmd of ['run', 'check-config', 'inspect-model', 'bench']) {
       const r = await runCli([cmd, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: linesight ${cmd}`);
