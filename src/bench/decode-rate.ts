@@ -5,9 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { computeLetterbox, LETTERBOX_PAD } from '../preprocess/letterbox.js';
-import { inputOptions, outputOptions } from '../ingest/ffmpeg-args.js';
-import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, probeFfmpegVersion, type FfmpegVersion } from '../ingest/hwaccel.js';
-import { TETHERED_FFMPEG } from '../ingest/camera.js';
+import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
 import { LinesightError } from '../errors.js';
 import { processCpuMs } from './proc-stats.js';
 import { round } from './stats.js';
@@ -22,17 +20,9 @@ export interface DecodeOptions {
   letterboxTo?: { width: number; height: number };
 }
 
-let ffmpegVersion: FfmpegVersion | undefined | null = null;
-
-/**
- * The ffmpeg arguments a file camera uses, composed as Camera.spawn composes them
- * (src/ingest/camera.ts, CPU decode), with an optional scale+pad filter before the pixel format.
- */
+/** The ffmpeg arguments a file camera uses (CPU decode), with an optional scale+pad filter before the pixel format. */
 export function decodeArgs(clipPath: string, fps: number, letterboxTo?: { width: number; height: number }, clip?: ClipInfo): string[] {
-  const cam = { url: clipPath, transport: 'tcp' as const, realtime: false, loop: true, fps };
-  if (ffmpegVersion === null) ffmpegVersion = probeFfmpegVersion();
-  const input = adaptArgsToFfmpeg([...inputOptions(cam), ...hwaccelInputArgs('none', clipPath)], ffmpegVersion);
-  const out = adaptArgsToFfmpeg([...hwaccelOutputArgs('none'), ...outputOptions(cam)], ffmpegVersion);
+  const { input, output: out } = cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' });
   if (letterboxTo && clip) {
     const lb = computeLetterbox(clip.width, clip.height, letterboxTo.width, letterboxTo.height);
     const pad = LETTERBOX_PAD.toString(16).padStart(2, '0');

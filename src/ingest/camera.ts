@@ -48,6 +48,18 @@ function installedFfmpeg(): FfmpegVersion | undefined {
 }
 const MIN_RETRY_MS = 200;
 
+/**
+ * A camera's ffmpeg arguments before and after `-i URL`: its input and output
+ * options with its hardware-decode preset, adapted to the installed ffmpeg.
+ * The bench's decode-only measurement uses the same composition.
+ */
+export function cameraFfmpegArgs(cfg: Pick<CameraConfig, 'url' | 'transport' | 'realtime' | 'loop' | 'fps' | 'hwaccel' | 'codec'>): { input: string[]; output: string[] } {
+  return {
+    input: adaptArgsToFfmpeg([...inputOptions(cfg), ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec })], installedFfmpeg()),
+    output: adaptArgsToFfmpeg([...hwaccelOutputArgs(cfg.hwaccel), ...outputOptions(cfg)], installedFfmpeg()),
+  };
+}
+
 export interface CameraOptions {
   /**
    * For a file replayed as fast as possible (`realtime: false`): once a frame
@@ -189,10 +201,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.runFrames = 0;
     this.width = undefined;
     this.height = undefined;
+    const args = cameraFfmpegArgs(this.cfg);
     const cmd = ffmpeg(this.cfg.url)
       .setFfmpegPath(TETHERED_FFMPEG)
-      .inputOptions(adaptArgsToFfmpeg([...inputOptions(this.cfg), ...hwaccelInputArgs(this.cfg.hwaccel, this.cfg.url, { codec: this.cfg.codec })], installedFfmpeg()))
-      .outputOptions(adaptArgsToFfmpeg([...hwaccelOutputArgs(this.cfg.hwaccel), ...outputOptions(this.cfg)], installedFfmpeg()));
+      .inputOptions(args.input)
+      .outputOptions(args.output);
     this.command = cmd;
     cmd.on('start', () => {
       const proc = (cmd as unknown as { ffmpegProc: import('node:child_process').ChildProcess }).ffmpegProc;
