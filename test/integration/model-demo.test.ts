@@ -6,6 +6,7 @@ import { parse } from 'yaml';
 import { startLine, type Line } from '../../src/app.js';
 import { validateConfig } from '../../src/config/load.js';
 import { silentLogger } from '../../src/log.js';
+import { iou } from '../../src/events/geometry.js';
 import type { AlertView } from '../../src/overlay/source.js';
 import type { Box } from '../../src/types.js';
 import { ROOT } from '../helpers/cli.js';
@@ -27,13 +28,6 @@ interface TruthPart {
   from_s: number;
   to_s: number;
   track: Array<{ t: number } & Box>;
-}
-
-function iou(a: Box, b: Box): number {
-  const w = Math.min(a.x + a.w, b.x + b.w) - Math.max(a.x, b.x);
-  const h = Math.min(a.y + a.h, b.y + b.h) - Math.max(a.y, b.y);
-  if (w <= 0 || h <= 0) return 0;
-  return (w * h) / (a.w * a.h + b.w * b.h - w * h);
 }
 
 /**
