@@ -3,17 +3,19 @@
 
 Steps: render the train and val splits once into a cache (letterboxed uint8
 arrays, several input sizes from the same renders), then train for a fixed
-wall-clock budget with a task-aligned assigner (TAL), GIoU box loss and BCE
-class loss against IoU-aware targets, AdamW, warm-up then cosine decay over the
-time budget, and an EMA of the weights. The EMA weights are evaluated on val
-(mAP50, mAP50-95) and saved.
+budget (a number of steps, or wall-clock minutes) with a task-aligned
+assigner (TAL), GIoU box loss and BCE class loss against IoU-aware targets,
+AdamW, warm-up then cosine decay over the budget, and an EMA of the weights.
+The EMA weights are evaluated on val (mAP50, mAP50-95) and saved.
 
+    train.py --imgsz 320 --steps 6000
     train.py --imgsz 320 --minutes 20
     train.py --eval CHECKPOINT --split test --count 300     (Python evaluator)
 
-The time-based schedule keeps the run inside its budget on a shared machine;
-the price is that two runs are not bit-identical (the data and the
-initialisation are).
+A step budget makes a run repeatable: the schedule follows the fraction of
+steps done, so a busy machine only makes it take longer. A wall-clock budget
+keeps an experiment inside its time on a shared machine; the price is that two
+runs get different numbers of steps.
 """
 
 from __future__ import annotations
@@ -419,6 +421,9 @@ def train(a):
                             lr=a.lr, betas=(0.9, 0.999))
     ema = EMA(model)
     budget = a.minutes * 60
+
+    def progress():   # fraction of the budget spent: steps if given, else seconds
+        return it / a.steps if a.steps else t_train / budget
     grids = {}
     t_train = 0.0
     it = 0
@@ -430,9 +435,9 @@ def train(a):
     best = None
     log_t = time.time()
     run_l = np.zeros(3)
-    while t_train < budget:
+    while progress() < 1.0:
         t0 = time.time()
-        frac = t_train / budget
+        frac = progress()
         warm = min(1.0, (it + 1) / a.warmup)
         lr = a.lr * warm * (a.lrf + (1 - a.lrf) * 0.5 * (1 + math.cos(math.pi * frac)))
         for g in opt.param_groups:
@@ -461,8 +466,9 @@ def train(a):
         run_l = 0.95 * run_l + 0.05 * np.array([loss.item(), lb.item(), lc.item()]) if it > 1 else np.array([loss.item(), lb.item(), lc.item()])
         if time.time() - log_t > 30:
             log_t = time.time()
-            log(f"it {it} ({seen / len(imgs):.2f} ep) t {t_train:.0f}/{budget:.0f}s lr {lr:.2e} loss {run_l[0]:.3f} box {run_l[1]:.3f} cls {run_l[2]:.3f} ({t_train / seen * 1000:.0f} ms/img)")
-        if t_train / budget >= next_eval or t_train >= budget:
+            left = f"{it}/{a.steps} it" if a.steps else f"{t_train:.0f}/{budget:.0f}s"
+            log(f"it {it} ({seen / len(imgs):.2f} ep) {left}, {t_train:.0f}s lr {lr:.2e} loss {run_l[0]:.3f} box {run_l[1]:.3f} cls {run_l[2]:.3f} ({t_train / seen * 1000:.0f} ms/img)")
+        if progress() >= next_eval or progress() >= 1.0:
             next_eval += a.eval_every
             r = evaluate(predict(ema.ema, vimgs), vlabels)
             evals.append({"t": round(t_train), "it": it, "map50": r["map50"], "map50_95": r["map50_95"]})
@@ -498,7 +504,8 @@ def eval_checkpoint(a):
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--imgsz", type=int, default=320, help="square model input size")
-    ap.add_argument("--minutes", type=float, default=25, help="wall-clock budget for the optimisation steps")
+    ap.add_argument("--minutes", type=float, default=25, help="wall-clock budget for the optimisation steps (when --steps is 0)")
+    ap.add_argument("--steps", type=int, default=0, help="budget in optimisation steps; the schedule follows it, whatever the machine's load")
     ap.add_argument("--train-count", type=int, default=6000)
     ap.add_argument("--val-count", type=int, default=300)
     ap.add_argument("--cache-dir", default="data/model-train/cache")
