@@ -3,6 +3,7 @@ import type { CameraConfig, Config } from './config/schema.js';
 import { errorMessage } from './errors.js';
 import { Tracker, type TrackView } from './events/index.js';
 import { Camera } from './ingest/camera.js';
+import { viewEvery, type LetterboxPlan } from './ingest/ffmpeg-args.js';
 import { createDetector, type Detector } from './infer/detector.js';
 import { ensureProviderDirs, providerOptions } from './infer/providers.js';
 import { InferenceScheduler } from './infer/scheduler.js';
@@ -13,8 +14,9 @@ import { startPublisher, type Publisher } from './publish/index.js';
 import { openStore, type Store } from './store/index.js';
 import { openAggregateStore, type AggregateStore } from './store/aggregate-store.js';
 import { MinuteAggregator } from './store/aggregator.js';
+import { LETTERBOX_PAD } from './preprocess/letterbox.js';
 import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
-import type { CameraSnapshot, Frame, InspectedFrame } from './types.js';
+import { hasPicture, type CameraSnapshot, type Frame, type InspectedFrame } from './types.js';
 
 export const VERSION: string = (JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8')) as { version: string }).version;
 
@@ -74,6 +76,21 @@ function listeners<A extends unknown[]>() {
       for (const fn of set) fn(...args);
     },
   };
+}
+
+/**
+ * The frame to cut a thumbnail from: the one captured at `ts` if it has its
+ * full-size picture, else the one with a picture captured nearest to it. The
+ * box may then be off by what the part moved in between (at most half the
+ * view interval; the thumbnail's margin absorbs slow belts).
+ */
+export function pictureNear(frames: readonly Frame[], ts: number): Frame | undefined {
+  let best: Frame | undefined;
+  for (const f of frames) {
+    if (!hasPicture(f)) continue;
+    if (!best || Math.abs(f.captureTs - ts) < Math.abs(best.captureTs - ts)) best = f;
+  }
+  return best;
 }
 
 function trackerFor(cam: CameraConfig, config: Config): Tracker {
@@ -159,7 +176,9 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const inspected = listeners<[InspectedFrame, TrackView[]]>();
   const alerts = listeners<[AlertView, Frame | undefined]>();
   // The last few inspected frames per camera (references, no copies): an alert's
-  // thumbnail is cut from the frame its box comes from, which may be a few frames back.
+  // thumbnail is cut from the frame its box comes from, which may be a few frames back
+  // (or, when ffmpeg letterboxes and only every k-th frame has its full-size picture,
+  // from the nearest one that has it).
   const recentFrames = new Map<string, Frame[]>();
   const keepFrames = Math.min(config.events.confirm_window + 1, 8);
   const eventLog = log.child({ stage: 'events' });
@@ -184,7 +203,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
           camera: event.camera, seq, class: event.className, confidence: Number(event.confidence.toFixed(3)),
           box: event.box, track: event.trackId, id: event.id, outbox: outcome,
         }, `defect ${event.className} on ${event.camera}`);
-        alerts.emit({ ...event, seq }, ring.find((f) => f.captureTs === event.frame.ts));
+        alerts.emit({ ...event, seq }, pictureNear(ring, event.frame.ts));
       } catch (err) {
         // The store refusing a write is the one failure that can lose an alert: shout.
         eventLog.error({ camera: event.camera, code: 'E_STORE', err: errorMessage(err), event }, 'could not store an alert');
@@ -196,6 +215,13 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   });
   scheduler.start();
 
+  // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
+  const letterboxPlan = (camCfg: CameraConfig): LetterboxPlan | undefined => config.ingest.letterbox !== 'ffmpeg' ? undefined : {
+    width: detector.info.inputWidth,
+    height: detector.info.inputHeight,
+    viewEvery: viewEvery(camCfg.fps, config.overlay.preview_fps),
+    pad: LETTERBOX_PAD,
+  };
   const cameraConfigs = new Map<string, CameraConfig>();
   const startCamera = (camCfg: CameraConfig) => {
     cameraConfigs.set(camCfg.id, camCfg);
@@ -204,7 +230,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       return;
     }
     // Files replayed as fast as possible wait for the model instead of decoding frames it would drop.
-    const camera = new Camera(camCfg, config.ingest, log, { flowControl: true });
+    const camera = new Camera(camCfg, config.ingest, log, { flowControl: true, letterbox: letterboxPlan(camCfg) });
     trackers.set(camCfg.id, trackerFor(camCfg, config));
     camera.on('frame', (frame) => {
       scheduler.offer(frame, camera);

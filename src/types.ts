@@ -17,14 +17,21 @@ export interface Frame {
    * real-time files, whose captureTs is the time that matters.
    */
   mediaTs?: number;
+  /** Source resolution: the size of `rgb`, and of the frame boxes are given in. */
   width: number;
   height: number;
-  /** Packed RGB24, row-major, `width * height * 3` bytes. */
-  rgb: Buffer;
+  /**
+   * The full-size picture: packed RGB24, row-major, `width * height * 3` bytes.
+   * When ffmpeg letterboxes (`ingest.letterbox: ffmpeg`) only every k-th frame
+   * has it (the operator's video and thumbnails need no more); the model reads `input`.
+   */
+  rgb?: Buffer;
+  /** The frame letterboxed to the model input by ffmpeg (Ultralytics letterbox, grey 114), packed RGB24. */
+  input?: { rgb: Buffer; width: number; height: number };
 }
 
 /** A frame without its pixels: what travels past inference. */
-export type FrameMeta = Omit<Frame, 'rgb'>;
+export type FrameMeta = Omit<Frame, 'rgb' | 'input'>;
 
 /** Axis-aligned box in source-frame pixels; `x, y` is the top-left corner. */
 export interface Box {
@@ -130,3 +137,10 @@ export interface ModelInfo {
  * `yolov5`: `[B, N, 5+nc]`, columns cx, cy, w, h, objectness then class scores.
  */
 export type OutputLayout = 'yolov8' | 'yolov5';
+
+/** A frame that carries its full-size picture. */
+export type PicturedFrame = Frame & { rgb: Buffer };
+
+export function hasPicture(frame: Frame | undefined): frame is PicturedFrame {
+  return frame?.rgb !== undefined;
+}

@@ -4,8 +4,9 @@
  * rawvideo read from the pipe and discarded.
  */
 import { spawn } from 'node:child_process';
-import { computeLetterbox, LETTERBOX_PAD } from '../preprocess/letterbox.js';
+import type { Readable } from 'node:stream';
 import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
+import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { LinesightError } from '../errors.js';
 import { processCpuMs } from './proc-stats.js';
 import { round } from './stats.js';
@@ -16,33 +17,28 @@ export interface DecodeOptions {
   /** Camera fps (`-r`); the bench uses the clip's own rate so no frame is skipped. */
   fps: number;
   seconds: number;
-  /** Experiment: let ffmpeg scale and pad to the model input (what sharp does in the pipeline). */
-  letterboxTo?: { width: number; height: number };
+  /** ffmpeg letterboxes to the model input and sends full-size views on fd 3, as a camera with `ingest.letterbox: ffmpeg` does. */
+  letterbox?: LetterboxPlan;
 }
 
-/** The ffmpeg arguments a file camera uses (CPU decode), with an optional scale+pad filter before the pixel format. */
-export function decodeArgs(clipPath: string, fps: number, letterboxTo?: { width: number; height: number }, clip?: ClipInfo): string[] {
-  const { input, output: out } = cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' });
-  if (letterboxTo && clip) {
-    const lb = computeLetterbox(clip.width, clip.height, letterboxTo.width, letterboxTo.height);
-    const pad = LETTERBOX_PAD.toString(16).padStart(2, '0');
-    const vf = `scale=${lb.scaledWidth}:${lb.scaledHeight}:flags=bilinear,pad=${letterboxTo.width}:${letterboxTo.height}:${lb.left}:${lb.top}:color=0x${pad}${pad}${pad}`;
-    const at = out.indexOf('-pix_fmt');
-    out.splice(at, 0, '-vf', vf);
-  }
-  return [...input, '-i', clipPath, ...out, 'pipe:1'];
+/** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */
+export function decodeArgs(clipPath: string, fps: number, letterbox?: LetterboxPlan): string[] {
+  return cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' }, letterbox);
 }
 
 export async function measureDecode(options: DecodeOptions): Promise<DecodeResult> {
-  const { clip } = options;
-  const size = options.letterboxTo ?? { width: clip.width, height: clip.height };
-  const frameBytes = size.width * size.height * 3;
-  const args = decodeArgs(clip.path, options.fps, options.letterboxTo, clip);
-  const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+  const { clip, letterbox } = options;
+  const frameBytes = letterbox ? letterbox.width * letterbox.height * 3 : clip.width * clip.height * 3;
+  const args = decodeArgs(clip.path, options.fps, letterbox);
+  const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(letterbox ? ['pipe' as const] : [])] });
   let stderr = '';
-  child.stderr.setEncoding('utf8');
-  child.stderr.on('data', (s: string) => {
+  child.stderr?.setEncoding('utf8');
+  child.stderr?.on('data', (s: string) => {
     stderr = (stderr + s).slice(-4000);
+  });
+  let viewBytes = 0;
+  (child.stdio[3] as Readable | undefined)?.on('data', (chunk: Buffer) => {
+    viewBytes += chunk.length;
   });
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
@@ -51,7 +47,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   let startAt = 0;
   let startCpu = { ffmpeg: 0, self: process.cpuUsage() };
   const windowOpen = new Promise<void>((resolve) => {
-    child.stdout.on('data', (chunk: Buffer) => {
+    (child.stdout as Readable).on('data', (chunk: Buffer) => {
       if (startAt === 0) {
         startAt = performance.now();
         startCpu = { ffmpeg: processCpuMs(child.pid ?? 0), self: process.cpuUsage() };
@@ -70,16 +66,18 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   const ffmpegCpu = processCpuMs(child.pid ?? 0) - startCpu.ffmpeg;
   const self = process.cpuUsage(startCpu.self);
   const frames = bytes / frameBytes;
+  const views = letterbox ? viewBytes / (clip.width * clip.height * 3) : frames;
   child.kill('SIGKILL');
   await exited;
   const cpuMs = ffmpegCpu + (self.user + self.system) / 1000;
   return {
-    variant: options.letterboxTo ? 'ffmpeg-letterbox' : 'pipeline',
+    variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
     args,
     frames: Math.floor(frames),
     seconds: round(wallMs / 1000, 3),
     fps: round(frames / (wallMs / 1000)),
     frameBytes,
+    fullSizeFrames: Math.floor(views),
     cpuMsPerFrame: round(cpuMs / Math.max(frames, 1), 3),
     cpuPct: round((cpuMs / wallMs) * 100, 1),
   };

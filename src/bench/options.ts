@@ -26,6 +26,8 @@ export interface BenchOptions {
   threads: number;
   /** `model.thread`: the session on a worker thread or on the main thread. */
   thread: 'worker' | 'main';
+  /** `ingest.letterbox` of the pipeline runs (and of the decode measurement that sets the bound). */
+  letterbox: 'ffmpeg' | 'sharp';
   /** `model.batch_max`. */
   batchMax: number;
   /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
@@ -63,6 +65,7 @@ export function defaultOptions(): BenchOptions {
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
     thread: 'main',
+    letterbox: 'ffmpeg',
     batchMax: 4,
     sessionVariant: 'default',
     rtsp: true,
@@ -134,6 +137,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
   --thread T         model.thread: main (default) or worker, where the session runs
+  --letterbox L      ingest.letterbox: ffmpeg (default) or sharp, who letterboxes to the model input
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
@@ -158,6 +162,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       threads: { type: 'string' },
       'batch-max': { type: 'string' },
       thread: { type: 'string' },
+      letterbox: { type: 'string' },
       'session-variant': { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
@@ -178,6 +183,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
     ...(batchMax === undefined ? {} : { batchMax }),
     ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
+    ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
     ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
@@ -188,6 +194,11 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.out === undefined ? {} : { out: values.out === '-' ? null : values.out }),
   };
   return options;
+}
+
+function letterboxPlace(text: string): 'ffmpeg' | 'sharp' {
+  if (text === 'ffmpeg' || text === 'sharp') return text;
+  fail(`Expected "ffmpeg" or "sharp" for --letterbox but received ${describeValue(text)}`);
 }
 
 function threadPlace(text: string): 'worker' | 'main' {

@@ -29,6 +29,8 @@ export interface PipelineSpec {
   seconds: number;
   warmupSeconds: number;
   model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; batchMax: number; confidence?: number };
+  /** `ingest.letterbox`. */
+  letterbox: 'ffmpeg' | 'sharp';
   /** External broker URL; none starts linesight's embedded broker. */
   mqttUrl?: string;
   /** The bound for this run, given the batch size the scheduler aims for. */
@@ -56,6 +58,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
     site: 'bench',
     line: spec.label.replace(/[^A-Za-z0-9_.-]/g, '-'),
     cameras,
+    ingest: { letterbox: spec.letterbox },
     model: {
       path: spec.model.path,
       providers: spec.model.providers,

@@ -49,19 +49,27 @@ export interface ModelSummary {
   threads: number;
   /** `model.thread` of the pipeline runs: the session on a worker thread or on the main thread. */
   thread: 'worker' | 'main';
+  /** `ingest.letterbox` of the pipeline runs. */
+  letterbox: 'ffmpeg' | 'sharp';
   /** `default`, or the session option variant forced on every session (`--session-variant`). */
   sessionVariant: string;
 }
 
 /** (1) ffmpeg alone, same flags as the pipeline, rawvideo read and discarded. */
 export interface DecodeResult {
-  /** What the measurement decoded to: the pipeline's full-size rgb24, or scaled in ffmpeg (experiment). */
-  variant: 'pipeline' | 'ffmpeg-letterbox';
+  /**
+   * What ffmpeg produced: every frame at full size in rgb24 (`ingest.letterbox: sharp`),
+   * or the model input plus every k-th frame at full size on fd 3 (`ffmpeg`).
+   */
+  variant: 'full-size' | 'ffmpeg-letterbox';
   args: string[];
+  /** Frames on stdout (model inputs, or full-size frames). */
   frames: number;
   seconds: number;
   fps: number;
   frameBytes: number;
+  /** Full-size frames ffmpeg produced in the window (= frames without the letterbox). */
+  fullSizeFrames: number;
   /** CPU seconds per frame: ffmpeg plus this process reading the pipe (core-ms). */
   cpuMsPerFrame: number;
   /** Average CPU while decoding, percent of one core. */
@@ -215,25 +223,6 @@ export interface PeerResult {
   ratioBest?: number;
 }
 
-/** `--sweep`: the inference path with ingest changes switched on and off (src/bench/lean-pipeline.ts). */
-export interface LeanResult {
-  label: string;
-  cameras: number;
-  backpressure: boolean;
-  ffmpegScale: boolean;
-  workerInference: boolean;
-  fps: number;
-  /** The same bound as the full pipeline run with these cameras. */
-  bound: number;
-  ratio: number;
-  superseded: number;
-  inferLatencyMs: Percentiles;
-  cpuPct: number;
-  cpuSelfPct: number;
-  /** The rest of the machine during the run: a busy neighbour makes the comparison unfair. */
-  otherBusyPct: number;
-}
-
 export interface TargetCheck {
   name: string;
   target: string;
@@ -257,8 +246,11 @@ export interface BenchReport {
   overload: PipelineResult | null;
   soak: SoakResult | null;
   peer: PeerResult | null;
-  /** Optional measurements (`--sweep`): session option variants, ffmpeg-side scaling, ingest prototypes. */
-  experiments: { session: SessionResult[]; decode: DecodeResult[]; lean: LeanResult[] };
+  /**
+   * Optional measurements: session option variants (`--sweep`), and ffmpeg's
+   * cost with the other `ingest.letterbox` than the pipeline's (always).
+   */
+  experiments: { session: SessionResult[]; decode: DecodeResult[] };
   /** Per-frame latency budget for the latency targets: decode cpu/frame + one session call. */
   latencyBudgetMs: number;
   targets: TargetCheck[];

@@ -10,13 +10,15 @@ import { createDetector } from '../infer/detector.js';
 import { silentLogger } from '../log.js';
 import { computeBound, sessionFor } from './bound.js';
 import { measureDecode } from './decode-rate.js';
+import { configSchema } from '../config/schema.js';
+import { viewEvery, type LetterboxPlan } from '../ingest/ffmpeg-args.js';
+import { LETTERBOX_PAD } from '../preprocess/letterbox.js';
 import { clipInfo, machineInfo } from './inputs.js';
 import { defaultOptions, type BenchOptions } from './options.js';
 import { runPeer } from './peer.js';
 import { runPipeline, type PipelineSpec } from './pipeline-run.js';
 import { measurePreprocess } from './preprocess-cost.js';
-import { runLean } from './lean-pipeline.js';
-import { BENCH_SCHEMA, type BenchReport, type Bound, type ClipInfo, type LeanResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
+import { BENCH_SCHEMA, type BenchReport, type DecodeResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
 import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
 import { forceSessionVariant, measureSession, SESSION_VARIANTS } from './session-rate.js';
 import { soakSummary } from './soak.js';
@@ -26,33 +28,6 @@ import { checkTargets } from './targets.js';
 /** Load of the latency run, as a fraction of what the box took with file cameras. */
 const LATENCY_LOAD = 0.8;
 const OVERLOAD = 2;
-
-/** The inference path with backpressure, ffmpeg-side scaling and a worker-thread session switched off and on. */
-async function leanRuns(o: BenchOptions, clip: ClipInfo, cameras: number, bound: Bound, progress: (m: string) => void): Promise<LeanResult[]> {
-  const log = o.log ?? silentLogger();
-  const detector = await createDetector({ path: o.model, providers: o.providers, threads: o.threads, confidence: o.confidence, thread: 'main' }, log);
-  const inWorker = await createDetector({ path: o.model, providers: o.providers, threads: o.threads, confidence: o.confidence, thread: 'worker' }, log);
-  const variants = [
-    { backpressure: false, scale: false, worker: false },
-    { backpressure: true, scale: false, worker: false },
-    { backpressure: false, scale: true, worker: false },
-    { backpressure: false, scale: false, worker: true },
-    { backpressure: true, scale: true, worker: true },
-  ];
-  const results: LeanResult[] = [];
-  try {
-    for (const v of variants) {
-      progress(`sweep: inference path, ${cameras} file camera(s), backpressure ${v.backpressure}, ffmpeg scale ${v.scale}, worker ${v.worker}`);
-      results.push(await runLean({
-        clip, cameras, seconds: o.seconds, warmupSeconds: o.warmupSeconds, detector: v.worker ? inWorker : detector, batchMax: o.batchMax, ...v, bound, log,
-      }));
-    }
-  } finally {
-    await inWorker.close();
-    await detector.close();
-  }
-  return results;
-}
 
 /**
  * Runs the benchmark and returns its report (also written to `options.out` as JSON).
@@ -92,8 +67,17 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const cameraCounts = [...new Set(o.cameras)].sort((a, b) => a - b);
   const maxCameras = cameraCounts[cameraCounts.length - 1];
 
-  progress(`decode-only: ffmpeg on ${clip.width}×${clip.height} @ ${clip.fps} fps for ${o.decodeSeconds} s`);
-  const decode = await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds });
+  // ffmpeg with the pipeline's own arguments (ingest.letterbox); the other composition is reported beside it.
+  const plan: LetterboxPlan = {
+    width: info.inputWidth, height: info.inputHeight, pad: LETTERBOX_PAD, viewEvery: viewEvery(clip.fps, configSchema.shape.overlay.parse(undefined).preview_fps),
+  };
+  const decodeVariants = [o.letterbox, o.letterbox === 'ffmpeg' ? 'sharp' : 'ffmpeg'] as const;
+  const decodes: DecodeResult[] = [];
+  for (const variant of decodeVariants) {
+    progress(`decode-only: ffmpeg on ${clip.width}×${clip.height} @ ${clip.fps} fps for ${o.decodeSeconds} s, ${variant === 'ffmpeg' ? 'letterboxed by ffmpeg' : 'full size'}`);
+    decodes.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, ...(variant === 'ffmpeg' ? { letterbox: plan } : {}) }));
+  }
+  const decode = decodes[0];
 
   const batches = [...new Set([1, pipelineBatch, ...cameraCounts.map((n) => Math.min(n, pipelineBatch))])].sort((a, b) => a - b);
   const session: SessionResult[] = [];
@@ -104,7 +88,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   progress('preprocess: sharp letterbox and tensor fill per frame');
   const preprocess = await measurePreprocess(clip, info, Math.min(3, o.sessionSeconds));
 
-  const experiments: BenchReport['experiments'] = { session: [], decode: [], lean: [] };
+  const experiments: BenchReport['experiments'] = { session: [], decode: decodes.slice(1) };
   if (o.sweep) {
     for (const threads of [1, 2, 0]) {
       for (const batch of [...new Set([1, pipelineBatch])]) {
@@ -116,8 +100,6 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       progress(`sweep: session ${variant}, batch ${pipelineBatch}`);
       experiments.session.push(await measureSession({ modelPath: o.model, providers: o.providers, info, batch: pipelineBatch, threads: o.threads, seconds: o.sessionSeconds, variant }));
     }
-    progress('sweep: ffmpeg scales and pads to the model input instead of sharp');
-    experiments.decode.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, letterboxTo: { width: info.inputWidth, height: info.inputHeight } }));
   }
 
   const boundFor = (cameras: number, cameraFps: number | null) => computeBound({
@@ -145,6 +127,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     const base = {
       warmupSeconds: o.warmupSeconds,
       model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, batchMax: o.batchMax, confidence: o.confidence },
+      letterbox: o.letterbox,
       mqttUrl: broker?.url,
       exclude,
       log,
@@ -187,7 +170,6 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     } else if (o.latency || o.overload || o.soakSeconds !== null) {
       notes.push('--no-rtsp: the latency, overload and soak runs need paced RTSP cameras and were skipped.');
     }
-    if (o.sweep) experiments.lean.push(...(await leanRuns(o, clip, maxCameras, boundFor(maxCameras, null), progress)));
   } finally {
     for (const s of services.reverse()) await s.stop();
   }
@@ -217,7 +199,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     clip,
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
-      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant,
+      inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant, letterbox: o.letterbox,
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,

@@ -23,7 +23,7 @@ export function formatBenchTable(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
-  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, session options ${r.model.sessionVariant}; broker ${r.broker.kind}`);
+  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, letterbox by ${r.model.letterbox}, session options ${r.model.sessionVariant}; broker ${r.broker.kind}`);
   out.push('');
   out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU`);
   out.push('(2) session:');
@@ -37,12 +37,6 @@ export function formatBenchTable(r: BenchReport): string {
   const runs = [...r.pipeline, ...(r.overload ? [r.overload] : [])];
   out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'bound on free cores', 'ratio', 'batch', 'capture→inferred', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
     runs.map(pipelineRow)));
-  if (r.experiments.lean.length > 0) {
-    out.push('');
-    out.push('inference path prototypes (--sweep; no tracker/store/MQTT):');
-    out.push(table(['run', 'cams', 'backpressure', 'ffmpeg scale', 'worker', 'frames/s', 'bound', 'ratio', 'superseded', 'capture→inferred', 'CPU %', 'node CPU %', 'other %'],
-      r.experiments.lean.map((l) => [l.label, l.cameras, String(l.backpressure), String(l.ffmpegScale), String(l.workerInference), l.fps, l.bound, l.ratio, l.superseded, ms(l.inferLatencyMs), l.cpuPct, l.cpuSelfPct, l.otherBusyPct])));
-  }
   if (r.soak) {
     const s = r.soak;
     out.push('');

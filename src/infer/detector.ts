@@ -2,8 +2,8 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { LinesightError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { letterboxImage } from '../preprocess/resize.js';
-import { boxToSource, type Letterbox } from '../preprocess/letterbox.js';
+import { letterboxImage, type LetterboxedImage } from '../preprocess/resize.js';
+import { boxToSource, computeLetterbox, type Letterbox } from '../preprocess/letterbox.js';
 import { writeImageToTensor } from '../preprocess/tensor.js';
 import type { Detection, Frame, ModelInfo, OutputLayout } from '../types.js';
 import { decodeOutput } from './decode.js';
@@ -120,10 +120,9 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const maxDetections = options.maxDetections ?? 300;
   let busy: Promise<unknown> = Promise.resolve();
 
-  type Letterboxed = Awaited<ReturnType<typeof letterboxImage>>;
-  const letterbox = (frames: readonly Frame[]) => Promise.all(frames.map((f) => letterboxImage(f.rgb, f.width, f.height, size.width, size.height)));
+  const letterbox = (frames: readonly Frame[]) => Promise.all(frames.map((f) => modelInput(f, size)));
 
-  async function inferBatch(boxes: Letterboxed[]): Promise<Detection[][]> {
+  async function inferBatch(boxes: LetterboxedImage[]): Promise<Detection[][]> {
     const out = await runBatch(session, input.name, spec, size, boxes.map((b) => b.rgb), boxes.length);
     return boxes.map((b, i) => toDetections(out.data, i, out.dims, b.transform));
   }
@@ -162,6 +161,27 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
       await session.release();
     },
   };
+}
+
+/**
+ * A frame as the model takes it: ffmpeg's letterbox when the camera made one of
+ * the model's size (same transform, so boxes map back alike), else sharp's from
+ * the full-size picture.
+ */
+async function modelInput(frame: Frame, size: { width: number; height: number }): Promise<LetterboxedImage> {
+  const made = frame.input;
+  if (made && made.width === size.width && made.height === size.height) {
+    const expected = size.width * size.height * 3;
+    if (made.rgb.length !== expected) {
+      throw new LinesightError('E_FRAME_SIZE', `Expected ${expected} bytes for a ${size.width}×${size.height} RGB24 model input but received ${made.rgb.length}`);
+    }
+    return { rgb: made.rgb, transform: computeLetterbox(frame.width, frame.height, size.width, size.height) };
+  }
+  if (!frame.rgb) {
+    const found = made ? `only a ${made.width}×${made.height} model input` : 'no pixels';
+    throw new LinesightError('E_FRAME_SIZE', `Expected a full-size frame or a ${size.width}×${size.height} model input from camera ${frame.camera} but found ${found}`);
+  }
+  return letterboxImage(frame.rgb, frame.width, frame.height, size.width, size.height);
 }
 
 function inputSize(spec: InputSpec, imgsz: string | undefined, configured: DetectorOptions['input'], name: string): { width: number; height: number } {

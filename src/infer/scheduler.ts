@@ -181,7 +181,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     this.stats.lastBatchSize = batch.length;
     batch.forEach((s, i) => {
       s.accounting.countInspected();
-      const { rgb: _pixels, ...meta } = s.frame;
+      const { rgb: _pixels, input: _input, ...meta } = s.frame;
       this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length }, s.frame);
     });
   }

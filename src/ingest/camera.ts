@@ -1,15 +1,16 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
+import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import ffmpeg from 'fluent-ffmpeg';
 import type { CameraConfig, IngestConfig } from '../config/schema.js';
 import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
 import { Backoff } from './backoff.js';
-import { inputOptions, outputOptions, sourceKind } from './ffmpeg-args.js';
+import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
 import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
-import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
+import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
 import { RateMeter } from './rate-meter.js';
 
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
@@ -49,15 +50,18 @@ function installedFfmpeg(): FfmpegVersion | undefined {
 const MIN_RETRY_MS = 200;
 
 /**
- * A camera's ffmpeg arguments before and after `-i URL`: its input and output
- * options with its hardware-decode preset, adapted to the installed ffmpeg.
- * The bench's decode-only measurement uses the same composition.
+ * A camera's whole ffmpeg command line: input options with its hardware-decode
+ * preset, `-i URL`, then either full-size RGB24 frames on stdout or (with
+ * `letterbox`) the model input on stdout and every k-th frame at full size on
+ * fd 3; adapted to the installed ffmpeg. The bench's decode-only measurement
+ * uses the same composition.
  */
-export function cameraFfmpegArgs(cfg: Pick<CameraConfig, 'url' | 'transport' | 'realtime' | 'loop' | 'fps' | 'hwaccel' | 'codec'>): { input: string[]; output: string[] } {
-  return {
-    input: adaptArgsToFfmpeg([...inputOptions(cfg), ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec })], installedFfmpeg()),
-    output: adaptArgsToFfmpeg([...hwaccelOutputArgs(cfg.hwaccel), ...outputOptions(cfg)], installedFfmpeg()),
-  };
+export function cameraFfmpegArgs(cfg: Pick<CameraConfig, 'url' | 'transport' | 'realtime' | 'loop' | 'fps' | 'hwaccel' | 'codec'>, letterbox?: LetterboxPlan): string[] {
+  const input = [...inputOptions(cfg), ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec }), '-i', cfg.url];
+  const output = letterbox
+    ? ['-filter_complex', letterboxFilterGraph(cfg.fps, letterbox, hwaccelPreFilter(cfg.hwaccel)), ...letterboxOutputOptions()]
+    : [...hwaccelOutputArgs(cfg.hwaccel), ...outputOptions(cfg), 'pipe:1'];
+  return adaptArgsToFfmpeg([...input, ...output], installedFfmpeg());
 }
 
 export interface CameraOptions {
@@ -70,10 +74,25 @@ export interface CameraOptions {
    * must be dropped, not queued.
    */
   flowControl?: boolean;
+  /**
+   * ffmpeg letterboxes the frames to the model input (`Frame.input`), which
+   * keeps full-size frames off the pipe: those come only on every
+   * `viewEvery`-th frame (`Frame.rgb`), for the operator's video and alert
+   * thumbnails. Without it every frame comes at full size and the inference
+   * stage letterboxes it.
+   */
+  letterbox?: LetterboxPlan;
+}
+
+/** A decoded frame waiting for its full-size picture (fd 3) before it is handed on, in order. */
+interface Pending {
+  frame: Frame;
+  needsView: boolean;
 }
 
 /**
- * One camera: one ffmpeg child decoding to RGB24 on stdout, cut into frames.
+ * One camera: one ffmpeg child decoding to RGB24 on stdout (full size, or the
+ * model input with full-size views on fd 3), cut into frames.
  * Restarts forever with capped exponential backoff and full jitter when the
  * stream fails, stalls or changes resolution; a failure is logged once at warn
  * with ffmpeg's own cause, and the recovery once at info.
@@ -90,15 +109,22 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly rate = new RateMeter(5000);
   private readonly flowControl: boolean;
   private readonly asFastAsPossible: boolean;
+  private readonly letterbox?: LetterboxPlan;
 
   private state: CameraState = 'stopped';
-  private command: ffmpeg.FfmpegCommand | null = null;
-  private child: import('node:child_process').ChildProcess | null = null;
+  private child: ChildProcess | null = null;
+  /** stdout: full-size frames, or the model input with `letterbox`. */
   private assembler: FrameAssembler | null = null;
-  private pending: Buffer[] = [];
-  /** Frames of the running decoder (for mediaTs). */
+  /** fd 3 with `letterbox`: the full-size views. */
+  private viewAssembler: FrameAssembler | null = null;
+  /** Bytes that came before ffmpeg said the decoded size, per pipe. */
+  private early: { out: Buffer[]; view: Buffer[] } = { out: [], view: [] };
+  /** Frames cut but not handed on: a frame with a view waits for it, and the frames behind it wait too. */
+  private queue: Pending[] = [];
+  private views: Buffer[] = [];
+  /** Frames of the running decoder (for mediaTs and for pairing views). */
   private runFrames = 0;
-  private out: import('node:stream').Readable | null = null;
+  private pipes: Readable[] = [];
   /** Flow control: a frame handed over and not yet taken by the consumer, and the one decoded behind it. */
   private waiting = false;
   private held: Frame | null = null;
@@ -124,6 +150,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.cfg = cfg;
     this.asFastAsPossible = sourceKind(cfg.url) === 'file' && !cfg.realtime;
     this.flowControl = (options.flowControl ?? false) && this.asFastAsPossible;
+    this.letterbox = options.letterbox;
     this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
     // Slow cameras need longer to their first frame than between frames (Frigate #11041).
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
@@ -169,8 +196,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.waiting = true;
       this.emit('frame', held);
     }
-    if (this.out?.isPaused()) {
-      this.out.resume();
+    if (this.pipes.some((p) => p.isPaused())) {
+      for (const p of this.pipes) p.resume();
       this.armStallTimer(this.generation);
     }
   }
@@ -195,33 +222,43 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     const generation = ++this.generation;
     this.stderr.clear();
     this.assembler = null;
-    this.pending = [];
+    this.viewAssembler = null;
+    this.early = { out: [], view: [] };
+    this.queue = [];
+    this.views = [];
     this.waiting = false;
     this.held = null;
     this.runFrames = 0;
     this.width = undefined;
     this.height = undefined;
-    const args = cameraFfmpegArgs(this.cfg);
-    const cmd = ffmpeg(this.cfg.url)
-      .setFfmpegPath(TETHERED_FFMPEG)
-      .inputOptions(args.input)
-      .outputOptions(args.output);
-    this.command = cmd;
-    cmd.on('start', () => {
-      const proc = (cmd as unknown as { ffmpegProc: import('node:child_process').ChildProcess }).ffmpegProc;
-      if (generation !== this.generation || this.stopping) {
-        proc.kill('SIGKILL'); // stopped or failed before fluent-ffmpeg got round to spawning
-        return;
-      }
-      this.child = proc;
-      this.log.debug({ pid: proc.pid }, 'ffmpeg started');
+    const args = cameraFfmpegArgs(this.cfg, this.letterbox);
+    const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(this.letterbox ? ['pipe' as const] : [])] });
+    this.child = child;
+    let exited = false;
+    const exit = (err: Error | undefined) => {
+      if (exited) return; // 'error' and 'close' can both come for one child
+      exited = true;
+      this.onExit(generation, err);
+    };
+    child.once('error', (err) => exit(err));
+    child.once('close', (code, signal) => exit(code === 0 ? undefined : new Error(signal ? `killed by ${signal}` : `exit code ${code}`)));
+    this.log.debug({ pid: child.pid }, 'ffmpeg started');
+
+    let partial = '';
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (text: string) => {
+      const lines = (partial + text).split(/\r?\n|\r/);
+      partial = lines.pop() ?? '';
+      for (const line of lines) if (line) this.onStderr(generation, line);
     });
-    cmd.on('stderr', (line: string) => this.onStderr(generation, line));
-    cmd.on('error', (err: Error) => this.onExit(generation, err));
-    cmd.on('end', () => this.onExit(generation, undefined));
-    const out = cmd.pipe() as import('node:stream').PassThrough; // fluent-ffmpeg creates a PassThrough when given no stream
-    this.out = out;
-    out.on('data', (chunk: Buffer) => this.onData(generation, chunk));
+    const out = child.stdout as Readable;
+    out.on('data', (chunk: Buffer) => this.onData(generation, chunk, 'out'));
+    this.pipes = [out];
+    if (this.letterbox) {
+      const view = child.stdio[3] as Readable;
+      view.on('data', (chunk: Buffer) => this.onData(generation, chunk, 'view'));
+      this.pipes.push(view);
+    }
     this.armStallTimer(generation);
   }
 
@@ -233,9 +270,13 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     if (this.width === undefined) {
       this.width = size.width;
       this.height = size.height;
-      this.assembler = new FrameAssembler(size.width * size.height * 3, (buf, at) => this.onFrame(generation, buf, at));
-      for (const chunk of this.pending) this.assembler.push(chunk);
-      this.pending = [];
+      const full = size.width * size.height * 3;
+      const lb = this.letterbox;
+      this.assembler = new FrameAssembler(lb ? lb.width * lb.height * 3 : full, (buf, at) => this.onFrame(generation, buf, at));
+      if (lb) this.viewAssembler = new FrameAssembler(full, (buf) => this.onView(generation, buf));
+      for (const chunk of this.early.out) this.assembler.push(chunk);
+      for (const chunk of this.early.view) this.viewAssembler?.push(chunk);
+      this.early = { out: [], view: [] };
     } else if (size.width !== this.width || size.height !== this.height) {
       // ffmpeg would quietly rescale to the first size; restart so frames and boxes use the new one.
       this.fail(generation, {
@@ -245,17 +286,53 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     }
   }
 
-  private onData(generation: number, chunk: Buffer): void {
+  private onData(generation: number, chunk: Buffer, pipe: 'out' | 'view'): void {
     if (generation !== this.generation) return;
-    if (this.assembler) this.assembler.push(chunk);
-    else this.pending.push(chunk); // the size line may come a moment after the first bytes
+    const assembler = pipe === 'out' ? this.assembler : this.viewAssembler;
+    if (assembler) assembler.push(chunk);
+    else this.early[pipe].push(chunk); // the size line may come a moment after the first bytes
   }
 
-  private onFrame(generation: number, rgb: Buffer, capturedAt: number): void {
+  private onFrame(generation: number, pixels: Buffer, capturedAt: number): void {
     if (generation !== this.generation || this.width === undefined || this.height === undefined) return;
+    const lb = this.letterbox;
+    const frame: Frame = lb
+      ? { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, input: { rgb: pixels, width: lb.width, height: lb.height } }
+      : { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, rgb: pixels };
+    // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
+    if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
+    const needsView = lb !== undefined && this.runFrames % lb.viewEvery === 0;
+    this.runFrames++;
+    this.queue.push({ frame, needsView });
+    this.pump(generation);
+  }
+
+  /** A full-size view from fd 3: it belongs to the oldest frame still waiting for one. */
+  private onView(generation: number, rgb: Buffer): void {
+    if (generation !== this.generation) return;
+    this.views.push(rgb);
+    this.pump(generation);
+  }
+
+  /** Hands on the frames at the head of the queue whose views have come, in order. */
+  private pump(generation: number): void {
+    while (this.queue.length > 0) {
+      const head = this.queue[0];
+      if (head.needsView) {
+        const view = this.views.shift();
+        if (!view) return;
+        head.frame.rgb = view;
+      }
+      this.queue.shift();
+      this.deliver(generation, head.frame);
+    }
+  }
+
+  private deliver(generation: number, frame: Frame): void {
     this.framesReceived++;
-    this.lastFrameTs = capturedAt;
-    this.rate.tick(capturedAt);
+    frame.seq = this.framesReceived;
+    this.lastFrameTs = frame.captureTs;
+    this.rate.tick(frame.captureTs);
     if (this.state !== 'online') {
       const recovered = this.state === 'reconnecting';
       this.onlineSince = Date.now();
@@ -264,15 +341,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       else this.log.info({ width: this.width, height: this.height }, 'camera online');
       this.lastLoggedFailure = '';
     }
-    const frame: Frame = { camera: this.id, seq: this.framesReceived, captureTs: capturedAt, width: this.width, height: this.height, rgb };
-    // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
-    if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
-    this.runFrames++;
     if (this.flowControl && this.waiting) {
       // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
       if (this.held) this.framesDropped.superseded++;
       this.held = frame;
-      this.out?.pause();
+      for (const p of this.pipes) p.pause();
       if (this.stallTimer) clearTimeout(this.stallTimer); // waiting for the model, not for the camera
       this.stallTimer = null;
       return;
@@ -285,11 +358,14 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private onExit(generation: number, err: Error | undefined): void {
     if (generation !== this.generation || this.stopping) return;
     this.child = null;
-    const partial = this.assembler?.pendingBytes ?? 0;
-    if (partial > 0) this.framesDropped.bad_frame++;
+    // A frame cut short, or one whose full-size view never came, is lost with the decoder.
+    const partial = (this.assembler?.pendingBytes ?? 0) > 0 ? 1 : 0;
+    if (partial + this.queue.length > 0) this.framesDropped.bad_frame += partial + this.queue.length;
+    this.queue = [];
     const cause = classifyStderr(this.stderr.all());
     if (!err && sourceKind(this.cfg.url) === 'file' && !this.cfg.loop) {
       this.log.info('video file ended; camera stopped');
+      this.clearTimers(); // the stall watchdog must not restart a camera that is done
       this.setState('stopped');
       return;
     }
@@ -344,12 +420,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   private async killChild(): Promise<void> {
     const child = this.child;
-    const cmd = this.command;
     this.child = null;
-    this.command = null;
-    if (!cmd) return;
-    cmd.removeAllListeners('error'); // fluent-ffmpeg reports the kill itself as an error
-    cmd.on('error', () => undefined);
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
     child.kill('SIGTERM');

@@ -101,11 +101,17 @@ export function hwaccelInputArgs(kind: HwaccelKind, url: string, options: Hwacce
 export const VAAPI_DOWNLOAD_FILTER = 'scale_vaapi=format=nv12,hwdownload,format=nv12';
 
 /**
- * Output-side ffmpeg arguments (after `-i`, before the output) for a preset:
- * only VA-API needs a filter; NVDEC already returns frames in system memory.
+ * The filter a preset's decoded frames need before anything else: only VA-API
+ * needs one; NVDEC already returns frames in system memory.
  */
+export function hwaccelPreFilter(kind: HwaccelKind): string | undefined {
+  return kind === 'vaapi' ? VAAPI_DOWNLOAD_FILTER : undefined;
+}
+
+/** Output-side ffmpeg arguments (after `-i`, before the output) for a preset without a filter graph of its own. */
 export function hwaccelOutputArgs(kind: HwaccelKind): string[] {
-  return kind === 'vaapi' ? ['-vf', VAAPI_DOWNLOAD_FILTER] : [];
+  const pre = hwaccelPreFilter(kind);
+  return pre ? ['-vf', pre] : [];
 }
 
 /**

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
-import type { Frame } from '../types.js';
+import { hasPicture, type Frame, type PicturedFrame } from '../types.js';
 import { encodePreview } from './protocol.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -46,13 +46,14 @@ export class PreviewEncoder {
     private readonly log: Logger,
   ) {}
 
-  /** The newest frame of a camera (for alert thumbnails). */
+  /** The newest full-size frame of a camera (for alert thumbnails). */
   latest(camera: string): Frame | null {
     return this.lanes.get(camera)?.latest ?? null;
   }
 
   offer(frame: Frame): void {
     if (this.closed) return;
+    if (!hasPicture(frame)) return; // a model-input-only frame (ffmpeg letterbox): the video shows the ones with a picture
     const lane = this.lane(frame.camera);
     lane.latest = frame;
     if (!this.wanted()) return;
@@ -95,7 +96,7 @@ export class PreviewEncoder {
     return lane;
   }
 
-  private encode(frame: Frame): Promise<Buffer> {
+  private encode(frame: PicturedFrame): Promise<Buffer> {
     let img = sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } });
     if (frame.width > this.opts.width) img = img.resize({ width: this.opts.width, withoutEnlargement: true });
     return img.jpeg({ quality: this.opts.quality ?? 70, mozjpeg: false }).toBuffer();

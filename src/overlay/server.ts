@@ -12,7 +12,7 @@ import { createMetrics } from './metrics.js';
 import { PreviewEncoder } from './preview.js';
 import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
 import { attachSockets } from './sockets.js';
-import type { Frame } from '../types.js';
+import { hasPicture, type Frame } from '../types.js';
 import type { AlertView, OverlaySource } from './source.js';
 import { loadStaticFiles } from './static-files.js';
 import { alertThumbnail } from './thumbnail.js';
@@ -164,9 +164,9 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
   }
 }
 
-/** The thumbnail is cut from the frame the box comes from when the line still had it, else from the newest one. */
+/** The thumbnail is cut from the frame the box comes from (or the nearest with a picture) when the line still had it, else from the newest one. */
 async function withThumbnail(alert: AlertView, frame: Frame | undefined, log: Logger): Promise<AlertPayload> {
-  if (!frame || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
+  if (!hasPicture(frame) || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
   try {
     const jpeg = await alertThumbnail(frame, alert.box);
     return toAlertPayload(alert, jpeg ? jpeg.toString('base64') : null);

@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Box, Frame } from '../types.js';
+import type { Box, PicturedFrame } from '../types.js';
 
 /** Longest side of an alert thumbnail, px. */
 export const THUMBNAIL_SIZE = 160;
@@ -17,11 +17,11 @@ export function thumbnailRegion(box: Box, width: number, height: number): { left
 }
 
 /**
- * A small JPEG of an alert's box cut from a camera frame, or null when the box
- * lies outside the frame. The frame is the camera's newest, which may be a
- * few frames later than the one the box comes from.
+ * A small JPEG of an alert's box cut from a full-size camera frame, or null
+ * when the box lies outside the frame. The caller picks the frame: the one the
+ * box comes from when it has its picture, else the nearest that has one.
  */
-export async function alertThumbnail(frame: Frame, box: Box): Promise<Buffer | null> {
+export async function alertThumbnail(frame: PicturedFrame, box: Box): Promise<Buffer | null> {
   const region = thumbnailRegion(box, frame.width, frame.height);
   if (!region) return null;
   return sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } })

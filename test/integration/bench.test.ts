@@ -75,13 +75,25 @@ describe('linesight bench', () => {
     expect(typeof report.machine.cpuModel).toBe('string');
     expect(report.machine.memTotalMb).toBeGreaterThan(0);
     expect(report.clip).toMatchObject({ path: clip, width: 320, height: 240, fps: 10, frames: 30, codec: 'h264' });
-    expect(report.model).toMatchObject({ name: 'squares-v8', provider: 'cpu', inputWidth: 320, inputHeight: 320, dynamicBatch: true, pipelineBatch: 4 });
+    expect(report.model).toMatchObject({ name: 'squares-v8', provider: 'cpu', inputWidth: 320, inputHeight: 320, dynamicBatch: true, pipelineBatch: 4, letterbox: 'ffmpeg' });
     expect(['mosquitto', 'embedded']).toContain(report.broker.kind);
 
-    expect(report.decode.variant).toBe('pipeline');
-    expect(report.decode.args).toEqual(expect.arrayContaining(['-pix_fmt', 'rgb24', '-f', 'rawvideo', '-i', clip]));
-    expect(report.decode.frameBytes).toBe(320 * 240 * 3);
-    for (const k of ['frames', 'seconds', 'fps', 'cpuMsPerFrame', 'cpuPct'] as const) expect(nonNeg(report.decode[k])).toBe(true);
+    // (1) is ffmpeg with the pipeline's own arguments: the model input on stdout, full size every 2nd frame
+    // (the clip's 10 fps over the preview's 8); the full-size composition is measured beside it.
+    expect(report.decode.variant).toBe('ffmpeg-letterbox');
+    expect(report.decode.args).toEqual(expect.arrayContaining(['-i', clip, '-filter_complex', 'pipe:1', 'pipe:3']));
+    expect(report.decode.args.join(' ')).toContain('pad=320:320:');
+    expect(report.decode.frameBytes).toBe(320 * 320 * 3);
+    expect(report.decode.fullSizeFrames).toBeGreaterThan(0);
+    expect(Math.abs(report.decode.fullSizeFrames - report.decode.frames / 2)).toBeLessThanOrEqual(2);
+    expect(report.experiments.decode).toHaveLength(1);
+    const fullSize = report.experiments.decode[0];
+    expect(fullSize).toMatchObject({ variant: 'full-size', frameBytes: 320 * 240 * 3 });
+    expect(fullSize.args).toEqual(expect.arrayContaining(['-pix_fmt', 'rgb24', '-f', 'rawvideo', '-i', clip, 'pipe:1']));
+    expect(fullSize.fullSizeFrames).toBe(fullSize.frames);
+    for (const d of [report.decode, fullSize]) {
+      for (const k of ['frames', 'seconds', 'fps', 'cpuMsPerFrame', 'cpuPct'] as const) expect(nonNeg(d[k])).toBe(true);
+    }
 
     expect(report.session.map((s) => s.batch)).toEqual([1, 4]);
     for (const s of report.session) {
@@ -115,7 +127,7 @@ describe('linesight bench', () => {
     expect(nonNeg(report.latencyBudgetMs)).toBe(true);
     expect(report.targets.map((t) => t.name)).toEqual(['throughput', 'peer', 'latency at 80 % load', 'latency at 2× overload', 'soak']);
     for (const t of report.targets) expect([true, false, null]).toContain(t.met);
-    expect(report.experiments).toEqual({ session: [], decode: [], lean: [] });
+    expect(report.experiments.session).toEqual([]);
     expect(Array.isArray(report.notes)).toBe(true);
     expect(progress.length).toBeGreaterThan(3);
 
@@ -125,12 +137,15 @@ describe('linesight bench', () => {
     await expectNoStrays(['ffmpeg', 'rtsp_server.py', 'mosquitto', 'peer_opencv.py']);
   }, 240_000);
 
-  it('runs the --sweep experiments and reports them', async () => {
+  it('runs the --sweep experiments and reports them; --letterbox sharp measures and runs the full-size path', async () => {
     const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 2, squares: [{ color: 'green', x: 40, y: 40, w: 50, h: 50 }] });
     const report = await runBench({
       model: MODEL, clip, cameras: [2], seconds: 1, warmupSeconds: 0.2, decodeSeconds: 0.5, sessionSeconds: 0.3,
-      providers: ['cpu'], rtsp: false, sweep: true, out: null,
+      providers: ['cpu'], rtsp: false, sweep: true, letterbox: 'sharp', out: null,
     });
+    expect(report.model.letterbox).toBe('sharp');
+    expect(report.decode.variant).toBe('full-size');
+    expect(report.experiments.decode.map((d) => d.variant)).toEqual(['ffmpeg-letterbox']);
     expect(report.pipeline.map((p) => p.label)).toEqual(['file-2']);
     expect(report.notes.some((n) => n.includes('--no-rtsp'))).toBe(true);
     // threads 1, 2, default × batch 1, 4, then the four option variants at batch 4
@@ -138,20 +153,7 @@ describe('linesight bench', () => {
       '1/1/default', '1/4/default', '2/1/default', '2/4/default', '0/1/default', '0/4/default',
       '0/4/no-spinning', '0/4/no-mem-pattern', '0/4/no-arena', '0/4/opt-basic',
     ]);
-    expect(report.experiments.decode).toHaveLength(1);
-    expect(report.experiments.decode[0]).toMatchObject({ variant: 'ffmpeg-letterbox', frameBytes: 320 * 320 * 3 });
-    expect(report.experiments.decode[0].args.join(' ')).toContain('pad=320:320:');
-    const lean = report.experiments.lean;
-    expect(lean.map((l) => [l.backpressure, l.ffmpegScale, l.workerInference])).toEqual([
-      [false, false, false], [true, false, false], [false, true, false], [false, false, true], [true, true, true],
-    ]);
-    for (const l of lean) {
-      expect(l.cameras).toBe(2);
-      for (const k of ['fps', 'bound', 'ratio', 'superseded', 'cpuPct', 'cpuSelfPct', 'otherBusyPct'] as const) expect(nonNeg(l[k]), `${l.label}.${k}`).toBe(true);
-      expectPercentiles(l.inferLatencyMs);
-    }
-    expect(lean.filter((l) => l.backpressure).every((l) => l.superseded === 0)).toBe(true); // nothing decoded in vain
-    expect(formatBenchTable(report)).toContain('inference path prototypes');
+    expect(formatBenchTable(report)).toContain('opt-basic');
     await expectNoStrays(['ffmpeg', 'mosquitto']);
   }, 240_000);
 
@@ -164,9 +166,10 @@ describe('linesight bench', () => {
     expect(parseBenchArgs(['--cameras', '1,4', '--seconds', '5', '--overload', '--soak', '30m', '--peer', '--out', '-'])).toMatchObject({
       cameras: [1, 4], seconds: 5, overload: true, soakSeconds: 1800, peer: true, out: null,
     });
+    expect(parseBenchArgs(['--letterbox', 'sharp', '--thread', 'worker'])).toMatchObject({ letterbox: 'sharp', thread: 'worker' });
     expect(parseDuration('90s', '--soak')).toBe(90);
     expect(parseDuration('1h', '--soak')).toBe(3600);
-    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0']]) {
+    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--letterbox', 'opencv']]) {
       let caught: unknown;
       try {
         parseBenchArgs(bad);

@@ -5,15 +5,18 @@ import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cameraSchema, type IngestConfig } from '../../src/config/schema.js';
 import { Camera } from '../../src/ingest/camera.js';
+import { computeLetterbox, LETTERBOX_PAD } from '../../src/preprocess/letterbox.js';
+import { letterboxImage } from '../../src/preprocess/resize.js';
 import { silentLogger } from '../../src/log.js';
 import type { Frame } from '../../src/types.js';
-import { makeClip } from '../helpers/clips.js';
+import { makeClip, squareAt } from '../helpers/clips.js';
+import { runLetterboxGraph } from '../helpers/ffmpeg-letterbox.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { startGarbageServer, startTcpProxy } from '../helpers/tcp-faults.js';
 import { waitFor, sleep } from '../helpers/wait.js';
 
-const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10 };
+const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, letterbox: 'sharp' };
 
 const cameras: Camera[] = [];
 const servers: Array<{ stop(): Promise<void> }> = [];
@@ -31,6 +34,7 @@ function camera(url: string, extra: Record<string, unknown> = {}, ingest: Partia
 }
 
 function pixel(f: Frame, x: number, y: number): number[] {
+  if (!f.rgb) throw new Error(`frame ${f.seq} has no full-size picture`);
   const i = (y * f.width + x) * 3;
   return [f.rgb[i], f.rgb[i + 1], f.rgb[i + 2]];
 }
@@ -50,7 +54,8 @@ describe('camera ingest on real ffmpeg', () => {
     await waitFor('3 frames', () => frames.length >= 3);
     const [a, b] = frames;
     expect(a).toMatchObject({ camera: cam.id, width: 640, height: 480 });
-    expect(a.rgb.length).toBe(640 * 480 * 3);
+    expect(a.rgb?.length).toBe(640 * 480 * 3);
+    expect(a.input).toBeUndefined();
     expect(b.seq).toBe(a.seq + 1);
     expect(b.captureTs).toBeGreaterThan(a.captureTs);
     const [r, g, bl] = pixel(a, 140, 100);
@@ -200,7 +205,104 @@ describe('camera ingest on real ffmpeg', () => {
     });
     await waitFor('frames at the new size', () => frames.some((f) => f.width === 320), 20_000);
     expect(frames.some((f) => f.width === 640)).toBe(true);
-    expect(frames.filter((f) => f.width === 320).every((f) => f.rgb.length === 320 * 240 * 3)).toBe(true);
+    expect(frames.filter((f) => f.width === 320).every((f) => f.rgb?.length === 320 * 240 * 3)).toBe(true);
     expect(cam.snapshot().lastError?.code).toBe('E_CAMERA_RESIZE');
+  });
+});
+
+/** Centre of the pixels of a colour in a packed RGB24 image, or null when there are none. */
+function centreOf(rgb: Buffer, width: number, match: (r: number, g: number, b: number) => boolean): { x: number; y: number } | null {
+  let sx = 0;
+  let sy = 0;
+  let n = 0;
+  for (let i = 0; i < rgb.length; i += 3) {
+    if (!match(rgb[i], rgb[i + 1], rgb[i + 2])) continue;
+    const p = i / 3;
+    sx += p % width;
+    sy += Math.floor(p / width);
+    n++;
+  }
+  return n ? { x: sx / n, y: sy / n } : null;
+}
+const red = (r: number, g: number, b: number) => r > 180 && g < 90 && b < 90;
+
+describe('camera with ffmpeg letterboxing to the model input (ingest.letterbox: ffmpeg)', () => {
+  it('sends every frame as model input and every k-th also at full size, each paired with its own frame', async () => {
+    const square = { color: 'red' as const, x: 0, y: 300, w: 160, h: 120, vx: 300 };
+    const clip = await makeClip({ width: 1280, height: 720, fps: 10, seconds: 3, squares: [square] });
+    const cam = new Camera(cameraSchema.parse({ id: 'lb', url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(),
+      { letterbox: { width: 320, height: 320, viewEvery: 3, pad: LETTERBOX_PAD } });
+    cameras.push(cam);
+    const frames: Frame[] = [];
+    cam.on('frame', (f) => frames.push(f));
+    cam.start();
+    await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 30_000);
+
+    expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
+    expect(frames.map((f) => f.rgb !== undefined)).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 0));
+    expect(cam.snapshot()).toMatchObject({ width: 1280, height: 720, framesReceived: 30, framesDropped: { bad_frame: 0 } });
+    const lb = computeLetterbox(1280, 720, 320, 320);
+    expect(lb).toMatchObject({ scaledWidth: 320, scaledHeight: 180, left: 0, top: 70 });
+    for (const [k, f] of frames.entries()) {
+      expect(f).toMatchObject({ width: 1280, height: 720, input: { width: 320, height: 320 } });
+      const input = f.input!.rgb;
+      expect(input.length).toBe(320 * 320 * 3);
+      // Frame k of the clip, where the square is, at the letterbox's scale and offset.
+      const box = squareAt(square, k)!;
+      const seen = centreOf(input, 320, red);
+      expect(seen, `frame ${k}`).not.toBeNull();
+      const right = Math.min(box.x + box.w, 1280);
+      expect(Math.abs(seen!.x - ((box.x + right) / 2) * 0.25)).toBeLessThan(1.5);
+      expect(Math.abs(seen!.y - ((box.y + box.h / 2) * 0.25 + lb.top))).toBeLessThan(1.5);
+      // Grey 114 above and below the picture, exactly; the picture starts at row `top`.
+      expect(input.subarray(0, lb.top * 320 * 3).every((v) => v === LETTERBOX_PAD)).toBe(true);
+      expect(input.subarray((lb.top + 180) * 320 * 3).every((v) => v === LETTERBOX_PAD)).toBe(true);
+      expect(input.subarray(lb.top * 320 * 3, (lb.top + 1) * 320 * 3).some((v) => v !== LETTERBOX_PAD)).toBe(true);
+      if (!f.rgb) continue;
+      // The full-size picture is this frame's own (the square moves 30 px a frame)...
+      const full = centreOf(f.rgb, 1280, red)!;
+      expect(Math.abs(full.x - (box.x + right) / 2)).toBeLessThan(1.5);
+      // ...and sharp's letterbox of it is what ffmpeg sent as the model input.
+      const { rgb: bySharp } = await letterboxImage(f.rgb, 1280, 720, 320, 320);
+      let diff = 0;
+      for (let i = 0; i < input.length; i++) diff += Math.abs(input[i] - bySharp[i]);
+      expect(diff / input.length, `mean |ffmpeg − sharp| on frame ${k}`).toBeLessThan(0.5);
+    }
+  });
+
+  it('keeps as many frames of a faster stream as -r with -fps_mode vfr does', async () => {
+    for (const [clipFps, fps] of [[25, 10], [15, 5], [10, 4]] as const) {
+      const clip = await makeClip({ width: 320, height: 240, fps: clipFps, seconds: 4 });
+      const count = async (letterbox: boolean) => {
+        const cam = new Camera(cameraSchema.parse({ id: `rate${cameras.length}`, url: clip, fps, realtime: false, loop: false }), INGEST, silentLogger(),
+          letterbox ? { letterbox: { width: 160, height: 160, viewEvery: 1, pad: LETTERBOX_PAD } } : {});
+        cameras.push(cam);
+        let n = 0;
+        cam.on('frame', () => n++);
+        cam.start();
+        await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && n > 0, 20_000);
+        return n;
+      };
+      const [plain, boxed] = [await count(false), await count(true)];
+      // ffmpeg's -r may keep one more at the end (it rounds the last timestamp onto its grid).
+      expect(Math.abs(plain - 4 * fps), `${clipFps} fps at -r ${fps}: ${plain}`).toBeLessThanOrEqual(1);
+      expect(Math.abs(boxed - 4 * fps), `${clipFps} fps letterboxed at ${fps}: ${boxed}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('letterboxes any source size exactly as computeLetterbox says, so boxes map back to source pixels', async () => {
+    const cases: Array<[number, number, number, number]> = [
+      [1920, 1080, 320, 320], [1280, 720, 640, 640], [640, 480, 320, 320], [720, 1280, 320, 320],
+      [1000, 1000, 320, 320], [3840, 2160, 640, 384], [1278, 718, 320, 320], [641, 479, 320, 320],
+    ];
+    for (const [w, h, W, H] of cases) {
+      const { inputs, stderr } = await runLetterboxGraph(['-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=5:duration=0.2`], 5,
+        { width: W, height: H, viewEvery: 1, pad: LETTERBOX_PAD });
+      const want = computeLetterbox(w, h, W, H);
+      const pad = /Parsed_pad_\d+ @ [^\]]+\] (?:\[verbose\] )?w:(\d+) h:(\d+) -> w:(\d+) h:(\d+) x:(\d+) y:(\d+)/.exec(stderr);
+      expect(pad, `${w}×${h} → ${W}×${H}: ${stderr.slice(-300)}`).not.toBeNull();
+      expect(pad!.slice(1).map(Number), `${w}×${h} → ${W}×${H}`).toEqual([want.scaledWidth, want.scaledHeight, W, H, want.left, want.top]);
+      expect(inputs.length).toBe(W * H * 3);
+    }
   });
 });

@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDetector, type Detector } from '../../src/infer/detector.js';
 import type { Frame } from '../../src/types.js';
+import { runLetterboxGraph } from '../helpers/ffmpeg-letterbox.js';
 
 const MODELS = join(import.meta.dirname, '../fixtures/models');
 const COLORS = { red: [255, 0, 0], green: [0, 255, 0], blue: [0, 0, 255] } as const;
@@ -88,6 +89,24 @@ describe('detector on the fixture models', () => {
     expect(w1).toEqual(m1);
     expect(w2).toEqual([m1[1]]);
     expect(w1.map((d) => d.map((x) => x.className).sort())).toEqual([['green'], ['blue', 'red']]);
+  });
+
+  it('reads ffmpeg\'s letterbox when a frame carries one, with the same boxes as from the full-size frame', async () => {
+    const d = await load('squares-v8.onnx');
+    const squares: Square[] = [{ color: 'green', x: 100, y: 100, w: 200, h: 120 }, { color: 'red', x: 900, y: 500, w: 96, h: 80 }];
+    const full = frame(1280, 720, squares);
+    const raw = join(mkdtempSync(join(tmpdir(), 'linesight-lb-')), 'frame.rgb');
+    writeFileSync(raw, full.rgb!);
+    const { inputs } = await runLetterboxGraph(['-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', '1280x720', '-r', '5', '-i', raw], 5,
+      { width: 320, height: 320, viewEvery: 1, pad: 114 });
+    const modelOnly: Frame = { ...full, rgb: undefined, input: { rgb: inputs, width: 320, height: 320 } };
+    const [[fromFfmpeg], [fromSharp]] = await Promise.all([d.detect([modelOnly]), d.detect([full])]);
+    expect(fromFfmpeg.map((x) => x.className).sort()).toEqual(['green', 'red']);
+    expect(fromSharp.map((x) => x.className).sort()).toEqual(['green', 'red']);
+    for (const s of squares) expectBox(fromFfmpeg.find((x) => x.className === s.color)!.box, s, 4); // in source pixels
+    // An input of another size than the model's is not used; without a full-size frame that is an error that says so.
+    const wrong: Frame = { ...full, rgb: undefined, input: { rgb: Buffer.alloc(640 * 640 * 3), width: 640, height: 640 } };
+    await expect(d.detect([wrong])).rejects.toMatchObject({ code: 'E_FRAME_SIZE', message: expect.stringContaining('only a 640×640 model input') });
   });
 
   it('decodes the YOLOv5 layout', async () => {

@@ -17,11 +17,11 @@ const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 let line: Line | undefined;
 const servers: RtspServer[] = [];
 
-function config(cameras: Array<{ id: string; url: string }>): Config {
+function config(cameras: Array<{ id: string; url: string }>, letterbox: 'ffmpeg' | 'sharp' = 'ffmpeg'): Config {
   const { config: cfg, problems } = validateConfig({
     cameras: cameras.map((c) => ({ ...c, fps: 5 })),
     model: { path: MODEL, confidence: 0.5 },
-    ingest: { backoff_initial: 0.2, backoff_max: 1 },
+    ingest: { backoff_initial: 0.2, backoff_max: 1, letterbox },
     store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-pipe-')), 'line.db') },
     mqtt: { embedded_port: 0 },
     overlay: { host: '127.0.0.1', port: 0 },
@@ -31,8 +31,8 @@ function config(cameras: Array<{ id: string; url: string }>): Config {
   return cfg;
 }
 
-async function collect(cameras: Array<{ id: string; url: string }>, perCamera: number): Promise<Map<string, InspectedFrame[]>> {
-  line = await startLine(config(cameras), silentLogger());
+async function collect(cameras: Array<{ id: string; url: string }>, perCamera: number, letterbox?: 'ffmpeg' | 'sharp'): Promise<Map<string, InspectedFrame[]>> {
+  line = await startLine(config(cameras, letterbox), silentLogger());
   const seen = new Map<string, InspectedFrame[]>(cameras.map((c) => [c.id, []]));
   line.onInspected((r) => seen.get(r.frame.camera)!.push(r));
   await waitFor(`${perCamera} inspected frames per camera`, () => [...seen.values()].every((v) => v.length >= perCamera), 30_000);
@@ -47,18 +47,18 @@ afterEach(async () => {
 });
 afterAll(() => killStrays());
 
-describe('end to end: camera → ffmpeg → sharp → ONNX → detections in source pixels', () => {
+describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in source pixels', () => {
   const squares = {
     '1280x720': { width: 1280, height: 720, square: { color: 'red' as const, x: 412, y: 236, w: 160, h: 120 }, tol: 5 },
     '640x480': { width: 640, height: 480, square: { color: 'red' as const, x: 206, y: 118, w: 80, h: 60 }, tol: 3 },
   };
 
-  for (const [name, s] of Object.entries(squares)) {
-    it(`finds a square drawn at known pixels, file and RTSP cameras, ${name}`, async () => {
+  for (const [name, s, letterbox] of [...Object.entries(squares).map(([n, v]) => [n, v, 'ffmpeg'] as const), ['640x480', squares['640x480'], 'sharp'] as const]) {
+    it(`finds a square drawn at known pixels, file and RTSP cameras, ${name}, letterboxed by ${letterbox}`, async () => {
       const clip = await makeClip({ width: s.width, height: s.height, fps: 10, seconds: 6, squares: [s.square] });
       const server = await startRtspServer({ clip, loop: true });
       servers.push(server);
-      const seen = await collect([{ id: 'file', url: clip }, { id: 'rtsp', url: server.url }], 3);
+      const seen = await collect([{ id: 'file', url: clip }, { id: 'rtsp', url: server.url }], 3, letterbox);
       for (const [camera, results] of seen) {
         const last = results.at(-1)!;
         expect(last.frame).toMatchObject({ camera, width: s.width, height: s.height });

@@ -19,7 +19,7 @@ describe('config schema', () => {
     expect(config).toBeDefined();
     expect(config!.site).toBe('plant');
     expect(config!.cameras[0]).toMatchObject({ fps: 5, enabled: true, transport: 'tcp', exclude: [] });
-    expect(config!.ingest.stall_timeout).toBe(20);
+    expect(config!.ingest).toMatchObject({ stall_timeout: 20, letterbox: 'ffmpeg' });
     expect(config!.mqtt).toMatchObject({ topic_prefix: 'linesight', protocol_version: 5, embedded_port: 1883 });
     expect(config!.model).toMatchObject({ providers: ['cpu'], confidence: 0.25, iou: 0.45, batch_max: 4, thread: 'main' });
     expect(config!.events).toMatchObject({ confirm_hits: 3, confirm_window: 5, max_shift: 1, first_shift: 2.5 });
@@ -35,6 +35,7 @@ describe('config schema', () => {
       model: { path: 'm.onnx', providers: ['gpu'] },
       mqtt: { protocol_version: 3 },
       events: { first_shift: 0 },
+      ingest: { letterbox: 'opencv' },
       extra: true,
     });
     const lines = problems.map((p) => `${p.path}: ${p.message}`);
@@ -44,6 +45,7 @@ describe('config schema', () => {
     expect(lines.find((l) => l.startsWith('model.providers[0]'))).toContain('"gpu"');
     expect(lines.find((l) => l.startsWith('site:'))).toContain('"plant/a"');
     expect(lines).toContain('events.first_shift: expected positive number, received 0 (number)');
+    expect(lines.find((l) => l.startsWith('ingest.letterbox:'))).toContain('expected one of "ffmpeg", "sharp", received "opencv"');
     expect(lines.find((l) => l.startsWith('mqtt.protocol_version:'))).toContain('expected 5 (MQTT 5) or 4 (MQTT 3.1.1), received 3 (number)');
   });
 

@@ -116,7 +116,7 @@ describe('evaluateDataset', () => {
       info, calls,
       async detect(frames) {
         calls.push(frames.length);
-        for (const f of frames) expect(f.rgb.length).toBe(f.width * f.height * 3);
+        for (const f of frames) expect(f.rgb?.length).toBe(f.width * f.height * 3);
         return frames.map(answer);
       },
       async close() {},

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../src/ingest/backoff.js';
-import { inputOptions, outputOptions, sourceKind } from '../../src/ingest/ffmpeg-args.js';
+import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
 import { classifyStderr, parseDecodedSize, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
 
@@ -73,6 +73,21 @@ describe('ffmpeg arguments', () => {
   });
   it('asks for RGB24 at most fps frames per second without duplicates', () => {
     expect(outputOptions(cam).join(' ')).toBe('-an -sn -dn -map 0:v:0 -r 5 -fps_mode vfr -pix_fmt rgb24 -f rawvideo');
+  });
+  it('letterboxes in the filter graph: one rate limit before the split, views every k-th frame, the preset\'s filter first', () => {
+    const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+    const graph = letterboxFilterGraph(5, plan);
+    expect(graph.split(';')).toHaveLength(3);
+    expect(graph).toMatch(/^\[0:v:0\]select='isnan\(prev_selected_t\)\+gt\(floor\(t\*5\)\\,floor\(prev_selected_t\*5\)\)',split=2\[lb\]\[full\];/);
+    expect(graph).toContain('pad=320:320:');
+    expect(graph).toContain('color=0x727272[input]');
+    expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[view]");
+    expect(letterboxFilterGraph(5, { ...plan, viewEvery: 1 })).toContain('[full]scale,format=rgb24[view]');
+    expect(letterboxFilterGraph(5, plan, 'hwdownload,format=nv12')).toMatch(/^\[0:v:0\]hwdownload,format=nv12,select=/);
+    expect(letterboxOutputOptions()).toEqual(['-map', '[input]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:1', '-map', '[view]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:3']);
+  });
+  it('sends the full-size frame as often as the preview shows one, at most every frame', () => {
+    expect([viewEvery(5, 8), viewEvery(8, 8), viewEvery(15, 8), viewEvery(10, 5), viewEvery(30, 8), viewEvery(0.5, 8)]).toEqual([1, 1, 2, 2, 4, 1]);
   });
   it('tells sources apart', () => {
     expect([sourceKind('rtsp://a'), sourceKind('rtsps://a'), sourceKind('http://a/x.mjpg'), sourceKind('/x.mp4')]).toEqual(['rtsp', 'rtsp', 'network', 'file']);

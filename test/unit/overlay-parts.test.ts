@@ -3,6 +3,10 @@ import { decodePreview, encodePreview, parseClientMessage } from '../../src/over
 import { RateLimiter } from '../../src/overlay/rate-limiter.js';
 import { staticKey } from '../../src/overlay/static-files.js';
 import { thumbnailRegion } from '../../src/overlay/thumbnail.js';
+import { PreviewEncoder } from '../../src/overlay/preview.js';
+import { pictureNear } from '../../src/app.js';
+import { silentLogger } from '../../src/log.js';
+import type { Frame } from '../../src/types.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 
 describe('preview message layout', () => {
@@ -79,5 +83,34 @@ describe('page geometry (web/geometry.js)', () => {
     const fit = fitFrame(640, 480, 1000, 300);
     expect(fit).toEqual({ scale: 0.625, x: 300, y: 0, w: 400, h: 300 });
     expect(fitFrame(0, 480, 100, 100).scale).toBe(0);
+  });
+});
+
+describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', () => {
+  const at = (seq: number, withPicture: boolean): Frame => ({
+    camera: 'c', seq, captureTs: 1000 + seq * 100, width: 4, height: 2,
+    ...(withPicture ? { rgb: Buffer.alloc(4 * 2 * 3, seq) } : { input: { rgb: Buffer.alloc(3 * 3 * 3), width: 3, height: 3 } }),
+  });
+
+  it('a thumbnail comes from the frame itself when it has its picture, else from the nearest that has one', () => {
+    const ring = [at(1, true), at(2, false), at(3, false), at(4, true), at(5, false)];
+    expect(pictureNear(ring, ring[3].captureTs)?.seq).toBe(4);
+    expect(pictureNear(ring, ring[1].captureTs)?.seq).toBe(1);
+    expect(pictureNear(ring, ring[2].captureTs)?.seq).toBe(4);
+    expect(pictureNear(ring, ring[4].captureTs)?.seq).toBe(4);
+    expect(pictureNear([at(1, false), at(2, false)], 1100)).toBeUndefined();
+  });
+
+  it('the preview encodes and keeps only frames that have their picture', async () => {
+    const sent: string[] = [];
+    const previews = new PreviewEncoder({ width: 960, fps: 1000 }, () => true, (camera) => sent.push(camera), silentLogger());
+    previews.offer(at(1, false));
+    expect(previews.latest('c')).toBeNull();
+    previews.offer(at(2, true));
+    previews.offer(at(3, false));
+    expect(previews.latest('c')?.seq).toBe(2);
+    for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    expect(sent).toEqual(['c']);
+    expect(previews.counters).toMatchObject({ encoded: 1, busy: 0, failed: 0 });
   });
 });
