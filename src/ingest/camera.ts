@@ -316,6 +316,17 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   /** Hands on the frames at the head of the queue whose views have come, in order. */
   private pump(generation: number): void {
+    // The two outputs of one graph are never more than a frame or two apart; a pile-up means they no longer pair.
+    const every = this.letterbox?.viewEvery ?? 1;
+    if (this.queue.length > 2 * every + 4 || this.views.length > 4) {
+      this.framesDropped.bad_frame += this.queue.length;
+      this.queue = [];
+      this.fail(generation, {
+        code: 'E_CAMERA_STREAM',
+        message: `ffmpeg's model inputs and full-size frames no longer pair up (${this.queue.length} frames waiting for a picture, ${this.views.length} pictures waiting for a frame); restarting the decoder`,
+      });
+      return;
+    }
     while (this.queue.length > 0) {
       const head = this.queue[0];
       if (head.needsView) {

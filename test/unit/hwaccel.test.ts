@@ -6,6 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '../../src/errors.js';
+import { cameraFfmpegArgs } from '../../src/ingest/camera.js';
 import { inputOptions, outputOptions } from '../../src/ingest/ffmpeg-args.js';
 import {
   adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelOutputArgs, jetsonCodec, jetsonDecoder,
@@ -58,18 +59,31 @@ describe('hwaccelInputArgs', () => {
     }
   });
 
-  it('composes with the camera arguments: decoder before -i, filter before the rgb24 output', () => {
+  it('composes with the camera arguments: decoder before -i, filter before the rgb24 output or at the head of the letterbox graph', () => {
     const cam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5, hwaccel: 'vaapi' as const };
-    const args = [
-      ...inputOptions(cam), ...hwaccelInputArgs(cam.hwaccel, cam.url), '-i', cam.url,
-      ...hwaccelOutputArgs(cam.hwaccel), ...outputOptions(cam), 'pipe:1',
-    ];
+    const args = cameraFfmpegArgs(cam);
     const i = args.indexOf('-i');
+    expect(args[i + 1]).toBe(RTSP);
     expect(args.indexOf('-hwaccel')).toBeLessThan(i);
     expect(args.indexOf('-hwaccel_output_format')).toBeLessThan(i);
     expect(args.indexOf('-vf')).toBeGreaterThan(i);
     expect(args.indexOf('-vf')).toBeLessThan(args.indexOf('-pix_fmt'));
     expect(args[args.indexOf('-pix_fmt') + 1]).toBe('rgb24');
+    expect(args.at(-1)).toBe('pipe:1');
+
+    const boxed = cameraFfmpegArgs(cam, { width: 320, height: 320, viewEvery: 1, pad: 114 });
+    expect(boxed.indexOf('-hwaccel')).toBeLessThan(boxed.indexOf('-i'));
+    expect(boxed).not.toContain('-vf');
+    expect(boxed[boxed.indexOf('-filter_complex') + 1]).toMatch(/^\[0:v:0\]scale_vaapi=format=nv12,hwdownload,format=nv12,select=/);
+    expect(boxed.filter((a) => a.startsWith('pipe:'))).toEqual(['pipe:1', 'pipe:3']);
+  });
+
+  it('rewrites the letterbox outputs for NVIDIA\'s ffmpeg 4.2 (-vsync for -fps_mode)', () => {
+    const boxed = cameraFfmpegArgs({ url: RTSP, transport: 'tcp', realtime: true, loop: true, fps: 5, hwaccel: 'jetson' }, { width: 320, height: 320, viewEvery: 2, pad: 114 });
+    const old = adaptArgsToFfmpeg(boxed, { major: 4, minor: 2, raw: '4.2.7' });
+    expect(old).not.toContain('-fps_mode');
+    expect(old.filter((a, k) => a === '-vsync' && old[k + 1] === 'passthrough')).toHaveLength(2);
+    expect(old).toContain('-stimeout');
   });
 });
 
