@@ -236,6 +236,8 @@ export async function startLine(config: Config, log: Logger, options: LineOption
       scheduler.offer(frame, camera);
       frames.emit(frame);
     });
+    // ffmpeg letterboxing: the full-size picture of every k-th frame may come just after the frame (the video shows it then).
+    camera.on('picture', (frame) => frames.emit(frame));
     camera.on('state', () => publisher.publishCameraStatus(camera.snapshot(), { provider: detector.info.provider }));
     cameras.set(camCfg.id, camera);
     camera.start();

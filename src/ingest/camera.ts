@@ -18,6 +18,8 @@ export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered'
 
 export interface CameraEvents {
   frame: [Frame];
+  /** With ffmpeg letterboxing: a frame already handed on got its full-size picture (`rgb`). */
+  picture: [Frame];
   state: [CameraState, CameraState];
 }
 
@@ -84,11 +86,6 @@ export interface CameraOptions {
   letterbox?: LetterboxPlan;
 }
 
-/** A decoded frame waiting for its full-size picture (fd 3) before it is handed on, in order. */
-interface Pending {
-  frame: Frame;
-  needsView: boolean;
-}
 
 /**
  * One camera: one ffmpeg child decoding to RGB24 on stdout (full size, or the
@@ -119,8 +116,9 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private viewAssembler: FrameAssembler | null = null;
   /** Bytes that came before ffmpeg said the decoded size, per pipe. */
   private early: { out: Buffer[]; view: Buffer[] } = { out: [], view: [] };
-  /** Frames cut but not handed on: a frame with a view waits for it, and the frames behind it wait too. */
-  private queue: Pending[] = [];
+  /** Frames handed on whose full-size picture has not come yet (it is attached when it does, and `picture` emitted). */
+  private awaiting: Frame[] = [];
+  /** Pictures that came before their frame. */
   private views: Buffer[] = [];
   /** Frames of the running decoder (for mediaTs and for pairing views). */
   private runFrames = 0;
@@ -224,7 +222,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.assembler = null;
     this.viewAssembler = null;
     this.early = { out: [], view: [] };
-    this.queue = [];
+    this.awaiting = [];
     this.views = [];
     this.waiting = false;
     this.held = null;
@@ -301,42 +299,40 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       : { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, rgb: pixels };
     // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
     if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
-    const needsView = lb !== undefined && this.runFrames % lb.viewEvery === 0;
+    if (lb && this.runFrames % lb.viewEvery === 0) {
+      // This frame has a full-size picture on fd 3; ffmpeg may write it before or after the model input.
+      const view = this.views.shift();
+      if (view) frame.rgb = view;
+      else this.awaiting.push(frame);
+    }
     this.runFrames++;
-    this.queue.push({ frame, needsView });
-    this.pump(generation);
+    if (!this.stillPaired(generation)) return;
+    // Handed on at once: the model needs only the input, and holding a live frame back for its picture
+    // would let the next one supersede it.
+    this.deliver(generation, frame);
   }
 
-  /** A full-size view from fd 3: it belongs to the oldest frame still waiting for one. */
+  /** A full-size picture from fd 3: it belongs to the oldest frame still waiting for one (or to the next that needs one). */
   private onView(generation: number, rgb: Buffer): void {
     if (generation !== this.generation) return;
-    this.views.push(rgb);
-    this.pump(generation);
-  }
-
-  /** Hands on the frames at the head of the queue whose views have come, in order. */
-  private pump(generation: number): void {
-    // The two outputs of one graph are never more than a frame or two apart; a pile-up means they no longer pair.
-    const every = this.letterbox?.viewEvery ?? 1;
-    if (this.queue.length > 2 * every + 4 || this.views.length > 4) {
-      this.framesDropped.bad_frame += this.queue.length;
-      this.queue = [];
-      this.fail(generation, {
-        code: 'E_CAMERA_STREAM',
-        message: `ffmpeg's model inputs and full-size frames no longer pair up (${this.queue.length} frames waiting for a picture, ${this.views.length} pictures waiting for a frame); restarting the decoder`,
-      });
+    const frame = this.awaiting.shift();
+    if (!frame) {
+      this.views.push(rgb);
+      this.stillPaired(generation);
       return;
     }
-    while (this.queue.length > 0) {
-      const head = this.queue[0];
-      if (head.needsView) {
-        const view = this.views.shift();
-        if (!view) return;
-        head.frame.rgb = view;
-      }
-      this.queue.shift();
-      this.deliver(generation, head.frame);
-    }
+    frame.rgb = rgb;
+    this.emit('picture', frame);
+  }
+
+  /** The two outputs of one graph are never more than a frame or two apart; a pile-up means they no longer pair up. */
+  private stillPaired(generation: number): boolean {
+    if (this.awaiting.length <= 4 && this.views.length <= 4) return true;
+    this.fail(generation, {
+      code: 'E_CAMERA_STREAM',
+      message: `ffmpeg's model inputs and full-size frames no longer pair up (${this.awaiting.length} frames waiting for a picture, ${this.views.length} pictures waiting for a frame); restarting the decoder`,
+    });
+    return false;
   }
 
   private deliver(generation: number, frame: Frame): void {
@@ -369,10 +365,9 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private onExit(generation: number, err: Error | undefined): void {
     if (generation !== this.generation || this.stopping) return;
     this.child = null;
-    // A frame cut short, or one whose full-size view never came, is lost with the decoder.
-    const partial = (this.assembler?.pendingBytes ?? 0) > 0 ? 1 : 0;
-    if (partial + this.queue.length > 0) this.framesDropped.bad_frame += partial + this.queue.length;
-    this.queue = [];
+    // A frame cut short is lost with the decoder.
+    if ((this.assembler?.pendingBytes ?? 0) > 0) this.framesDropped.bad_frame++;
+    this.awaiting = [];
     const cause = classifyStderr(this.stderr.all());
     if (!err && sourceKind(this.cfg.url) === 'file' && !this.cfg.loop) {
       this.log.info('video file ended; camera stopped');
