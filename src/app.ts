@@ -85,6 +85,8 @@ function listeners<A extends unknown[]>() {
  * view interval; the thumbnail's margin absorbs slow belts).
  */
 export function pictureNear(frames: readonly Frame[], ts: number): Frame | undefined {
+  const own = frames.find((f) => f.captureTs === ts);
+  if (own && (hasPicture(own) || own.pictureDue)) return own; // its picture may still be on the pipe
   let best: Frame | undefined;
   for (const f of frames) {
     if (!hasPicture(f)) continue;

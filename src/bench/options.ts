@@ -65,7 +65,7 @@ export function defaultOptions(): BenchOptions {
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
     thread: 'main',
-    letterbox: 'ffmpeg',
+    letterbox: 'sharp',
     batchMax: 4,
     sessionVariant: 'default',
     rtsp: true,
@@ -137,7 +137,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
   --thread T         model.thread: main (default) or worker, where the session runs
-  --letterbox L      ingest.letterbox: ffmpeg (default) or sharp, who letterboxes to the model input
+  --letterbox L      ingest.letterbox: sharp (default, as the product) or ffmpeg, who letterboxes to the model input
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)

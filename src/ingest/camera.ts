@@ -303,7 +303,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       // This frame has a full-size picture on fd 3; ffmpeg may write it before or after the model input.
       const view = this.views.shift();
       if (view) frame.rgb = view;
-      else this.awaiting.push(frame);
+      else {
+        frame.pictureDue = true;
+        this.awaiting.push(frame);
+      }
     }
     this.runFrames++;
     if (!this.stillPaired(generation)) return;

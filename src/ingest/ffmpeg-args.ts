@@ -70,8 +70,9 @@ export interface LetterboxPlan {
  * - `[view]`: every `viewEvery`-th analysed frame at full size in RGB24, for
  *   the operator's video and alert thumbnails.
  *
- * The rate limit is a `select` on a 1/fps grid: like `-r fps -fps_mode vfr` it
- * drops surplus frames and never duplicates one, and it runs before the split,
+ * The rate limit is a `select` that keeps the frames `-r fps -fps_mode vfr`
+ * keeps (the same frames for rates that divide the stream's, checked with
+ * framemd5; it drops surplus frames and never duplicates one), and it runs before the split,
  * so view k is analysed frame k × viewEvery exactly. The view branch has its
  * own `scale` so the split keeps the decoder's pixel format: a lone
  * `format=rgb24` there would make ffmpeg convert every frame at full size
@@ -82,7 +83,8 @@ export function letterboxFilterGraph(fps: number, plan: LetterboxPlan, pre?: str
   const { width: W, height: H } = plan;
   const scale = `min(${W}/iw\\,${H}/ih)`;
   const grey = plan.pad.toString(16).padStart(2, '0').repeat(3);
-  const rate = `select='isnan(prev_selected_t)+gt(floor(t*${fps})\\,floor(prev_selected_t*${fps}))'`;
+  // -r's vfr rule: keep a frame whose end lands past the next output tick minus 0.6 (ffmpeg's tolerance).
+  const rate = `select='isnan(prev_selected_t)+gt((t-start_t+if(isnan(prev_t)\\,0\\,t-prev_t))*${fps}\\,selected_n-0.6)'`;
   const viewSelect = plan.viewEvery > 1 ? `select='not(mod(n\\,${plan.viewEvery}))',` : '';
   return [
     `[0:v:0]${pre ? `${pre},` : ''}${rate},split=2[lb][full]`,

@@ -80,7 +80,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   const thumbnails = new Map<string, string>();
   const onAlert = (alert: AlertView, frame?: Frame) => {
     alertChain = alertChain.then(async () => {
-      const payload = await withThumbnail(alert, frame ?? previews.latest(alert.camera) ?? undefined, olog);
+      const payload = await withThumbnail(alert, frame, () => previews.latest(alert.camera) ?? undefined, olog);
       if (payload.thumbnail) {
         thumbnails.set(alert.id, payload.thumbnail);
         if (thumbnails.size > RECENT_ALERTS) thumbnails.delete(thumbnails.keys().next().value as string);
@@ -165,7 +165,10 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
 }
 
 /** The thumbnail is cut from the frame the box comes from (or the nearest with a picture) when the line still had it, else from the newest one. */
-async function withThumbnail(alert: AlertView, frame: Frame | undefined, log: Logger): Promise<AlertPayload> {
+async function withThumbnail(alert: AlertView, own: Frame | undefined, newest: () => Frame | undefined, log: Logger): Promise<AlertPayload> {
+  // ffmpeg writes a frame's full-size picture just after its model input: give it a moment.
+  for (let waited = 0; own && !hasPicture(own) && own.pictureDue && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
+  const frame = hasPicture(own) ? own : newest();
   if (!hasPicture(frame) || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
   try {
     const jpeg = await alertThumbnail(frame, alert.box);

@@ -65,7 +65,7 @@ describe('linesight bench', () => {
     const progress: string[] = [];
     const report = await runBench({
       model: MODEL, clip, cameras: [1], seconds: 2, warmupSeconds: 0.5, decodeSeconds: 1, sessionSeconds: 0.5,
-      providers: ['cpu'], overload: true, soakSeconds: 4, peer: true, out, onProgress: (m) => progress.push(m),
+      providers: ['cpu'], overload: true, soakSeconds: 4, peer: true, letterbox: 'ffmpeg', out, onProgress: (m) => progress.push(m),
     });
 
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(JSON.parse(JSON.stringify(report)));
