@@ -63,6 +63,8 @@ export interface LineOptions {
   publisherTuning?: Parameters<typeof startPublisher>[0]['tuning'];
   /** Start the operator page (default true). */
   overlay?: boolean;
+  /** Experiment (`linesight bench --in-flight`): batches in the detector at once, instead of the one the letterbox mode implies. */
+  inFlight?: number;
 }
 
 function listeners<A extends unknown[]>() {
@@ -188,6 +190,10 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const scheduler = new InferenceScheduler(detector, {
     batchMax: detector.info.dynamicBatch ? config.model.batch_max : 1,
     batchWaitMs: config.model.batch_wait_ms,
+    // A second batch in flight lets sharp letterbox it while the first is in the session. When ffmpeg
+    // has letterboxed there is nothing to overlap, and a second batch would only be fixed early, so
+    // frames arriving during the call could not join it (measured: BENCHMARKS.md).
+    inFlight: options.inFlight ?? (config.ingest.letterbox === 'ffmpeg' ? 1 : 2),
   }, log);
 
   scheduler.on('inspected', (result, frame) => {

@@ -26,7 +26,7 @@ export interface Frame {
    * has it (the operator's video and thumbnails need no more); the model reads `input`.
    */
   rgb?: Buffer;
-  /** Its full-size picture is on its way (ffmpeg writes it just after the model input); `rgb` is set when it comes. */
+  /** Its full-size picture is on its way (ffmpeg writes it just after the model input); when it comes, `rgb` is set and this flag removed. */
   pictureDue?: boolean;
   /** The frame letterboxed to the model input by ffmpeg (Ultralytics letterbox, grey 114), packed RGB24. */
   input?: { rgb: Buffer; width: number; height: number };

@@ -30,6 +30,8 @@ export interface BenchOptions {
   letterbox: 'ffmpeg' | 'sharp';
   /** `model.batch_max`. */
   batchMax: number;
+  /** Experiment: batches in the detector at once; null: what `ingest.letterbox` implies (2 with sharp, 1 with ffmpeg). */
+  inFlight: number | null;
   /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
   sessionVariant: string;
   confidence?: number;
@@ -68,6 +70,7 @@ export function defaultOptions(): BenchOptions {
     letterbox: 'sharp',
     batchMax: 4,
     sessionVariant: 'default',
+    inFlight: null,
     rtsp: true,
     latency: true,
     overload: false,
@@ -138,6 +141,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --batch-max N      model.batch_max (default 4)
   --thread T         model.thread: main (default) or worker, where the session runs
   --letterbox L      ingest.letterbox: sharp (default, as the product) or ffmpeg, who letterboxes to the model input
+  --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
@@ -164,6 +168,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       thread: { type: 'string' },
       letterbox: { type: 'string' },
       'session-variant': { type: 'string' },
+      'in-flight': { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
       out: { type: 'string' },
@@ -174,6 +179,8 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
   const seconds = positiveNumber(values.seconds, '--seconds');
   const batchMax = positiveNumber(values['batch-max'], '--batch-max', true);
   if (batchMax === 0) fail('Expected an integer ≥ 1 for --batch-max but received 0');
+  const inFlight = positiveNumber(values['in-flight'], '--in-flight', true);
+  if (inFlight === 0) fail('Expected an integer ≥ 1 for --in-flight but received 0');
   const options: Partial<BenchOptions> = {
     ...(values.model === undefined ? {} : { model: values.model }),
     ...(values.clip === undefined ? {} : { clip: values.clip }),
@@ -182,6 +189,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.warmup === undefined ? {} : { warmupSeconds: positiveNumber(values.warmup, '--warmup') }),
     ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
     ...(batchMax === undefined ? {} : { batchMax }),
+    ...(inFlight === undefined ? {} : { inFlight }),
     ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
     ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),

@@ -31,6 +31,8 @@ export interface PipelineSpec {
   model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; batchMax: number; confidence?: number };
   /** `ingest.letterbox`. */
   letterbox: 'ffmpeg' | 'sharp';
+  /** Experiment: batches in the detector at once; null: what the letterbox implies. */
+  inFlight: number | null;
   /** External broker URL; none starts linesight's embedded broker. */
   mqttUrl?: string;
   /** The bound for this run, given the batch size the scheduler aims for. */
@@ -113,7 +115,10 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
   const dir = mkdtempSync(join(tmpdir(), 'linesight-bench-'));
   let line: Line | undefined;
   try {
-    line = await startLine(await configFor(spec, dir), spec.log, { publisherTuning: { embeddedHost: '127.0.0.1' } });
+    line = await startLine(await configFor(spec, dir), spec.log, {
+      publisherTuning: { embeddedHost: '127.0.0.1' },
+      ...(spec.inFlight === null ? {} : { inFlight: spec.inFlight }),
+    });
     const live = line;
     let windowStart = Infinity;
     let windowEnd = Infinity;

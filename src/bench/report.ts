@@ -51,6 +51,8 @@ export interface ModelSummary {
   thread: 'worker' | 'main';
   /** `ingest.letterbox` of the pipeline runs. */
   letterbox: 'ffmpeg' | 'sharp';
+  /** Batches in the detector at once in the pipeline runs (2 with the sharp letterbox, 1 with ffmpeg's, unless `--in-flight`). */
+  inFlight: number;
   /** `default`, or the session option variant forced on every session (`--session-variant`). */
   sessionVariant: string;
 }

@@ -128,6 +128,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       warmupSeconds: o.warmupSeconds,
       model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, batchMax: o.batchMax, confidence: o.confidence },
       letterbox: o.letterbox,
+      inFlight: o.inFlight,
       mqttUrl: broker?.url,
       exclude,
       log,
@@ -200,6 +201,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
       inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant, letterbox: o.letterbox,
+      inFlight: o.inFlight ?? (o.letterbox === 'ffmpeg' ? 1 : 2),
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,

@@ -325,6 +325,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       return;
     }
     frame.rgb = rgb;
+    delete frame.pictureDue;
     this.emit('picture', frame);
   }
 

@@ -80,6 +80,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   const thumbnails = new Map<string, string>();
   const onAlert = (alert: AlertView, frame?: Frame) => {
     alertChain = alertChain.then(async () => {
+      if (frame) await pictureOf(source, frame, PICTURE_WAIT_MS);
       const payload = await withThumbnail(alert, frame, () => previews.latest(alert.camera) ?? undefined, olog);
       if (payload.thumbnail) {
         thumbnails.set(alert.id, payload.thumbnail);
@@ -164,10 +165,32 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
   }
 }
 
+/** Longest wait for an alert frame's full-size picture before its thumbnail falls back to the newest frame. */
+const PICTURE_WAIT_MS = 1000;
+
+/**
+ * Resolves once `frame` has its full-size picture. With the ffmpeg letterbox the
+ * picture comes on its own pipe just after the model input, and the source
+ * hands the frame on again when it does; a camera that restarts in between
+ * never sends it, hence the timeout.
+ */
+function pictureOf(source: OverlaySource, frame: Frame, timeoutMs: number): Promise<void> {
+  if (hasPicture(frame) || !frame.pictureDue) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      off();
+      resolve();
+    };
+    const off = source.onFrame((f) => {
+      if (f === frame) done();
+    });
+    const timer = setTimeout(done, timeoutMs);
+  });
+}
+
 /** The thumbnail is cut from the frame the box comes from (or the nearest with a picture) when the line still had it, else from the newest one. */
 async function withThumbnail(alert: AlertView, own: Frame | undefined, newest: () => Frame | undefined, log: Logger): Promise<AlertPayload> {
-  // ffmpeg writes a frame's full-size picture just after its model input: give it a moment.
-  for (let waited = 0; own && !hasPicture(own) && own.pictureDue && waited < 1000; waited += 20) await new Promise((r) => setTimeout(r, 20));
   const frame = hasPicture(own) ? own : newest();
   if (!hasPicture(frame) || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
   try {

@@ -40,7 +40,7 @@ export class HandSource implements OverlaySource {
   readonly snaps = new Map<string, CameraSnapshot>();
   private readonly frames = listeners<[Frame]>();
   private readonly inspected = listeners<[InspectedFrame, TrackView[]]>();
-  private readonly alertL = listeners<[AlertView]>();
+  private readonly alertL = listeners<[AlertView, Frame | undefined]>();
 
   constructor(cameraIds: string[]) {
     for (const id of cameraIds) {
@@ -63,7 +63,7 @@ export class HandSource implements OverlaySource {
   onInspected(fn: (r: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe {
     return this.inspected.add(fn);
   }
-  onAlert(fn: (a: AlertView) => void): Unsubscribe {
+  onAlert(fn: (a: AlertView, frame?: Frame) => void): Unsubscribe {
     return this.alertL.add(fn);
   }
   recentAlerts(limit: number): AlertView[] {
@@ -93,9 +93,10 @@ export class HandSource implements OverlaySource {
     this.inspected.emit(r, tracks);
   }
 
-  pushAlert(a: AlertView): void {
+  /** An alert, with the frame its box comes from when the line still has it (as the app hands it on). */
+  pushAlert(a: AlertView, frame?: Frame): void {
     this.alerts.unshift(a);
-    this.alertL.emit(a);
+    this.alertL.emit(a, frame);
   }
 }
 

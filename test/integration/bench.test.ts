@@ -144,6 +144,7 @@ describe('linesight bench', () => {
       providers: ['cpu'], rtsp: false, sweep: true, letterbox: 'sharp', out: null,
     });
     expect(report.model.letterbox).toBe('sharp');
+    expect(report.model.inFlight).toBe(2);
     expect(report.decode.variant).toBe('full-size');
     expect(report.experiments.decode.map((d) => d.variant)).toEqual(['ffmpeg-letterbox']);
     expect(report.pipeline.map((p) => p.label)).toEqual(['file-2']);
@@ -167,9 +168,10 @@ describe('linesight bench', () => {
       cameras: [1, 4], seconds: 5, overload: true, soakSeconds: 1800, peer: true, out: null,
     });
     expect(parseBenchArgs(['--letterbox', 'sharp', '--thread', 'worker'])).toMatchObject({ letterbox: 'sharp', thread: 'worker' });
+    expect(parseBenchArgs(['--in-flight', '2'])).toMatchObject({ inFlight: 2 });
     expect(parseDuration('90s', '--soak')).toBe(90);
     expect(parseDuration('1h', '--soak')).toBe(3600);
-    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--letterbox', 'opencv']]) {
+    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--letterbox', 'opencv']]) {
       let caught: unknown;
       try {
         parseBenchArgs(bad);

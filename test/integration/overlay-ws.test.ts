@@ -227,6 +227,40 @@ describe('overlay stream', () => {
     expect(Math.max(thumb.width!, thumb.height!)).toBeLessThanOrEqual(THUMBNAIL_SIZE);
   });
 
+  /** How red a JPEG thumbnail is: mean red minus mean green (the square is red, the rest grey). */
+  async function redness(base64: string): Promise<number> {
+    const { channels } = await sharp(Buffer.from(base64, 'base64')).stats();
+    return channels[0].mean - channels[1].mean;
+  }
+
+  it("waits for an alert frame's full-size picture that is still on its pipe (ffmpeg letterbox) and cuts the thumbnail from it", async () => {
+    const source = new HandSource(['wide']);
+    const o = await start(source, { preview_width: 320, preview_fps: 5 });
+    const a = await page(o);
+    await waitFor('hello', () => a.of('hello')[0], 5000);
+    const square = { x: 200, y: 120, w: 96, h: 64 };
+    // The newest picture the line has is plain grey; the alert's own frame shows the red square, once its picture comes.
+    source.pushFrame({ camera: 'wide', seq: 1, captureTs: Date.now(), width: 640, height: 360, rgb: rgbFrame(640, 360) });
+    const own: Frame = { camera: 'wide', seq: 2, captureTs: Date.now(), width: 640, height: 360, pictureDue: true };
+    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts: own.captureTs } }), own);
+    await sleep(200);
+    expect(a.of('alert')).toHaveLength(0);
+    own.rgb = rgbFrame(640, 360, { square });
+    delete own.pictureDue;
+    source.pushFrame(own); // what the camera's 'picture' event does
+    const got = await waitFor('alert', () => a.of('alert')[0], 5000);
+    expect(await redness(got.alert.thumbnail!)).toBeGreaterThan(40);
+
+    // A picture that never comes (the camera restarted): after a second the newest picture, grey again, stands in.
+    source.pushFrame({ camera: 'wide', seq: 3, captureTs: Date.now(), width: 640, height: 360, rgb: rgbFrame(640, 360) });
+    const lost: Frame = { camera: 'wide', seq: 4, captureTs: Date.now(), width: 640, height: 360, pictureDue: true };
+    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts: lost.captureTs } }), lost);
+    await sleep(500);
+    expect(a.of('alert')).toHaveLength(1);
+    const late = await waitFor('second alert', () => a.of('alert')[1], 5000);
+    expect(Math.abs(await redness(late.alert.thumbnail!))).toBeLessThan(10);
+  });
+
   it('keeps the preview size and aspect: downscales to preview_width, never upscales', async () => {
     const source = new HandSource(['wide', 'small']);
     const o = await start(source, { preview_width: 320, preview_fps: 5 });
