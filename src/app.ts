@@ -4,7 +4,7 @@ import { errorMessage } from './errors.js';
 import { Tracker, type TrackView } from './events/index.js';
 import { Camera } from './ingest/camera.js';
 import { viewEvery, type LetterboxPlan } from './ingest/ffmpeg-args.js';
-import { createDetector, type Detector } from './infer/detector.js';
+import { createDetector, framesPerCall, type Detector } from './infer/detector.js';
 import { ensureProviderDirs, providerOptions } from './infer/providers.js';
 import { InferenceScheduler } from './infer/scheduler.js';
 import type { Logger } from './log.js';
@@ -126,6 +126,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     ignoreClasses: config.model.ignore_classes,
     threads: config.model.threads,
     thread: config.model.thread,
+    sessions: config.model.sessions,
     input: config.model.input,
   }, log);
   const model = { name: detector.info.name, version: detector.info.version };
@@ -188,12 +189,14 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const eventLog = log.child({ stage: 'events' });
 
   const scheduler = new InferenceScheduler(detector, {
-    batchMax: detector.info.dynamicBatch ? config.model.batch_max : 1,
+    batchMax: framesPerCall(detector.info.dynamicBatch, config.model.batch_max,
+      config.model.sessions === 'auto' && detector.info.sessions > 1 && detector.info.provider === 'cpu'),
     batchWaitMs: config.model.batch_wait_ms,
     // A second batch in flight lets sharp letterbox it while the first is in the session. When ffmpeg
     // has letterboxed there is nothing to overlap, and a second batch would only be fixed early, so
     // frames arriving during the call could not join it (measured: BENCHMARKS.md).
     inFlight: options.inFlight ?? (config.ingest.letterbox === 'ffmpeg' ? 1 : 2),
+    sessions: detector.info.sessions,
   }, log);
 
   scheduler.on('inspected', (result, frame) => {

@@ -131,6 +131,8 @@ export interface ModelInfo {
   provider: string;
   /** Where the session runs: its own worker thread, or the main thread. */
   thread: 'worker' | 'main';
+  /** Sessions running calls side by side (each on its own worker thread). */
+  sessions: number;
   metadata: Record<string, string>;
 }
 

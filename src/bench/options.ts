@@ -30,6 +30,10 @@ export interface BenchOptions {
   letterbox: 'ffmpeg' | 'sharp';
   /** `model.batch_max`. */
   batchMax: number;
+  /** `model.sessions`: sessions side by side on worker threads (needs thread worker). */
+  sessions: number | 'auto';
+  /** Experiment: mosquitto with its default `set_tcp_nodelay false` (Nagle on its PUBACKs). */
+  brokerNagle: boolean;
   /** Experiment: batches in the detector at once; null: what `ingest.letterbox` implies (2 with sharp, 1 with ffmpeg). */
   inFlight: number | null;
   /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
@@ -66,11 +70,13 @@ export function defaultOptions(): BenchOptions {
     sessionSeconds: 5,
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
-    thread: 'main',
+    thread: 'worker',
     letterbox: 'sharp',
     batchMax: 4,
     sessionVariant: 'default',
     inFlight: null,
+    brokerNagle: false,
+    sessions: 'auto',
     rtsp: true,
     latency: true,
     overload: false,
@@ -139,8 +145,10 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
                      memory pattern) and ffmpeg-side scaling
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
-  --thread T         model.thread: main (default) or worker, where the session runs
+  --thread T         model.thread: worker (default, as the product) or main, where the session runs
   --letterbox L      ingest.letterbox: sharp (default, as the product) or ffmpeg, who letterboxes to the model input
+  --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
+  --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
   --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
@@ -169,6 +177,8 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       letterbox: { type: 'string' },
       'session-variant': { type: 'string' },
       'in-flight': { type: 'string' },
+      'broker-nagle': { type: 'boolean' },
+      sessions: { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
       out: { type: 'string' },
@@ -197,11 +207,20 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
     ...(values['no-rtsp'] ? { rtsp: false } : {}),
     overload: values.overload ?? false,
+    brokerNagle: values['broker-nagle'] ?? false,
+    ...(values.sessions === undefined ? {} : { sessions: sessionCount(values.sessions) }),
     peer: values.peer ?? false,
     sweep: values.sweep ?? false,
     ...(values.out === undefined ? {} : { out: values.out === '-' ? null : values.out }),
   };
   return options;
+}
+
+function sessionCount(text: string): number | 'auto' {
+  if (text === 'auto') return text;
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1) fail(`Expected "auto" or an integer ≥ 1 for --sessions but received ${describeValue(text)}`);
+  return n;
 }
 
 function letterboxPlace(text: string): 'ffmpeg' | 'sharp' {

@@ -28,7 +28,7 @@ export interface PipelineSpec {
   cameraFps: number;
   seconds: number;
   warmupSeconds: number;
-  model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; batchMax: number; confidence?: number };
+  model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; sessions: number | 'auto'; batchMax: number; confidence?: number };
   /** `ingest.letterbox`. */
   letterbox: 'ffmpeg' | 'sharp';
   /** Experiment: batches in the detector at once; null: what the letterbox implies. */
@@ -66,6 +66,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
       providers: spec.model.providers,
       threads: spec.model.threads,
       thread: spec.model.thread,
+      sessions: spec.model.sessions,
       batch_max: spec.model.batchMax,
       ...(spec.model.confidence === undefined ? {} : { confidence: spec.model.confidence }),
     },

@@ -51,6 +51,8 @@ export interface ModelSummary {
   thread: 'worker' | 'main';
   /** `ingest.letterbox` of the pipeline runs. */
   letterbox: 'ffmpeg' | 'sharp';
+  /** `model.sessions` of the pipeline runs (`auto` resolved: how many the line opened). */
+  sessions: number;
   /** Batches in the detector at once in the pipeline runs (2 with the sharp letterbox, 1 with ffmpeg's, unless `--in-flight`). */
   inFlight: number;
   /** `default`, or the session option variant forced on every session (`--session-variant`). */
@@ -82,6 +84,8 @@ export interface DecodeResult {
 export interface SessionResult {
   batch: number;
   threads: number;
+  /** Sessions side by side (worker threads); `fps` is their sum, `callMs` per call. */
+  sessions: number;
   /** Session option variant (`default` is what the pipeline uses). */
   variant: string;
   calls: number;
@@ -240,7 +244,8 @@ export interface BenchReport {
   machine: MachineInfo;
   clip: ClipInfo;
   model: ModelSummary;
-  broker: { kind: 'mosquitto' | 'embedded'; url: string };
+  /** `tcpNoDelay`: mosquitto's `set_tcp_nodelay` (false with `--broker-nagle`). */
+  broker: { kind: 'mosquitto' | 'embedded'; url: string; tcpNoDelay?: boolean };
   decode: DecodeResult;
   session: SessionResult[];
   preprocess: PreprocessResult;

@@ -6,7 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LinesightError } from '../errors.js';
-import { createDetector } from '../infer/detector.js';
+import { createDetector, framesPerCall } from '../infer/detector.js';
+import { availableParallelism } from 'node:os';
 import { silentLogger } from '../log.js';
 import { computeBound, sessionFor } from './bound.js';
 import { measureDecode } from './decode-rate.js';
@@ -20,7 +21,7 @@ import { runPipeline, type PipelineSpec } from './pipeline-run.js';
 import { measurePreprocess } from './preprocess-cost.js';
 import { BENCH_SCHEMA, type BenchReport, type DecodeResult, type PipelineResult, type SessionResult, type SoakResult } from './report.js';
 import { onPath, startMosquitto, startRtspServer, type Service } from './services.js';
-import { forceSessionVariant, measureSession, SESSION_VARIANTS } from './session-rate.js';
+import { forceSessionVariant, measureSession, measureSessionPool, SESSION_VARIANTS } from './session-rate.js';
 import { soakSummary } from './soak.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
@@ -38,6 +39,9 @@ const OVERLOAD = 2;
  */
 export async function runBench(input: Partial<BenchOptions> = {}): Promise<BenchReport> {
   const o: BenchOptions = { ...defaultOptions(), ...input };
+  if (o.thread === 'main' && o.sessions !== 1 && o.sessions !== 'auto') {
+    throw new LinesightError('E_CLI', `Expected --thread worker with --sessions ${o.sessions} but received --thread main (sessions side by side need worker threads)`);
+  }
   if (o.sessionVariant === 'default') return measureAll(o);
   if (o.thread === 'worker') {
     // The variant patches onnxruntime in this thread; a worker's session would run without it.
@@ -63,7 +67,8 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const probe = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
   const info = probe.info;
   await probe.close();
-  const pipelineBatch = info.dynamicBatch ? o.batchMax : 1;
+  const cpuPool = o.thread === 'worker' && o.sessions === 'auto' && info.provider === 'cpu' && availableParallelism() > 1;
+  const pipelineBatch = framesPerCall(info.dynamicBatch, o.batchMax, cpuPool);
   const cameraCounts = [...new Set(o.cameras)].sort((a, b) => a - b);
   const maxCameras = cameraCounts[cameraCounts.length - 1];
 
@@ -83,7 +88,9 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const session: SessionResult[] = [];
   for (const batch of batches) {
     progress(`session: batch ${batch} on ${info.provider} for ${o.sessionSeconds} s`);
-    session.push(await measureSession({ modelPath: o.model, providers: o.providers, info, batch, threads: o.threads, seconds: o.sessionSeconds }));
+    const same = { modelPath: o.model, providers: o.providers, info, batch, threads: o.threads, seconds: o.sessionSeconds };
+    // Measured the way the pipeline opens it: on the main thread, or on its worker thread(s).
+    session.push(await (o.thread === 'worker' ? measureSessionPool({ ...same, sessions: o.sessions }) : measureSession(same)));
   }
   progress('preprocess: sharp letterbox and tensor fill per frame');
   const preprocess = await measurePreprocess(clip, info, Math.min(3, o.sessionSeconds));
@@ -114,7 +121,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   let soak: SoakResult | null = null;
   try {
     if (onPath('mosquitto')) {
-      broker = await startMosquitto();
+      broker = await startMosquitto(!o.brokerNagle);
       services.push(broker);
     } else {
       notes.push('mosquitto is not on PATH: PUBACKs come from linesight\'s embedded broker (aedes, in-process).');
@@ -126,7 +133,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     const exclude = () => new Set(services.map((s) => s.pid).filter((p): p is number => p !== undefined));
     const base = {
       warmupSeconds: o.warmupSeconds,
-      model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, batchMax: o.batchMax, confidence: o.confidence },
+      model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, sessions: o.sessions, batchMax: o.batchMax, confidence: o.confidence },
       letterbox: o.letterbox,
       inFlight: o.inFlight,
       mqttUrl: broker?.url,
@@ -201,9 +208,10 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
       inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant, letterbox: o.letterbox,
-      inFlight: o.inFlight ?? (o.letterbox === 'ffmpeg' ? 1 : 2),
+      sessions: session[0]?.sessions ?? 1,
+      inFlight: (session[0]?.sessions ?? 1) > 1 ? session[0].sessions : o.inFlight ?? (o.letterbox === 'ffmpeg' ? 1 : 2),
     },
-    broker: broker ? { kind: 'mosquitto', url: broker.url } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
+    broker: broker ? { kind: 'mosquitto', url: broker.url, tcpNoDelay: !o.brokerNagle } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,
     session,
     preprocess,

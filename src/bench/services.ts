@@ -61,12 +61,17 @@ function canConnect(port: number): Promise<boolean> {
   });
 }
 
-/** mosquitto on a free loopback port, anonymous, no persistence, config in a temp dir. */
-export async function startMosquitto(): Promise<Service> {
+/**
+ * mosquitto on a free loopback port, anonymous, no persistence, config in a temp dir.
+ * `tcpNoDelay` (default true) sets `set_tcp_nodelay`: with mosquitto's default
+ * (Nagle on), the second of two PUBACKs in a row waits for the client's delayed
+ * TCP ACK, about 40 ms on Linux (docs/mqtt.md, *Broker settings*).
+ */
+export async function startMosquitto(tcpNoDelay = true): Promise<Service> {
   const dir = mkdtempSync(join(tmpdir(), 'linesight-bench-mqtt-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false',
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', `set_tcp_nodelay ${tcpNoDelay}`,
     // Running as root, mosquitto would switch to its own user and lose the temp dir.
     'user root', 'log_dest stderr', 'log_type error', 'log_type warning'].join('\n') + '\n');
   let log = '';

@@ -4,6 +4,7 @@
  */
 import * as ort from 'onnxruntime-node';
 import { LinesightError, describeValue } from '../errors.js';
+import { openInWorker } from '../infer/backend.js';
 import { openSession, type ProviderName } from '../infer/session.js';
 import { silentLogger } from '../log.js';
 import type { ModelInfo } from '../types.js';
@@ -99,6 +100,7 @@ export async function measureSession(options: SessionBenchOptions): Promise<Sess
     return {
       batch: options.batch,
       threads: options.threads,
+      sessions: 1,
       variant: options.variant ?? 'default',
       calls: callMs.length,
       seconds: round(wallMs / 1000, 3),
@@ -109,5 +111,56 @@ export async function measureSession(options: SessionBenchOptions): Promise<Sess
     };
   } finally {
     await session.release();
+  }
+}
+
+export interface PoolBenchOptions extends Omit<SessionBenchOptions, 'variant'> {
+  /** `model.sessions`: sessions side by side on worker threads, as the pipeline opens them. */
+  sessions: number | 'auto';
+}
+
+/**
+ * (2) for a session on worker threads: the pipeline's own backend (openInWorker),
+ * kept busy by as many callers as it has sessions, each handing over a fresh
+ * input buffer per call as the detector does. CPU is the whole process's
+ * (worker threads included).
+ */
+export async function measureSessionPool(options: PoolBenchOptions): Promise<SessionResult> {
+  const backend = await openInWorker(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger(), options.sessions);
+  try {
+    const template = greyTensor(options.info, options.batch);
+    const call = () => backend.run(options.info.inputName, template.type as 'float32' | 'uint8', (template.data as Float32Array | Uint8Array).slice(), [...template.dims]);
+    await Promise.all(Array.from({ length: backend.sessions * (options.warmupCalls ?? 3) }, call));
+    const callMs: number[] = [];
+    const cpu0 = process.cpuUsage();
+    const t0 = performance.now();
+    const until = t0 + options.seconds * 1000;
+    let end = t0;
+    await Promise.all(Array.from({ length: backend.sessions }, async () => {
+      while (performance.now() < until || callMs.length < 3) {
+        const s = performance.now();
+        await call();
+        end = performance.now();
+        callMs.push(end - s);
+      }
+    }));
+    const wallMs = end - t0;
+    const cpu = process.cpuUsage(cpu0);
+    const cpuMs = (cpu.user + cpu.system) / 1000;
+    const frames = callMs.length * options.batch;
+    return {
+      batch: options.batch,
+      threads: options.threads,
+      sessions: backend.sessions,
+      variant: 'default',
+      calls: callMs.length,
+      seconds: round(wallMs / 1000, 3),
+      fps: round(frames / (wallMs / 1000)),
+      callMs: percentiles(callMs),
+      cpuMsPerFrame: round(cpuMs / frames, 3),
+      cpuPct: round((cpuMs / wallMs) * 100, 1),
+    };
+  } finally {
+    await backend.release();
   }
 }

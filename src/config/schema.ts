@@ -59,8 +59,8 @@ export const configSchema = z.strictObject({
     backoff_initial: positive('positive number of seconds').default(1).describe('First reconnect delay in seconds; doubles on every failure'),
     backoff_max: positive('positive number of seconds').default(30).describe('Cap of the reconnect delay in seconds (full jitter below it)'),
     stable_after: positive('positive number of seconds').default(10).describe('A camera online this long resets its backoff'),
-    letterbox: z.enum(['ffmpeg', 'sharp'], { error: 'expected "ffmpeg" or "sharp"' }).default('sharp')
-      .describe('Who letterboxes frames to the model input: sharp (every frame travels at full size) or ffmpeg (faster; full-size frames travel only at the preview rate; on the demo clip over RTSP it finds one defect fewer, not yet understood)'),
+    letterbox: z.enum(['ffmpeg', 'sharp'], { error: 'expected "ffmpeg" or "sharp"' }).default('ffmpeg')
+      .describe('Who letterboxes frames to the model input: ffmpeg (full-size frames travel only at the preview rate) or sharp (every frame travels at full size; slower, BENCHMARKS.md)'),
   }).prefault({}).describe('Camera ingest behaviour'),
   model: z.strictObject({
     path: text('path to an .onnx file').describe('ONNX detector (YOLOv8/YOLO11 or YOLOv5 export); relative paths are relative to the config file'),
@@ -79,8 +79,10 @@ export const configSchema = z.strictObject({
     batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
     batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
     threads: nonNegativeInt().default(0).describe('Intra-op threads for the CPU provider; 0 lets onnxruntime decide'),
-    thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('main')
-      .describe('Run the session on the main thread, or on its own worker thread so the event loop stays free during a call (measured: same throughput, higher latency; BENCHMARKS.md)'),
+    thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('worker')
+      .describe('Run the session(s) on worker threads, so the event loop keeps reading cameras and talking to the broker during a call, or on the main thread (measured: slower, higher latency; BENCHMARKS.md)'),
+    sessions: z.union([z.literal('auto'), positiveInt()], { error: 'expected "auto" or an integer ≥ 1' }).default('auto')
+      .describe('Sessions running side by side, each on its own worker thread (model.thread: worker). auto: on the CPU provider one single-thread session per core (up to 4), else 1'),
     device_id: nonNegativeInt().default(0).describe('GPU index for the tensorrt and cuda providers'),
     tensorrt: z.strictObject({
       fp16: flag().default(true).describe('Let TensorRT build FP16 kernels (trt_fp16_enable)'),
@@ -149,6 +151,12 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['cameras', i, 'id'], message: `expected a unique camera id (cameras[${first}] is also "${cam.id}")`, input: cam.id });
     } else seen.set(cam.id, i);
   });
+  if (cfg.model.thread === 'main' && cfg.model.sessions !== 1 && cfg.model.sessions !== 'auto') {
+    ctx.addIssue({
+      code: 'custom', path: ['model', 'sessions'], input: cfg.model.sessions,
+      message: `expected 1 (or auto) with model.thread main, where calls cannot run side by side; set model.thread: worker for ${cfg.model.sessions} sessions`,
+    });
+  }
   if (cfg.events.confirm_hits > cfg.events.confirm_window) {
     ctx.addIssue({
       code: 'custom', path: ['events', 'confirm_hits'], input: cfg.events.confirm_hits,

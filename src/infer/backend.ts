@@ -1,5 +1,6 @@
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { errorMessage, LinesightError, type ErrorCode } from '../errors.js';
@@ -26,6 +27,8 @@ export interface InferenceBackend {
   readonly outputNames: readonly string[];
   /** Where the session runs: `worker` (its own thread) or `main` (the event loop's thread). */
   readonly thread: 'worker' | 'main';
+  /** Sessions that run calls side by side (calls beyond that wait their turn). */
+  readonly sessions: number;
   run(input: string, type: 'float32' | 'uint8', data: TensorData, dims: number[]): Promise<RunOutput>;
   release(): Promise<void>;
 }
@@ -39,6 +42,7 @@ export async function openInProcess(path: string, options: SessionOptions, log: 
     skipped: opened.skipped,
     outputNames: session.outputNames,
     thread: 'main',
+    sessions: 1,
     async run(input, type, data, dims) {
       const results = await session.run({ [input]: new ort.Tensor(type, data, dims) });
       const out = results[session.outputNames[0]];
@@ -60,24 +64,52 @@ function workerScript(): URL {
   throw new LinesightError('E_MODEL_LOAD', `Expected the inference worker at ${fileURLToPath(here)} or ${fileURLToPath(built)} but neither exists (run "npm run build")`);
 }
 
-interface Pending {
+/** Asks a worker to release its session and exit; terminates it if it has not after 2 s. */
+async function stopWorker(w: Worker): Promise<void> {
+  const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
+  w.postMessage({ release: true });
+  const timer = setTimeout(() => void w.terminate(), 2000);
+  await exited;
+  clearTimeout(timer);
+}
+
+/** Wait before a worker that failed to start is started again. */
+const RESTART_BACKOFF_MS = 5000;
+
+interface Call {
+  request: Omit<RunRequest, 'id'>;
   resolve: (out: RunOutput) => void;
   reject: (err: Error) => void;
 }
 
-/**
- * The session on its own worker thread. Opening reports the same errors as
- * openInProcess (E_MODEL_LOAD, E_PROVIDER) with the same fallback. If the
- * thread dies (a native crash in a provider, say), the calls in flight fail,
- * the death is logged, and the next call starts a fresh worker on the provider
- * that was active: one lost batch, not a dead line.
- */
-export async function openInWorker(path: string, options: SessionOptions, log: Logger): Promise<InferenceBackend> {
-  const script = workerScript();
-  let nextId = 0;
-  const pending = new Map<number, Pending>();
+/** One session's worker thread and the call it is running (one at a time). */
+interface Lane {
+  worker: Worker | null;
+  opening: Promise<void> | null;
+  /** A failed (re)start is not retried before this time (ms epoch). */
+  retryAt: number;
+  call: { id: number; resolve: (out: RunOutput) => void; reject: (err: Error) => void } | null;
+}
 
-  function spawn(opts: SessionOptions): Promise<{ worker: Worker; opened: Extract<WorkerReply, { opened: unknown }>['opened'] }> {
+/**
+ * The session on worker threads: `sessions` of them, each with its own copy of
+ * the model (on the CPU, two single-thread sessions side by side do more than
+ * one session with two threads, because the threads of one call wait for each
+ * other: BENCHMARKS.md). A call goes to the first idle session, or waits in
+ * order for one. Opening reports the same errors as openInProcess
+ * (E_MODEL_LOAD, E_PROVIDER) with the same fallback; the further sessions open
+ * on the provider the first one got. If a thread dies (a native crash in a
+ * provider, say), its call fails, the death is logged, and the lane opens a
+ * fresh worker on the same provider: one lost batch, not a dead line.
+ */
+export async function openInWorker(path: string, options: SessionOptions, log: Logger, sessions: number | 'auto' = 1): Promise<InferenceBackend> {
+  const script = workerScript();
+  let lastFailure = 'not started';
+  let nextId = 0;
+  let closing = false;
+  const queue: Call[] = [];
+
+  function spawn(opts: SessionOptions, lane?: Lane): Promise<{ worker: Worker; opened: Extract<WorkerReply, { opened: unknown }>['opened'] }> {
     const worker = new Worker(script, { workerData: { path, options: opts } satisfies WorkerInit });
     worker.unref();
     return new Promise((resolve, reject) => {
@@ -89,47 +121,97 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
         } else if ('failed' in reply) {
           void worker.terminate();
           reject(new LinesightError(reply.failed.code as ErrorCode, reply.failed.message, { details: reply.failed.details as Record<string, unknown> | undefined }));
-        } else {
-          const p = pending.get(reply.id);
-          pending.delete(reply.id);
-          if (!p) return;
-          if ('error' in reply) p.reject(new Error(reply.error));
-          else p.resolve(reply.output);
-        }
+        } else if (lane) finish(lane, reply);
       });
       const died = (why: string) => {
         if (!open) {
           reject(new LinesightError('E_MODEL_LOAD', `Expected the inference worker to open ${path} but it ${why}`));
           return;
         }
-        if (current?.worker === worker) current = null;
+        if (!lane || lane.worker !== worker) return;
+        lane.worker = null;
+        lastFailure = `a worker ${why}`;
+        const call = lane.call;
+        lane.call = null;
         if (closing) return;
-        log.error({ stage: 'infer', code: 'E_MODEL_LOAD', pending: pending.size }, `the inference worker ${why}; its calls in flight fail and the next call starts a new one`);
-        for (const [id, p] of pending) {
-          pending.delete(id);
-          p.reject(new LinesightError('E_MODEL_LOAD', `the inference worker ${why} during the call`));
-        }
+        log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight: call ? 1 : 0 }, `an inference worker ${why}; its call fails and a new one takes its place`);
+        call?.reject(new LinesightError('E_MODEL_LOAD', `the inference worker ${why} during the call`));
+        dispatch();
       };
       worker.on('error', (err) => died(`failed: ${errorMessage(err)}`));
       worker.on('exit', (code) => died(`exited with code ${code}`));
     });
   }
 
-  let closing = false;
-  let current: { worker: Worker } | null = null;
-  const first = await spawn(options);
-  current = first;
+  const firstLane: Lane = { worker: null, opening: null, retryAt: 0, call: null };
+  const first = await spawn(options, firstLane);
+  firstLane.worker = first.worker;
   const provider = first.opened.provider as ProviderName;
   const skipped = first.opened.skipped as Array<{ provider: ProviderName; reason: string }>;
   reportFallback(log, provider, skipped); // the worker opened it with a silent logger
-  // A restarted worker goes straight to the provider that worked.
-  const again: SessionOptions = { ...options, providers: [provider] };
-  let restarting: Promise<{ worker: Worker }> | null = null;
+  // `auto` on the CPU: one single-thread session per core (up to 4); on an accelerator, one.
+  const cpuPool = sessions === 'auto' && provider === 'cpu';
+  const count = sessions === 'auto' ? (cpuPool ? Math.max(1, Math.min(availableParallelism(), 4)) : 1) : sessions;
+  // Further and restarted workers go straight to the provider that worked.
+  const again: SessionOptions = { ...options, providers: [provider], ...(cpuPool && options.threads === 0 ? { threads: 1 } : {}) };
+  const lanes: Lane[] = [firstLane];
+  if (again.threads !== options.threads) {
+    // The first session was opened to find the provider, with onnxruntime's thread default: open it again single-threaded.
+    firstLane.worker = null;
+    await stopWorker(first.worker);
+    await openLane(firstLane);
+  }
 
-  async function worker(): Promise<Worker> {
-    if (current) return current.worker;
-    restarting ??= spawn(again).then((w) => (current = w)).finally(() => (restarting = null));
-    return (await restarting).worker;
+  function openLane(lane: Lane): Promise<void> {
+    lane.opening ??= spawn(again, lane).then(
+      ({ worker }) => {
+        lane.worker = worker;
+        if (closing) void worker.terminate();
+      },
+      (err) => {
+        lastFailure = errorMessage(err);
+        lane.retryAt = Date.now() + RESTART_BACKOFF_MS;
+        setTimeout(dispatch, RESTART_BACKOFF_MS).unref();
+        log.error({ stage: 'infer', err: lastFailure, retry_ms: RESTART_BACKOFF_MS }, 'an inference worker failed to open; the others carry on and it is tried again');
+      },
+    ).finally(() => {
+      lane.opening = null;
+      dispatch();
+    });
+    return lane.opening;
+  }
+
+  for (let i = 1; i < count; i++) lanes.push({ worker: null, opening: null, retryAt: 0, call: null });
+  await Promise.all(lanes.slice(1).map(openLane));
+  if (!lanes.some((l) => l.worker)) throw new LinesightError('E_MODEL_LOAD', `Expected an inference worker to open ${path} on ${provider} but none did`);
+
+  function finish(lane: Lane, reply: Exclude<WorkerReply, { opened: unknown } | { failed: unknown }>): void {
+    const call = lane.call;
+    if (!call || call.id !== reply.id) return;
+    lane.call = null;
+    if ('error' in reply) call.reject(new Error(reply.error));
+    else call.resolve(reply.output);
+    dispatch();
+  }
+
+  function dispatch(): void {
+    for (const lane of lanes) {
+      if (queue.length === 0) return;
+      if (lane.call) continue;
+      if (!lane.worker) {
+        if (!closing && Date.now() >= lane.retryAt) void openLane(lane);
+        continue;
+      }
+      const next = queue.shift() as Call;
+      const id = nextId++;
+      lane.call = { id, resolve: next.resolve, reject: next.reject };
+      const { data } = next.request;
+      lane.worker.postMessage({ id, ...next.request } satisfies RunRequest, [data.buffer as ArrayBuffer]);
+    }
+    // No session running and none starting: fail the waiting calls rather than hold them.
+    if (queue.length > 0 && lanes.every((l) => !l.worker && !l.opening)) {
+      for (const call of queue.splice(0)) call.reject(new LinesightError('E_MODEL_LOAD', `no inference worker is running (${lastFailure})`));
+    }
   }
 
   return {
@@ -137,24 +219,26 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
     skipped,
     outputNames: first.opened.outputNames,
     thread: 'worker',
-    async run(input, type, data, dims) {
-      const w = await worker();
-      const id = nextId++;
+    sessions: lanes.length,
+    run(input, type, data, dims) {
       return new Promise<RunOutput>((resolve, reject) => {
-        pending.set(id, { resolve, reject });
-        w.postMessage({ id, input, type, data, dims } satisfies RunRequest, [data.buffer as ArrayBuffer]);
+        if (closing) {
+          reject(new LinesightError('E_MODEL_LOAD', 'the inference workers are closing'));
+          return;
+        }
+        queue.push({ request: { input, type, data, dims }, resolve, reject });
+        dispatch();
       });
     },
     async release() {
       closing = true;
-      const w = current?.worker;
-      current = null;
-      if (!w) return;
-      const exited = new Promise<void>((resolve) => w.once('exit', () => resolve()));
-      w.postMessage({ release: true });
-      const timer = setTimeout(() => void w.terminate(), 2000);
-      await exited;
-      clearTimeout(timer);
+      for (const call of queue.splice(0)) call.reject(new LinesightError('E_MODEL_LOAD', 'the inference workers were released'));
+      await Promise.all(lanes.map(async (lane) => {
+        await lane.opening;
+        const w = lane.worker;
+        lane.worker = null;
+        if (w) await stopWorker(w);
+      }));
     },
   };
 }

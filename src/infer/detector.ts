@@ -37,6 +37,8 @@ export interface DetectorOptions {
    * and higher latency (the scheduler then gathers a full batch while one runs).
    */
   thread?: 'worker' | 'main';
+  /** Sessions side by side on their own worker threads (`thread: worker` only; default 1; `auto`: see openInWorker). */
+  sessions?: number | 'auto';
 }
 
 /** The model behind a small interface: frames in, detections in source pixels out. */
@@ -69,12 +71,10 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const size = inputSize(spec, meta.metadata.imgsz, options.input, input.name);
   const metaNames = meta.metadata.names ? parseUltralyticsNames(meta.metadata.names) : undefined;
 
-  const open = options.thread === 'worker' ? openInWorker : openInProcess;
-  const session = await open(path, {
-    providers: options.providers ?? ['cpu'],
-    threads: options.threads ?? 0,
-    providerOptions: options.providerOptions,
-  }, log);
+  const sessionOptions = { providers: options.providers ?? ['cpu'], threads: options.threads ?? 0, providerOptions: options.providerOptions };
+  const session = options.thread === 'worker'
+    ? await openInWorker(path, sessionOptions, log, options.sessions ?? 1)
+    : await openInProcess(path, sessionOptions, log);
   const outputName = session.outputNames[0];
 
   // One real run tells the actual output dims (exports often leave them dynamic).
@@ -107,9 +107,10 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     classNames,
     provider: session.provider,
     thread: session.thread,
+    sessions: session.sessions,
     metadata: meta.metadata,
   };
-  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, thread: session.thread, layout, input: `${size.width}x${size.height}`, classes: classNames },
+  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, thread: session.thread, sessions: session.sessions, layout, input: `${size.width}x${size.height}`, classes: classNames },
     `model loaded on ${info.provider}`);
 
   const thresholds = classNames.map((name) => {
@@ -143,17 +144,19 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     detect(frames) {
       if (frames.length === 0) return Promise.resolve([]);
       // The letterbox starts now (sharp works on libuv's pool), so it overlaps a call
-      // still running; session calls themselves run one at a time, in call order.
+      // still running. With one session, calls run one at a time in call order; with
+      // several, the backend hands each call to a free session.
       const prepared = letterbox(frames);
       prepared.catch(() => undefined); // reported by `run` below, in its turn
-      const run = busy.then(async () => {
+      const run = (session.sessions > 1 ? prepared : busy).then(async () => {
         const boxes = await prepared;
         if (spec.dynamicBatch) return inferBatch(boxes);
         const results: Detection[][] = [];
         for (const b of boxes) results.push(...(await inferBatch([b])));
         return results;
       });
-      busy = run.catch(() => undefined);
+      // `busy` settles when every call so far has (the serial order, and what close() waits for).
+      busy = Promise.allSettled([busy, run]).then(() => undefined); // no value: results must not pile up along the chain
       return run;
     },
     async close() {
@@ -213,4 +216,15 @@ async function runBatch(
     throw new LinesightError('E_MODEL_LAYOUT', `Expected a float32 detection output but found ${output.type} with dims [${output.dims.join(', ')}]`);
   }
   return { data: output.data, dims: output.dims };
+}
+
+/**
+ * Most frames per session call. A model with a fixed batch takes one. So does a
+ * CPU pool (`model.sessions: auto`): its sessions are single-threaded, and a
+ * single-thread session spends the same CPU per frame at batch 1 as at batch 4
+ * (13.1 vs 13.4 core-ms here, BENCHMARKS.md), so one frame per call lets a free
+ * session start on the next frame sooner. Otherwise `model.batch_max`.
+ */
+export function framesPerCall(dynamicBatch: boolean, batchMax: number, cpuPool: boolean): number {
+  return dynamicBatch && !cpuPool ? batchMax : 1;
 }

@@ -23,6 +23,13 @@ export interface SchedulerOptions {
    * strictly one after the other.
    */
   inFlight?: number;
+  /**
+   * Sessions that run calls side by side (default 1). With more than one, up to
+   * that many batches are in the detector, a session that frees up takes what is
+   * waiting at once instead of waiting for a full batch, and results are still
+   * emitted in the order the batches were taken.
+   */
+  sessions?: number;
 }
 
 interface Slot {
@@ -52,6 +59,8 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   private loop: Promise<void> | null = null;
   private readonly busy = new Set<Promise<void>>();
   private lastError = '';
+  /** Settles when the last batch taken has emitted its results: the next one emits after it. */
+  private emitted: Promise<void> = Promise.resolve();
   readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
 
   constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly log: Logger) {
@@ -123,8 +132,12 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
         await this.waitForFrames();
         continue;
       }
-      const want = Math.min(this.options.batchMax, Math.max(1, this.activeCameras(Date.now())));
-      if (this.busy.size > 0) {
+      const sessions = this.options.sessions ?? 1;
+      const want = Math.min(this.options.batchMax, Math.max(1, Math.ceil(this.activeCameras(Date.now()) / sessions)));
+      if (this.busy.size > 0 && sessions > 1) {
+        // A session is free while another works: frames keep coming, so take what is there.
+        while (this.running && this.slots.size === 0) await this.waitForFrames();
+      } else if (this.busy.size > 0) {
         // A batch is in the session: gather a full one while it runs, or take what
         // is there once it is done, so overlapping never shrinks the batches.
         let done = false;
@@ -143,7 +156,8 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       if (batch.length === 0) continue;
       const inspecting = this.inspect(batch).finally(() => this.busy.delete(inspecting));
       this.busy.add(inspecting);
-      if (this.busy.size >= (this.options.inFlight ?? 2)) await Promise.race(this.busy);
+      const inFlight = sessions > 1 ? sessions : (this.options.inFlight ?? 2);
+      if (this.busy.size >= inFlight) await Promise.race(this.busy);
     }
   }
 
@@ -158,11 +172,24 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async inspect(batch: Slot[]): Promise<void> {
+    const previous = this.emitted;
+    let turnDone = () => {};
+    this.emitted = new Promise((resolve) => (turnDone = resolve));
+    try {
+      await this.inspectInTurn(batch, previous);
+    } finally {
+      turnDone();
+    }
+  }
+
+  /** Runs the batch, then waits for the batch taken before it to emit, so each camera's results stay in order. */
+  private async inspectInTurn(batch: Slot[], previous: Promise<void>): Promise<void> {
     const started = performance.now();
     let results;
     try {
       results = await this.detector.detect(batch.map((s) => s.frame));
     } catch (err) {
+      await previous;
       const message = errorMessage(err);
       if (message !== this.lastError) {
         this.log.error({ stage: 'infer', code: (err as { code?: string }).code, err: message, cameras: batch.map((s) => s.frame.camera) },
@@ -172,9 +199,10 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       for (const s of batch) s.accounting.countDropped('bad_frame');
       return;
     }
-    this.lastError = '';
     const inferredAt = Date.now();
     const inferMs = performance.now() - started;
+    await previous;
+    this.lastError = '';
     this.stats.batches++;
     this.stats.frames += batch.length;
     this.stats.lastInferMs = inferMs;

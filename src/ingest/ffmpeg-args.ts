@@ -84,7 +84,10 @@ export function letterboxFilterGraph(fps: number, plan: LetterboxPlan, pre?: str
   const scale = `min(${W}/iw\\,${H}/ih)`;
   const grey = plan.pad.toString(16).padStart(2, '0').repeat(3);
   // -r's vfr rule: keep a frame whose end lands past the next output tick minus 0.6 (ffmpeg's tolerance).
-  const rate = `select='isnan(prev_selected_t)+gt((t-start_t+if(isnan(prev_t)\\,0\\,t-prev_t))*${fps}\\,selected_n-0.6)'`;
+  // The ticks are on the absolute time grid, counted from the tick nearest the first frame (ffmpeg snaps
+  // to it): an RTSP stream starts at a PTS that is not a multiple of 1/fps, and counting from the first
+  // frame's own time instead kept a different third of the demo clip's frames than -r does.
+  const rate = `select='isnan(prev_selected_t)+gt((t+if(isnan(prev_t)\\,0\\,t-prev_t))*${fps}\\,selected_n+round(start_t*${fps})-0.6)'`;
   const viewSelect = plan.viewEvery > 1 ? `select='not(mod(n\\,${plan.viewEvery}))',` : '';
   return [
     `[0:v:0]${pre ? `${pre},` : ''}${rate},split=2[lb][full]`,

@@ -4,7 +4,7 @@
  * are not tests: nothing here checks a time or a rate against a threshold.
  */
 import { mkdtempSync, readFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { availableParallelism, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { parseBenchArgs, parseDuration } from '../../src/bench/options.js';
@@ -75,7 +75,11 @@ describe('linesight bench', () => {
     expect(typeof report.machine.cpuModel).toBe('string');
     expect(report.machine.memTotalMb).toBeGreaterThan(0);
     expect(report.clip).toMatchObject({ path: clip, width: 320, height: 240, fps: 10, frames: 30, codec: 'h264' });
-    expect(report.model).toMatchObject({ name: 'squares-v8', provider: 'cpu', inputWidth: 320, inputHeight: 320, dynamicBatch: true, pipelineBatch: 4, letterbox: 'ffmpeg' });
+    expect(report.model).toMatchObject({ name: 'squares-v8', provider: 'cpu', inputWidth: 320, inputHeight: 320, dynamicBatch: true, letterbox: 'ffmpeg', thread: 'worker' });
+    // The product's default, sessions auto: one single-thread session per core (up to 4), one frame per call.
+    const pool = Math.min(availableParallelism(), 4);
+    expect(report.model).toMatchObject({ sessions: pool, pipelineBatch: pool > 1 ? 1 : 4 });
+    expect(report.session.every((s) => s.sessions === pool)).toBe(true);
     expect(['mosquitto', 'embedded']).toContain(report.broker.kind);
 
     // (1) is ffmpeg with the pipeline's own arguments: the model input on stdout, full size every 2nd frame
@@ -95,7 +99,7 @@ describe('linesight bench', () => {
       for (const k of ['frames', 'seconds', 'fps', 'cpuMsPerFrame', 'cpuPct'] as const) expect(nonNeg(d[k])).toBe(true);
     }
 
-    expect(report.session.map((s) => s.batch)).toEqual([1, 4]);
+    expect(report.session.map((s) => s.batch)).toEqual(pool > 1 ? [1] : [1, 4]);
     for (const s of report.session) {
       expect(s.variant).toBe('default');
       expect(s.calls).toBeGreaterThan(0);
@@ -141,7 +145,7 @@ describe('linesight bench', () => {
     const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 2, squares: [{ color: 'green', x: 40, y: 40, w: 50, h: 50 }] });
     const report = await runBench({
       model: MODEL, clip, cameras: [2], seconds: 1, warmupSeconds: 0.2, decodeSeconds: 0.5, sessionSeconds: 0.3,
-      providers: ['cpu'], rtsp: false, sweep: true, letterbox: 'sharp', out: null,
+      providers: ['cpu'], rtsp: false, sweep: true, letterbox: 'sharp', thread: 'main', sessions: 1, out: null,
     });
     expect(report.model.letterbox).toBe('sharp');
     expect(report.model.inFlight).toBe(2);

@@ -1,4 +1,4 @@
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { copyFileSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -287,6 +287,28 @@ describe('camera with ffmpeg letterboxing to the model input (ingest.letterbox: 
       // ffmpeg's -r may keep one more at the end (it rounds the last timestamp onto its grid).
       expect(Math.abs(plain - 4 * fps), `${clipFps} fps at -r ${fps}: ${plain}`).toBeLessThanOrEqual(1);
       expect(Math.abs(boxed - 4 * fps), `${clipFps} fps letterboxed at ${fps}: ${boxed}`).toBeLessThanOrEqual(1);
+    }
+  });
+
+  it('keeps exactly the frames -r with -fps_mode vfr keeps, also when the stream starts off the output grid (as RTSP does)', async () => {
+    // testsrc2 draws a different picture every frame; -itsoffset moves the first timestamp off the 1/5 s grid,
+    // as an RTSP stream's first PTS is (8/15 s on the demo clip: counting ticks from it kept another third of the frames).
+    for (const offset of ['0', '0.5333', '0.1']) {
+      const source = ['-itsoffset', offset, '-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=15:duration=4'];
+      const { views } = await runLetterboxGraph(source, 5, { width: 64, height: 64, viewEvery: 1, pad: LETTERBOX_PAD });
+      const plain = await new Promise<Buffer>((resolve, reject) => {
+        const out: Buffer[] = [];
+        const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', ...source, '-r', '5', '-fps_mode', 'vfr', '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1']);
+        ff.stdout.on('data', (c: Buffer) => out.push(c));
+        ff.once('error', reject);
+        ff.once('close', (code) => (code === 0 ? resolve(Buffer.concat(out)) : reject(new Error(`ffmpeg exited ${code}`))));
+      });
+      const frame = 96 * 64 * 3;
+      const n = Math.min(views.length, plain.length) / frame;
+      expect(n, `offset ${offset}`).toBeGreaterThanOrEqual(19);
+      for (let k = 0; k < n; k++) {
+        expect(views.subarray(k * frame, (k + 1) * frame).equals(plain.subarray(k * frame, (k + 1) * frame)), `offset ${offset} s, kept frame ${k}`).toBe(true);
+      }
     }
   });
 

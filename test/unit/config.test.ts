@@ -19,9 +19,9 @@ describe('config schema', () => {
     expect(config).toBeDefined();
     expect(config!.site).toBe('plant');
     expect(config!.cameras[0]).toMatchObject({ fps: 5, enabled: true, transport: 'tcp', exclude: [] });
-    expect(config!.ingest).toMatchObject({ stall_timeout: 20, letterbox: 'sharp' });
+    expect(config!.ingest).toMatchObject({ stall_timeout: 20, letterbox: 'ffmpeg' });
     expect(config!.mqtt).toMatchObject({ topic_prefix: 'linesight', protocol_version: 5, embedded_port: 1883 });
-    expect(config!.model).toMatchObject({ providers: ['cpu'], confidence: 0.25, iou: 0.45, batch_max: 4, thread: 'main' });
+    expect(config!.model).toMatchObject({ providers: ['cpu'], confidence: 0.25, iou: 0.45, batch_max: 4, thread: 'worker', sessions: 'auto' });
     expect(config!.events).toMatchObject({ confirm_hits: 3, confirm_window: 5, max_shift: 1, first_shift: 2.5 });
     expect(config!.store.retention_days).toBe(30);
     expect(config!.sync.schedule).toBe('0 2 * * *');

@@ -78,7 +78,7 @@ describe('ffmpeg arguments', () => {
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
     const graph = letterboxFilterGraph(5, plan);
     expect(graph.split(';')).toHaveLength(3);
-    expect(graph).toMatch(/^\[0:v:0\]select='isnan\(prev_selected_t\)\+gt\(\(t-start_t\+if\(isnan\(prev_t\)\\,0\\,t-prev_t\)\)\*5\\,selected_n-0\.6\)',split=2\[lb\]\[full\];/);
+    expect(graph).toMatch(/^\[0:v:0\]select='isnan\(prev_selected_t\)\+gt\(\(t\+if\(isnan\(prev_t\)\\,0\\,t-prev_t\)\)\*5\\,selected_n\+round\(start_t\*5\)-0\.6\)',split=2\[lb\]\[full\];/);
     expect(graph).toContain('pad=320:320:');
     expect(graph).toContain('color=0x727272[input]');
     expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[view]");
