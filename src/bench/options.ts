@@ -71,7 +71,7 @@ export function defaultOptions(): BenchOptions {
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
     thread: 'worker',
-    letterbox: 'sharp',
+    letterbox: 'ffmpeg',
     batchMax: 4,
     sessionVariant: 'default',
     inFlight: null,
@@ -146,7 +146,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
   --thread T         model.thread: worker (default, as the product) or main, where the session runs
-  --letterbox L      ingest.letterbox: sharp (default, as the product) or ffmpeg, who letterboxes to the model input
+  --letterbox L      ingest.letterbox: ffmpeg (default, as the product) or sharp, who letterboxes to the model input
   --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
   --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
   --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
