@@ -77,38 +77,54 @@ export function greyTensor(info: ModelInfo, batch: number): ort.Tensor {
     : new ort.Tensor('float32', new Float32Array(n).fill(114 / 255), dims);
 }
 
+interface Timed {
+  callMs: number[];
+  wallMs: number;
+  cpuMs: number;
+}
+
+/** Runs `call` back to back from `callers` loops for `seconds` (at least 3 calls), timing each call and the process's CPU (all threads). */
+async function timeCalls(callers: number, seconds: number, call: () => Promise<unknown>): Promise<Timed> {
+  const callMs: number[] = [];
+  const cpu0 = process.cpuUsage();
+  const t0 = performance.now();
+  const until = t0 + seconds * 1000;
+  let end = t0;
+  await Promise.all(Array.from({ length: callers }, async () => {
+    while (performance.now() < until || callMs.length < 3) {
+      const s = performance.now();
+      await call();
+      end = performance.now();
+      callMs.push(end - s);
+    }
+  }));
+  const cpu = process.cpuUsage(cpu0);
+  return { callMs, wallMs: end - t0, cpuMs: (cpu.user + cpu.system) / 1000 };
+}
+
+function sessionResult(batch: number, threads: number, sessions: number, variant: string, t: Timed): SessionResult {
+  const frames = t.callMs.length * batch;
+  return {
+    batch,
+    threads,
+    sessions,
+    variant,
+    calls: t.callMs.length,
+    seconds: round(t.wallMs / 1000, 3),
+    fps: round(frames / (t.wallMs / 1000)),
+    callMs: percentiles(t.callMs),
+    cpuMsPerFrame: round(t.cpuMs / frames, 3),
+    cpuPct: round((t.cpuMs / t.wallMs) * 100, 1),
+  };
+}
+
 export async function measureSession(options: SessionBenchOptions): Promise<SessionResult> {
   const session = await open(options);
   try {
     const feeds = { [options.info.inputName]: greyTensor(options.info, options.batch) };
     for (let i = 0; i < (options.warmupCalls ?? 3); i++) await session.run(feeds);
-    const callMs: number[] = [];
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const until = t0 + options.seconds * 1000;
-    let now = t0;
-    while (now < until || callMs.length < 3) {
-      const s = performance.now();
-      await session.run(feeds);
-      now = performance.now();
-      callMs.push(now - s);
-    }
-    const wallMs = now - t0;
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
-    const frames = callMs.length * options.batch;
-    return {
-      batch: options.batch,
-      threads: options.threads,
-      sessions: 1,
-      variant: options.variant ?? 'default',
-      calls: callMs.length,
-      seconds: round(wallMs / 1000, 3),
-      fps: round(frames / (wallMs / 1000)),
-      callMs: percentiles(callMs),
-      cpuMsPerFrame: round(cpuMs / frames, 3),
-      cpuPct: round((cpuMs / wallMs) * 100, 1),
-    };
+    const timed = await timeCalls(1, options.seconds, () => session.run(feeds));
+    return sessionResult(options.batch, options.threads, 1, options.variant ?? 'default', timed);
   } finally {
     await session.release();
   }
@@ -131,35 +147,8 @@ export async function measureSessionPool(options: PoolBenchOptions): Promise<Ses
     const template = greyTensor(options.info, options.batch);
     const call = () => backend.run(options.info.inputName, template.type as 'float32' | 'uint8', (template.data as Float32Array | Uint8Array).slice(), [...template.dims]);
     await Promise.all(Array.from({ length: backend.sessions * (options.warmupCalls ?? 3) }, call));
-    const callMs: number[] = [];
-    const cpu0 = process.cpuUsage();
-    const t0 = performance.now();
-    const until = t0 + options.seconds * 1000;
-    let end = t0;
-    await Promise.all(Array.from({ length: backend.sessions }, async () => {
-      while (performance.now() < until || callMs.length < 3) {
-        const s = performance.now();
-        await call();
-        end = performance.now();
-        callMs.push(end - s);
-      }
-    }));
-    const wallMs = end - t0;
-    const cpu = process.cpuUsage(cpu0);
-    const cpuMs = (cpu.user + cpu.system) / 1000;
-    const frames = callMs.length * options.batch;
-    return {
-      batch: options.batch,
-      threads: options.threads,
-      sessions: backend.sessions,
-      variant: 'default',
-      calls: callMs.length,
-      seconds: round(wallMs / 1000, 3),
-      fps: round(frames / (wallMs / 1000)),
-      callMs: percentiles(callMs),
-      cpuMsPerFrame: round(cpuMs / frames, 3),
-      cpuPct: round((cpuMs / wallMs) * 100, 1),
-    };
+    const timed = await timeCalls(backend.sessions, options.seconds, call);
+    return sessionResult(options.batch, options.threads, backend.sessions, 'default', timed);
   } finally {
     await backend.release();
   }

@@ -78,7 +78,7 @@ export const configSchema = z.strictObject({
     ignore_classes: z.array(text('class name')).default([]).describe('Classes that never become detections'),
     batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
     batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
-    threads: nonNegativeInt().default(0).describe('Intra-op threads for the CPU provider; 0 lets onnxruntime decide'),
+    threads: nonNegativeInt().default(0).describe('Intra-op threads per session for the CPU provider; 0: one with sessions auto on the CPU, else onnxruntime decides (one per core)'),
     thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('worker')
       .describe('Run the session(s) on worker threads, so the event loop keeps reading cameras and talking to the broker during a call, or on the main thread (measured: slower, higher latency; BENCHMARKS.md)'),
     sessions: z.union([z.literal('auto'), positiveInt()], { error: 'expected "auto" or an integer ≥ 1' }).default('auto')

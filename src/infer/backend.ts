@@ -98,9 +98,12 @@ interface Lane {
  * other: BENCHMARKS.md). A call goes to the first idle session, or waits in
  * order for one. Opening reports the same errors as openInProcess
  * (E_MODEL_LOAD, E_PROVIDER) with the same fallback; the further sessions open
- * on the provider the first one got. If a thread dies (a native crash in a
- * provider, say), its call fails, the death is logged, and the lane opens a
- * fresh worker on the same provider: one lost batch, not a dead line.
+ * on the provider the first one got. If a thread dies (an uncaught error in
+ * it, or running out of memory; a native crash takes the whole process, which
+ * systemd restarts), its call fails, the death is logged, and the lane opens a
+ * fresh worker on the same provider: one lost batch, not a dead line. A worker
+ * that fails to start is tried again after RESTART_BACKOFF_MS while the others
+ * carry on; with none running, waiting calls fail instead of piling up.
  */
 export async function openInWorker(path: string, options: SessionOptions, log: Logger, sessions: number | 'auto' = 1): Promise<InferenceBackend> {
   const script = workerScript();
