@@ -31,10 +31,10 @@ export interface DetectorOptions {
   maxDetections?: number;
   providerOptions?: SessionOptions['providerOptions'];
   /**
-   * Where the session runs: on the main thread (default), or on its own worker
-   * thread so the event loop keeps reading cameras and talking to the broker
-   * during a call. Measured on a 2-core box with 4 cameras: the same frames/s,
-   * and higher latency (the scheduler then gathers a full batch while one runs).
+   * Where the session runs: on the main thread (this API's default; the
+   * product's config defaults to `worker`), or on worker threads so the event
+   * loop keeps reading cameras and talking to the broker during a call
+   * (measured: +10 % frames/s with 4 cameras, BENCHMARKS.md).
    */
   thread?: 'worker' | 'main';
   /** Sessions side by side on their own worker threads (`thread: worker` only; default 1; `auto`: see openInWorker). */

@@ -47,7 +47,9 @@ export interface SchedulerEvents {
  * frame (an older waiting frame is dropped and counted as `superseded`), and a
  * loop that gathers frames of different cameras into one batched session call,
  * as DeepStream's stream muxer does. Two batches may be in the detector at once
- * (`inFlight`): one in the session, the next being letterboxed. Memory is
+ * (`inFlight`): one in the session, the next being letterboxed; with several
+ * sessions side by side (`sessions`), one batch per session, results emitted in
+ * the order the batches were taken. Memory is
  * bounded by the number of cameras and latency stays flat when the model is
  * slower than the cameras.
  */
