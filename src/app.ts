@@ -67,6 +67,18 @@ export interface LineOptions {
   inFlight?: number;
 }
 
+/**
+ * Batches in the detector at once: one per session when several run side by
+ * side. With one session, two when sharp letterboxes (the next batch is
+ * letterboxed while one is in the session); one when ffmpeg has letterboxed,
+ * since there is nothing to overlap and a second batch would only be fixed
+ * early, so frames arriving during the call could not join it (BENCHMARKS.md).
+ */
+export function batchesInFlight(letterbox: 'ffmpeg' | 'sharp', sessions: number): number {
+  if (sessions > 1) return sessions;
+  return letterbox === 'ffmpeg' ? 1 : 2;
+}
+
 function listeners<A extends unknown[]>() {
   const set = new Set<(...args: A) => void>();
   return {
@@ -189,13 +201,9 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const eventLog = log.child({ stage: 'events' });
 
   const scheduler = new InferenceScheduler(detector, {
-    batchMax: framesPerCall(detector.info.dynamicBatch, config.model.batch_max,
-      config.model.sessions === 'auto' && detector.info.sessions > 1 && detector.info.provider === 'cpu'),
+    batchMax: framesPerCall(detector.info, config.model.batch_max),
     batchWaitMs: config.model.batch_wait_ms,
-    // A second batch in flight lets sharp letterbox it while the first is in the session. When ffmpeg
-    // has letterboxed there is nothing to overlap, and a second batch would only be fixed early, so
-    // frames arriving during the call could not join it (measured: BENCHMARKS.md).
-    inFlight: options.inFlight ?? (config.ingest.letterbox === 'ffmpeg' ? 1 : 2),
+    inFlight: options.inFlight ?? batchesInFlight(config.ingest.letterbox, detector.info.sessions),
     sessions: detector.info.sessions,
   }, log);
 

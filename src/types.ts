@@ -133,6 +133,8 @@ export interface ModelInfo {
   thread: 'worker' | 'main';
   /** Sessions running calls side by side (each on its own worker thread). */
   sessions: number;
+  /** Most frames a call should carry, when the sessions fix it (see `framesPerCall`). */
+  maxCallFrames?: number;
   metadata: Record<string, string>;
 }
 

@@ -6,8 +6,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { LinesightError } from '../errors.js';
+import { batchesInFlight } from '../app.js';
 import { createDetector, framesPerCall } from '../infer/detector.js';
-import { availableParallelism } from 'node:os';
 import { silentLogger } from '../log.js';
 import { computeBound, sessionFor } from './bound.js';
 import { measureDecode } from './decode-rate.js';
@@ -63,12 +63,11 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const machine = await machineInfo();
   const clip = await clipInfo(o.clip);
 
-  // The pipeline's own loader tells the provider, input size and batch capability.
-  const probe = await createDetector({ path: o.model, providers: o.providers, threads: o.threads }, log);
+  // The pipeline's own loader, opened as the pipeline opens it, tells the provider, input size, batch capability and sessions.
+  const probe = await createDetector({ path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, sessions: o.sessions }, log);
   const info = probe.info;
   await probe.close();
-  const cpuPool = o.thread === 'worker' && o.sessions === 'auto' && info.provider === 'cpu' && availableParallelism() > 1;
-  const pipelineBatch = framesPerCall(info.dynamicBatch, o.batchMax, cpuPool);
+  const pipelineBatch = framesPerCall(info, o.batchMax);
   const cameraCounts = [...new Set(o.cameras)].sort((a, b) => a - b);
   const maxCameras = cameraCounts[cameraCounts.length - 1];
 
@@ -208,8 +207,8 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
     model: {
       path: o.model, name: info.name, provider: info.provider, inputWidth: info.inputWidth, inputHeight: info.inputHeight,
       inputType: info.inputType, dynamicBatch: info.dynamicBatch, pipelineBatch, threads: o.threads, thread: o.thread, sessionVariant: o.sessionVariant, letterbox: o.letterbox,
-      sessions: session[0]?.sessions ?? 1,
-      inFlight: (session[0]?.sessions ?? 1) > 1 ? session[0].sessions : o.inFlight ?? (o.letterbox === 'ffmpeg' ? 1 : 2),
+      sessions: info.sessions,
+      inFlight: o.inFlight ?? batchesInFlight(o.letterbox, info.sessions),
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url, tcpNoDelay: !o.brokerNagle } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,

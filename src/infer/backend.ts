@@ -29,6 +29,11 @@ export interface InferenceBackend {
   readonly thread: 'worker' | 'main';
   /** Sessions that run calls side by side (calls beyond that wait their turn). */
   readonly sessions: number;
+  /**
+   * Most frames a call should carry, when the sessions fix it: 1 for the CPU pool
+   * of single-thread sessions, where batching saves no CPU and only lengthens calls.
+   */
+  readonly maxCallFrames?: number;
   run(input: string, type: 'float32' | 'uint8', data: TensorData, dims: number[]): Promise<RunOutput>;
   release(): Promise<void>;
 }
@@ -223,6 +228,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
     outputNames: first.opened.outputNames,
     thread: 'worker',
     sessions: lanes.length,
+    ...(cpuPool ? { maxCallFrames: 1 } : {}),
     run(input, type, data, dims) {
       return new Promise<RunOutput>((resolve, reject) => {
         if (closing) {

@@ -108,6 +108,7 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     provider: session.provider,
     thread: session.thread,
     sessions: session.sessions,
+    ...(session.maxCallFrames === undefined ? {} : { maxCallFrames: session.maxCallFrames }),
     metadata: meta.metadata,
   };
   log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, thread: session.thread, sessions: session.sessions, layout, input: `${size.width}x${size.height}`, classes: classNames },
@@ -219,12 +220,11 @@ async function runBatch(
 }
 
 /**
- * Most frames per session call. A model with a fixed batch takes one. So does a
- * CPU pool (`model.sessions: auto`): its sessions are single-threaded, and a
- * single-thread session spends the same CPU per frame at batch 1 as at batch 4
- * (13.1 vs 13.4 core-ms here, BENCHMARKS.md), so one frame per call lets a free
- * session start on the next frame sooner. Otherwise `model.batch_max`.
+ * Most frames per session call: one for a model with a fixed batch, at most
+ * what the sessions want (one for the CPU pool of single-thread sessions, which
+ * spends the same CPU per frame at batch 1 as at batch 4: 13.1 vs 13.4 core-ms
+ * here, BENCHMARKS.md), else `model.batch_max`.
  */
-export function framesPerCall(dynamicBatch: boolean, batchMax: number, cpuPool: boolean): number {
-  return dynamicBatch && !cpuPool ? batchMax : 1;
+export function framesPerCall(info: Pick<ModelInfo, 'dynamicBatch' | 'maxCallFrames'>, batchMax: number): number {
+  return info.dynamicBatch ? Math.min(batchMax, info.maxCallFrames ?? batchMax) : 1;
 }

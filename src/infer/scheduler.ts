@@ -24,10 +24,10 @@ export interface SchedulerOptions {
    */
   inFlight?: number;
   /**
-   * Sessions that run calls side by side (default 1). With more than one, up to
-   * that many batches are in the detector, a session that frees up takes what is
-   * waiting at once instead of waiting for a full batch, and results are still
-   * emitted in the order the batches were taken.
+   * Sessions that run calls side by side (default 1). With more than one (and
+   * `inFlight` set to match), a session that frees up takes what is waiting at
+   * once instead of waiting for a full batch; results are emitted in the order
+   * the batches were taken either way.
    */
   sessions?: number;
 }
@@ -158,8 +158,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       if (batch.length === 0) continue;
       const inspecting = this.inspect(batch).finally(() => this.busy.delete(inspecting));
       this.busy.add(inspecting);
-      const inFlight = sessions > 1 ? sessions : (this.options.inFlight ?? 2);
-      if (this.busy.size >= inFlight) await Promise.race(this.busy);
+      if (this.busy.size >= (this.options.inFlight ?? 2)) await Promise.race(this.busy);
     }
   }
 

@@ -86,7 +86,6 @@ export interface CameraOptions {
   letterbox?: LetterboxPlan;
 }
 
-
 /**
  * One camera: one ffmpeg child decoding to RGB24 on stdout (full size, or the
  * model input with full-size views on fd 3), cut into frames.

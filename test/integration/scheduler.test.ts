@@ -145,7 +145,7 @@ describe('inference scheduler with the real detector', () => {
       },
       close: () => detector.close(),
     };
-    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, sessions: 2 }, silentLogger());
+    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, inFlight: 2, sessions: 2 }, silentLogger());
     const seen: InspectedFrame[] = [];
     scheduler.on('inspected', (r) => seen.push(r));
     scheduler.start();
