@@ -44,6 +44,11 @@ export interface BenchOptions {
   /** The 80 %-load latency run (RTSP). */
   latency: boolean;
   overload: boolean;
+  /**
+   * Most paced RTSP cameras a load, overload or soak run opens. Each is an ffmpeg
+   * process and an RTSP session; past this the run offers less than wanted and says so.
+   */
+  maxPacedCameras: number;
   /** Soak duration in seconds; null: no soak. */
   soakSeconds: number | null;
   peer: boolean;
@@ -80,6 +85,7 @@ export function defaultOptions(): BenchOptions {
     rtsp: true,
     latency: true,
     overload: false,
+    maxPacedCameras: 16,
     soakSeconds: null,
     peer: false,
     sweep: false,
@@ -139,6 +145,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --seconds N        measurement window of each pipeline run (default 20)
   --warmup N         seconds of warm-up before each window (default 3)
   --overload         also offer about twice what the box can take (latency, drops)
+  --max-paced N      most RTSP cameras the load, overload and soak runs open (default 16)
   --soak DURATION    also run N cameras at 80 % load for DURATION (30m, 90s), sampling RSS and latency
   --peer             also run the OpenCV-DNN peer (bench/peer_opencv.py) and report the ratio
   --sweep            also measure session options (threads 1/2/default, spinning, arena,
@@ -168,6 +175,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       seconds: { type: 'string' },
       warmup: { type: 'string' },
       overload: { type: 'boolean' },
+      'max-paced': { type: 'string' },
       soak: { type: 'string' },
       peer: { type: 'boolean' },
       sweep: { type: 'boolean' },
@@ -191,6 +199,8 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
   if (batchMax === 0) fail('Expected an integer ≥ 1 for --batch-max but received 0');
   const inFlight = positiveNumber(values['in-flight'], '--in-flight', true);
   if (inFlight === 0) fail('Expected an integer ≥ 1 for --in-flight but received 0');
+  const maxPaced = positiveNumber(values['max-paced'], '--max-paced', true);
+  if (maxPaced === 0) fail('Expected an integer ≥ 1 for --max-paced but received 0');
   const options: Partial<BenchOptions> = {
     ...(values.model === undefined ? {} : { model: values.model }),
     ...(values.clip === undefined ? {} : { clip: values.clip }),
@@ -200,6 +210,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
     ...(batchMax === undefined ? {} : { batchMax }),
     ...(inFlight === undefined ? {} : { inFlight }),
+    ...(maxPaced === undefined ? {} : { maxPacedCameras: maxPaced }),
     ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
     ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),

@@ -154,21 +154,25 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       }
       // What the box took with file cameras is its capacity; load is offered relative to it.
       const capacity = pipeline.find((p) => p.label === `file-${maxCameras}`)?.fps ?? 0;
-      const paced = (load: number) => {
+      // Each camera is capped at the clip's rate, so load is offered by adding cameras, up to maxPacedCameras.
+      const paced = (label: string, load: number) => {
         const want = load * capacity;
-        const cameras = Math.max(maxCameras, Math.ceil(want / clip.fps));
-        return { cameras, cameraFps: round(Math.max(0.5, Math.min(clip.fps, want / cameras)), 2) };
+        const cameras = Math.min(o.maxPacedCameras, Math.max(maxCameras, Math.ceil(want / clip.fps)));
+        const cameraFps = round(Math.max(0.5, Math.min(clip.fps, want / cameras)), 2);
+        if (cameraFps * cameras < want * 0.95) {
+          notes.push(`${label} offers ${round(cameraFps * cameras)} frames/s, less than the ${round(want)} wanted (${Math.round(load * 100)} % of capacity): `
+            + `${cameras} cameras (--max-paced) at most ${clip.fps} frames/s each (the clip's rate)`);
+        }
+        return { cameras, cameraFps };
       };
       if (o.latency) {
-        const p = paced(LATENCY_LOAD);
-        if (p.cameraFps * p.cameras < LATENCY_LOAD * capacity * 0.95) notes.push('the latency run offers less than 80 % of capacity (the clip\'s rate caps each camera)');
-        pipeline.push(await run({ label: 'rtsp-load80', source: 'rtsp', url: rtsp.url, ...p, seconds: o.seconds }));
+        pipeline.push(await run({ label: 'rtsp-load80', source: 'rtsp', url: rtsp.url, ...paced('rtsp-load80', LATENCY_LOAD), seconds: o.seconds }));
       }
       if (o.overload) {
-        overload = await run({ label: 'rtsp-overload', source: 'rtsp', url: rtsp.url, ...paced(OVERLOAD), seconds: o.seconds });
+        overload = await run({ label: 'rtsp-overload', source: 'rtsp', url: rtsp.url, ...paced('rtsp-overload', OVERLOAD), seconds: o.seconds });
       }
       if (o.soakSeconds !== null) {
-        const p = paced(LATENCY_LOAD);
+        const p = paced('soak', LATENCY_LOAD);
         const intervalS = Math.max(2, Math.min(30, Math.round(o.soakSeconds / 60)));
         const samples: SoakResult['samples'] = [];
         const result = await run({ label: 'soak', source: 'rtsp', url: rtsp.url, ...p, seconds: o.soakSeconds, intervalS, onSample: (s) => samples.push(s) });

@@ -65,7 +65,7 @@ describe('linesight bench', () => {
     const progress: string[] = [];
     const report = await runBench({
       model: MODEL, clip, cameras: [1], seconds: 2, warmupSeconds: 0.5, decodeSeconds: 1, sessionSeconds: 0.5,
-      providers: ['cpu'], overload: true, soakSeconds: 4, peer: true, letterbox: 'ffmpeg', out, onProgress: (m) => progress.push(m),
+      providers: ['cpu'], overload: true, soakSeconds: 4, peer: true, letterbox: 'ffmpeg', maxPacedCameras: 3, out, onProgress: (m) => progress.push(m),
     });
 
     expect(JSON.parse(readFileSync(out, 'utf8'))).toEqual(JSON.parse(JSON.stringify(report)));
@@ -114,6 +114,10 @@ describe('linesight bench', () => {
     expect(report.pipeline[1].bound.offered).toBe(10); // one camera at the clip's 10 fps
     expect(report.overload?.label).toBe('rtsp-overload');
     expectPipeline(report.overload!);
+    // The tiny clip's capacity asks for far more than 3 paced cameras at 10 fps: the runs are capped and say so.
+    const capacity = report.pipeline[0].fps;
+    for (const p of [report.pipeline[2], report.overload!]) expect(p.cameras).toBeLessThanOrEqual(3);
+    if (3 * 10 < 2 * capacity * 0.95) expect(report.notes.some((n) => n.startsWith('rtsp-overload offers') && n.includes('--max-paced'))).toBe(true);
 
     expect(report.soak).not.toBeNull();
     const soak = report.soak!;
@@ -172,10 +176,10 @@ describe('linesight bench', () => {
       cameras: [1, 4], seconds: 5, overload: true, soakSeconds: 1800, peer: true, out: null,
     });
     expect(parseBenchArgs(['--letterbox', 'sharp', '--thread', 'worker'])).toMatchObject({ letterbox: 'sharp', thread: 'worker' });
-    expect(parseBenchArgs(['--in-flight', '2'])).toMatchObject({ inFlight: 2 });
+    expect(parseBenchArgs(['--in-flight', '2', '--max-paced', '8'])).toMatchObject({ inFlight: 2, maxPacedCameras: 8 });
     expect(parseDuration('90s', '--soak')).toBe(90);
     expect(parseDuration('1h', '--soak')).toBe(3600);
-    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--letterbox', 'opencv']]) {
+    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--max-paced', '0'], ['--letterbox', 'opencv']]) {
       let caught: unknown;
       try {
         parseBenchArgs(bad);
