@@ -5,6 +5,7 @@
 import * as ort from 'onnxruntime-node';
 import { LinesightError, describeValue } from '../errors.js';
 import { openInWorker } from '../infer/backend.js';
+import type { TensorData, TensorInput } from '../preprocess/tensor.js';
 import { openSession, type ProviderName } from '../infer/session.js';
 import { silentLogger } from '../log.js';
 import type { ModelInfo } from '../types.js';
@@ -145,7 +146,11 @@ export async function measureSessionPool(options: PoolBenchOptions): Promise<Ses
   const backend = await openInWorker(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger(), options.sessions);
   try {
     const template = greyTensor(options.info, options.batch);
-    const call = () => backend.run(options.info.inputName, template.type as 'float32' | 'uint8', (template.data as Float32Array | Uint8Array).slice(), [...template.dims]);
+    const input: TensorInput = {
+      name: options.info.inputName, type: template.type as TensorInput['type'], layout: template.dims[1] === 3 ? 'nchw' : 'nhwc', width: options.info.inputWidth, height: options.info.inputHeight,
+    };
+    // A ready tensor per call: the raw session, without the tensor fill the pipeline adds (measured in preprocess).
+    const call = () => backend.run(input, { tensor: (template.data as TensorData).slice(), batch: options.batch });
     await Promise.all(Array.from({ length: backend.sessions * (options.warmupCalls ?? 3) }, call));
     const timed = await timeCalls(backend.sessions, options.seconds, call);
     return sessionResult(options.batch, options.threads, backend.sessions, 'default', timed);

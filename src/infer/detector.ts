@@ -4,7 +4,7 @@ import { LinesightError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
 import { letterboxImage, type LetterboxedImage } from '../preprocess/resize.js';
 import { boxToSource, computeLetterbox, type Letterbox } from '../preprocess/letterbox.js';
-import { writeImageToTensor } from '../preprocess/tensor.js';
+import type { TensorInput } from '../preprocess/tensor.js';
 import type { Detection, Frame, ModelInfo, OutputLayout } from '../types.js';
 import { decodeOutput } from './decode.js';
 import { describeInput, detectLayout, type InputSpec } from './model-shape.js';
@@ -77,8 +77,9 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
     : await openInProcess(path, sessionOptions, log);
   const outputName = session.outputNames[0];
 
+  const tensorInput: TensorInput = { name: input.name, type: spec.type, layout: spec.layout, width: size.width, height: size.height };
   // One real run tells the actual output dims (exports often leave them dynamic).
-  const warm = await runBatch(session, input.name, spec, size, [], 1);
+  const warm = await runBatch(session, tensorInput, [], 1);
   const dims = warm.dims;
   const names = options.classes ?? metaNames;
   let layout: OutputLayout;
@@ -125,7 +126,7 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const letterbox = (frames: readonly Frame[]) => Promise.all(frames.map((f) => modelInput(f, size)));
 
   async function inferBatch(boxes: LetterboxedImage[]): Promise<Detection[][]> {
-    const out = await runBatch(session, input.name, spec, size, boxes.map((b) => b.rgb), boxes.length);
+    const out = await runBatch(session, tensorInput, boxes.map((b) => b.rgb), boxes.length);
     return boxes.map((b, i) => toDetections(out.data, i, out.dims, b.transform));
   }
 
@@ -199,20 +200,8 @@ function inputSize(spec: InputSpec, imgsz: string | undefined, configured: Detec
   return size;
 }
 
-async function runBatch(
-  session: InferenceBackend,
-  inputName: string,
-  spec: InputSpec,
-  size: { width: number; height: number },
-  images: readonly Buffer[],
-  batch: number,
-): Promise<{ data: Float32Array; dims: number[] }> {
-  const plane = size.width * size.height * 3;
-  const data = spec.type === 'uint8' ? new Uint8Array(plane * batch) : new Float32Array(plane * batch);
-  if (spec.type === 'uint8' || images.length === 0) data.fill(114 / (spec.type === 'uint8' ? 1 : 255));
-  images.forEach((rgb, i) => writeImageToTensor(rgb, size.width, size.height, data, i, spec.layout));
-  const dims = spec.layout === 'nchw' ? [batch, 3, size.height, size.width] : [batch, size.height, size.width, 3];
-  const output = await session.run(inputName, spec.type, data, dims);
+async function runBatch(session: InferenceBackend, input: TensorInput, images: readonly Buffer[], batch: number): Promise<{ data: Float32Array; dims: number[] }> {
+  const output = await session.run(input, { images, batch });
   if (output.type !== 'float32') {
     throw new LinesightError('E_MODEL_LAYOUT', `Expected a float32 detection output but found ${output.type} with dims [${output.dims.join(', ')}]`);
   }

@@ -5,8 +5,9 @@
  * `run` is a `setImmediate` around the native call), so a session on the main
  * thread blocks the event loop that reads the cameras' pipes, finishes sharp
  * jobs and answers the broker for the whole call. Here the main thread only
- * fills the input tensor and hands its buffer over (transferred, not copied);
- * the output comes back the same way.
+ * hands over the letterboxed images (uint8, copied); this thread writes them
+ * into its own input tensor, kept between calls (one call at a time per
+ * worker), and sends the output back transferred.
  *
  * Protocol (see `openInWorker` in backend.ts): workerData carries the
  * model path and `SessionOptions`; the worker answers `{ opened }` or
@@ -16,6 +17,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as ort from 'onnxruntime-node';
 import { errorMessage, LinesightError } from '../errors.js';
 import { silentLogger } from '../log.js';
+import { TensorStore, tensorDims, type TensorData, type TensorInput } from '../preprocess/tensor.js';
 import { openSession, type SessionOptions } from './session.js';
 
 export interface WorkerInit {
@@ -25,10 +27,12 @@ export interface WorkerInit {
 
 export interface RunRequest {
   id: number;
-  input: string;
-  type: 'float32' | 'uint8';
-  data: Float32Array | Uint8Array;
-  dims: number[];
+  input: TensorInput;
+  batch: number;
+  /** Packed RGB24 images at the input's size, written into this worker's tensor … */
+  images?: Uint8Array[];
+  /** … or a tensor ready made (transferred). */
+  tensor?: TensorData;
 }
 
 export type WorkerReply =
@@ -53,21 +57,25 @@ async function main(): Promise<void> {
     port.postMessage({ failed: { code: e.code ?? 'E_MODEL_LOAD', message: errorMessage(err), details: e.details } } satisfies WorkerReply);
     return;
   }
+  const tensors = new TensorStore();
   port.on('message', async (m: RunRequest | { release: true }) => {
     if ('release' in m) {
       await session.release();
       port.close();
       return;
     }
+    let filled: TensorData | undefined;
     try {
-      const results = await session.run({ [m.input]: new ort.Tensor(m.type, m.data, m.dims) });
+      const data = m.tensor ?? (filled = tensors.fill(m.input, m.images ?? [], m.batch));
+      const results = await session.run({ [m.input.name]: new ort.Tensor(m.input.type, data, tensorDims(m.input, m.batch)) });
       const out = results[session.outputNames[0]];
-      const data = out.data as Float32Array;
       // The output may be a view on memory onnxruntime reuses: send our own copy, transferred.
-      const copy = data.slice();
+      const copy = (out.data as Float32Array).slice();
       port.postMessage({ id: m.id, output: { type: out.type, data: copy, dims: [...out.dims] } } satisfies WorkerReply, [copy.buffer]);
     } catch (err) {
       port.postMessage({ id: m.id, error: errorMessage(err) } satisfies WorkerReply);
+    } finally {
+      if (filled) tensors.giveBack(filled, m.batch);
     }
   });
 }

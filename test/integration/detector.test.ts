@@ -91,6 +91,22 @@ describe('detector on the fixture models', () => {
     expect(w1.map((d) => d.map((x) => x.className).sort())).toEqual([['green'], ['blue', 'red']]);
   });
 
+  it.each([
+    ['main thread', { thread: 'main' as const }],
+    ['worker thread', { thread: 'worker' as const }],
+    ['pool of two workers', { thread: 'worker' as const, sessions: 2 }],
+  ])('reuses its input buffers without carrying a frame into the next call (%s)', async (_, opts) => {
+    const d = await load('squares-v8.onnx', opts);
+    const square = frame(640, 480, [{ color: 'red', x: 300, y: 50, w: 64, h: 64 }]);
+    const empty = frame(640, 480, []);
+    for (let round = 0; round < 3; round++) {
+      expect((await d.detect([square, square])).map((r) => r.length)).toEqual([1, 1]);
+      expect(await d.detect([empty, empty])).toEqual([[], []]);
+      expect((await d.detect([square])).map((r) => r.length)).toEqual([1]);
+      expect(await d.detect([empty])).toEqual([[]]);
+    }
+  });
+
   it('reads ffmpeg\'s letterbox when a frame carries one, with the same boxes as from the full-size frame', async () => {
     const d = await load('squares-v8.onnx');
     const squares: Square[] = [{ color: 'green', x: 100, y: 100, w: 200, h: 120 }, { color: 'red', x: 900, y: 500, w: 96, h: 80 }];

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { boxToInput, boxToSource, computeLetterbox } from '../../src/preprocess/letterbox.js';
 import { letterboxImage } from '../../src/preprocess/resize.js';
-import { writeImageToTensor } from '../../src/preprocess/tensor.js';
+import { fillTensor, TensorStore, tensorDims, writeImageToTensor, type TensorInput } from '../../src/preprocess/tensor.js';
 
 describe('computeLetterbox (Ultralytics convention)', () => {
   it.each([
@@ -91,5 +91,49 @@ describe('writeImageToTensor', () => {
     const t = new Uint8Array(6);
     writeImageToTensor(rgb, 2, 1, t, 0, 'nhwc');
     expect([...t]).toEqual([...rgb]);
+  });
+});
+
+describe('fillTensor and TensorStore (a session\'s input buffers, kept between calls)', () => {
+  const input: TensorInput = { name: 'images', type: 'float32', layout: 'nchw', width: 2, height: 1 };
+  const a = Uint8Array.from([255, 0, 51, 0, 255, 102]);
+  const b = Uint8Array.from([0, 0, 0, 0, 0, 0]);
+  const grey = 114 / 255;
+
+  it('writes the images at 0… and the letterbox grey after them', () => {
+    const t = fillTensor(input, [a], 2) as Float32Array;
+    expect(t).toBeInstanceOf(Float32Array);
+    expect([...t.subarray(0, 6)].map((v) => Math.round(v * 255))).toEqual([255, 0, 0, 255, 51, 102]);
+    expect([...t.subarray(6)].every((v) => v === Math.fround(grey))).toBe(true);
+    expect([...fillTensor({ ...input, type: 'uint8', layout: 'nhwc' }, [], 1)]).toEqual([114, 114, 114, 114, 114, 114]);
+    expect(tensorDims(input, 2)).toEqual([2, 3, 1, 2]);
+    expect(tensorDims({ ...input, layout: 'nhwc' }, 2)).toEqual([2, 1, 2, 3]);
+  });
+
+  it('overwrites every value of a reused buffer, and reuses only one of the right type and length', () => {
+    const first = fillTensor(input, [a, a], 2);
+    const again = fillTensor(input, [b], 2, first);
+    expect(again).toBe(first);
+    expect([...again.subarray(0, 6)]).toEqual([0, 0, 0, 0, 0, 0]); // nothing of the last call's images
+    expect([...again.subarray(6)].every((v) => v === Math.fround(grey))).toBe(true);
+    expect(fillTensor(input, [a], 1, first)).not.toBe(first); // batch 1 needs 6 values, not 12
+    expect(fillTensor({ ...input, type: 'uint8' }, [a, a], 2, first)).toBeInstanceOf(Uint8Array);
+  });
+
+  it('refuses an image of the wrong size or more images than the batch, naming both', () => {
+    expect(() => fillTensor(input, [a.subarray(0, 3)], 1)).toThrow('Expected 6 bytes for a 2×1 RGB24 image but received 3');
+    expect(() => fillTensor(input, [a, a], 1)).toThrow('Expected at most 1 images for a batch of 1 but received 2');
+  });
+
+  it('lends one buffer per batch size; a call running at the same time gets its own', () => {
+    const store = new TensorStore();
+    const one = store.fill(input, [a], 1);
+    const other = store.fill(input, [b], 1); // `one` is still in use
+    expect(other).not.toBe(one);
+    store.giveBack(one, 1);
+    const two = store.fill(input, [a, b], 2);
+    store.giveBack(two, 2);
+    expect(store.fill(input, [b], 1)).toBe(one);
+    expect(store.fill(input, [b, a], 2)).toBe(two);
   });
 });
