@@ -92,6 +92,14 @@ async function stopWorker(w: Worker): Promise<void> {
   clearTimeout(timer);
 }
 
+/**
+ * The live worker threads of a worker backend, under this key: for fault
+ * injection in tests (terminating one is how a crashed thread looks to the pool).
+ */
+export const WORKERS = Symbol.for('linesight.inference.workers');
+
+export type WorkerBackend = InferenceBackend & { [WORKERS]: () => Worker[] };
+
 /** Wait before a worker that failed to start is started again. */
 const RESTART_BACKOFF_MS = 5000;
 
@@ -124,7 +132,7 @@ interface Lane {
  * that fails to start is tried again after RESTART_BACKOFF_MS while the others
  * carry on; with none running, waiting calls fail instead of piling up.
  */
-export async function openInWorker(path: string, options: SessionOptions, log: Logger, sessions: number | 'auto' = 1): Promise<InferenceBackend> {
+export async function openInWorker(path: string, options: SessionOptions, log: Logger, sessions: number | 'auto' = 1): Promise<WorkerBackend> {
   const script = workerScript();
   let lastFailure = 'not started';
   let nextId = 0;
@@ -158,6 +166,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
         if (closing) return;
         log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight: call ? 1 : 0 }, `an inference worker ${why}; its call fails and a new one takes its place`);
         call?.reject(new LinesightError('E_MODEL_LOAD', `the inference worker ${why} during the call`));
+        void openLane(lane); // now, not when the next call comes: that call should not wait for a session to load
         dispatch();
       };
       worker.on('error', (err) => died(`failed: ${errorMessage(err)}`));
@@ -238,6 +247,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
   }
 
   return {
+    [WORKERS]: () => lanes.map((l) => l.worker).filter((w): w is Worker => w !== null),
     provider,
     skipped,
     outputNames: first.opened.outputNames,
