@@ -19,17 +19,19 @@ export interface DecodeOptions {
   seconds: number;
   /** ffmpeg letterboxes to the model input and sends full-size views on fd 3, as a camera with `ingest.letterbox: ffmpeg` does. */
   letterbox?: LetterboxPlan;
+  /** `ingest.decode_threads`. */
+  threads: number;
 }
 
 /** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */
-export function decodeArgs(clipPath: string, fps: number, letterbox?: LetterboxPlan): string[] {
-  return cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' }, letterbox);
+export function decodeArgs(clipPath: string, fps: number, letterbox: LetterboxPlan | undefined, threads: number): string[] {
+  return cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' }, letterbox, threads);
 }
 
 export async function measureDecode(options: DecodeOptions): Promise<DecodeResult> {
   const { clip, letterbox } = options;
   const frameBytes = letterbox ? letterbox.width * letterbox.height * 3 : clip.width * clip.height * 3;
-  const args = decodeArgs(clip.path, options.fps, letterbox);
+  const args = decodeArgs(clip.path, options.fps, letterbox, options.threads);
   const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(letterbox ? ['pipe' as const] : [])] });
   let stderr = '';
   child.stderr?.setEncoding('utf8');
@@ -72,6 +74,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   const cpuMs = ffmpegCpu + (self.user + self.system) / 1000;
   return {
     variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
+    threads: options.threads,
     args,
     frames: Math.floor(frames),
     seconds: round(wallMs / 1000, 3),

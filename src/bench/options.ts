@@ -5,6 +5,7 @@ import { parseArgs } from 'node:util';
 import { LinesightError, describeValue } from '../errors.js';
 import type { ProviderName } from '../infer/session.js';
 import type { Logger } from '../log.js';
+import { configSchema } from '../config/schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -28,6 +29,8 @@ export interface BenchOptions {
   thread: 'worker' | 'main';
   /** `ingest.letterbox` of the pipeline runs (and of the decode measurement that sets the bound). */
   letterbox: 'ffmpeg' | 'sharp';
+  /** `ingest.decode_threads` of the pipeline's cameras and of the decode measurement (0: ffmpeg's choice). */
+  decodeThreads: number;
   /** `model.batch_max`. */
   batchMax: number;
   /** `model.sessions`: sessions side by side on worker threads (needs thread worker). */
@@ -77,6 +80,7 @@ export function defaultOptions(): BenchOptions {
     threads: 0,
     thread: 'worker',
     letterbox: 'ffmpeg',
+    decodeThreads: configSchema.shape.ingest.parse(undefined).decode_threads,
     batchMax: 4,
     sessionVariant: 'default',
     inFlight: null,
@@ -154,6 +158,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --batch-max N      model.batch_max (default 4)
   --thread T         model.thread: worker (default, as the product) or main, where the session runs
   --letterbox L      ingest.letterbox: ffmpeg (default, as the product) or sharp, who letterboxes to the model input
+  --decode-threads N ingest.decode_threads: ffmpeg threads per camera (default 1, as the product; 0: ffmpeg's choice)
   --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
   --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
   --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
@@ -183,6 +188,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       'batch-max': { type: 'string' },
       thread: { type: 'string' },
       letterbox: { type: 'string' },
+      'decode-threads': { type: 'string' },
       'session-variant': { type: 'string' },
       'in-flight': { type: 'string' },
       'broker-nagle': { type: 'boolean' },
@@ -213,6 +219,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(maxPaced === undefined ? {} : { maxPacedCameras: maxPaced }),
     ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
     ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
+    ...(values['decode-threads'] === undefined ? {} : { decodeThreads: positiveNumber(values['decode-threads'], '--decode-threads', true) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
     ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),

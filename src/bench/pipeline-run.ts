@@ -31,6 +31,7 @@ export interface PipelineSpec {
   model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; sessions: number | 'auto'; batchMax: number; confidence?: number };
   /** `ingest.letterbox`. */
   letterbox: 'ffmpeg' | 'sharp';
+  decodeThreads: number;
   /** Experiment: batches in the detector at once; null: what the letterbox implies. */
   inFlight: number | null;
   /** External broker URL; none starts linesight's embedded broker. */
@@ -60,7 +61,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
     site: 'bench',
     line: spec.label.replace(/[^A-Za-z0-9_.-]/g, '-'),
     cameras,
-    ingest: { letterbox: spec.letterbox },
+    ingest: { letterbox: spec.letterbox, decode_threads: spec.decodeThreads },
     model: {
       path: spec.model.path,
       providers: spec.model.providers,

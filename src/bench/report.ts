@@ -66,6 +66,8 @@ export interface DecodeResult {
    * or the model input plus every k-th frame at full size on fd 3 (`ffmpeg`).
    */
   variant: 'full-size' | 'ffmpeg-letterbox';
+  /** `ingest.decode_threads` (0: ffmpeg's choice), as the pipeline's cameras run. */
+  threads: number;
   args: string[];
   /** Frames on stdout (model inputs, or full-size frames). */
   frames: number;

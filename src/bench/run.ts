@@ -79,7 +79,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const decodes: DecodeResult[] = [];
   for (const variant of decodeVariants) {
     progress(`decode-only: ffmpeg on ${clip.width}×${clip.height} @ ${clip.fps} fps for ${o.decodeSeconds} s, ${variant === 'ffmpeg' ? 'letterboxed by ffmpeg' : 'full size'}`);
-    decodes.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, ...(variant === 'ffmpeg' ? { letterbox: plan } : {}) }));
+    decodes.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, threads: o.decodeThreads, ...(variant === 'ffmpeg' ? { letterbox: plan } : {}) }));
   }
   const decode = decodes[0];
 
@@ -134,6 +134,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       warmupSeconds: o.warmupSeconds,
       model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, sessions: o.sessions, batchMax: o.batchMax, confidence: o.confidence },
       letterbox: o.letterbox,
+      decodeThreads: o.decodeThreads,
       inFlight: o.inFlight,
       mqttUrl: broker?.url,
       exclude,

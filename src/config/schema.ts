@@ -61,6 +61,8 @@ export const configSchema = z.strictObject({
     stable_after: positive('positive number of seconds').default(10).describe('A camera online this long resets its backoff'),
     letterbox: z.enum(['ffmpeg', 'sharp'], { error: 'expected "ffmpeg" or "sharp"' }).default('ffmpeg')
       .describe('Who letterboxes frames to the model input: ffmpeg (full-size frames travel only at the preview rate) or sharp (every frame travels at full size; slower, BENCHMARKS.md)'),
+    decode_threads: nonNegativeInt().default(1)
+      .describe('Threads of each camera\'s ffmpeg for decoding and filtering (-threads, -filter_complex_threads); 0 lets ffmpeg choose (about one per core). One spends the least CPU per frame once there are as many cameras as cores (BENCHMARKS.md); 0 suits one high-resolution camera decoded on the CPU'),
   }).prefault({}).describe('Camera ingest behaviour'),
   model: z.strictObject({
     path: text('path to an .onnx file').describe('ONNX detector (YOLOv8/YOLO11 or YOLOv5 export); relative paths are relative to the config file'),

@@ -58,8 +58,14 @@ const MIN_RETRY_MS = 200;
  * fd 3; adapted to the installed ffmpeg. The bench's decode-only measurement
  * uses the same composition.
  */
-export function cameraFfmpegArgs(cfg: Pick<CameraConfig, 'url' | 'transport' | 'realtime' | 'loop' | 'fps' | 'hwaccel' | 'codec'>, letterbox?: LetterboxPlan): string[] {
-  const input = [...inputOptions(cfg), ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec }), '-i', cfg.url];
+export function cameraFfmpegArgs(
+  cfg: Pick<CameraConfig, 'url' | 'transport' | 'realtime' | 'loop' | 'fps' | 'hwaccel' | 'codec'>,
+  letterbox?: LetterboxPlan,
+  threads = 0,
+): string[] {
+  // `ingest.decode_threads`: 0 leaves ffmpeg's default (frame threads per core, filter threads per core).
+  const threading = threads > 0 ? ['-threads', String(threads), ...(letterbox ? ['-filter_complex_threads', String(threads)] : [])] : [];
+  const input = [...inputOptions(cfg), ...threading, ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec }), '-i', cfg.url];
   const output = letterbox
     ? ['-filter_complex', letterboxFilterGraph(cfg.fps, letterbox, hwaccelPreFilter(cfg.hwaccel)), ...letterboxOutputOptions()]
     : [...hwaccelOutputArgs(cfg.hwaccel), ...outputOptions(cfg), 'pipe:1'];
@@ -138,6 +144,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private framesInspected = 0;
   private readonly framesDropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
   private restarts = 0;
+  private readonly decodeThreads: number;
   private lastFrameTs?: number;
   private lastError?: CameraError;
 
@@ -152,6 +159,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     // Slow cameras need longer to their first frame than between frames (Frigate #11041).
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
     this.stableMs = ingest.stable_after * 1000;
+    this.decodeThreads = ingest.decode_threads;
     this.backoff = new Backoff(ingest.backoff_initial * 1000, ingest.backoff_max * 1000);
     this.log = log.child({ stage: 'ingest', camera: cfg.id });
   }
@@ -228,7 +236,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.runFrames = 0;
     this.width = undefined;
     this.height = undefined;
-    const args = cameraFfmpegArgs(this.cfg, this.letterbox);
+    const args = cameraFfmpegArgs(this.cfg, this.letterbox, this.decodeThreads);
     const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(this.letterbox ? ['pipe' as const] : [])] });
     this.child = child;
     let exited = false;

@@ -85,6 +85,8 @@ describe('linesight bench', () => {
     // (1) is ffmpeg with the pipeline's own arguments: the model input on stdout, full size every 2nd frame
     // (the clip's 10 fps over the preview's 8); the full-size composition is measured beside it.
     expect(report.decode.variant).toBe('ffmpeg-letterbox');
+    expect(report.decode.threads).toBe(1); // ingest.decode_threads' default, as the cameras run
+    expect(report.decode.args.slice(report.decode.args.indexOf('-threads'), report.decode.args.indexOf('-threads') + 2)).toEqual(['-threads', '1']);
     expect(report.decode.args).toEqual(expect.arrayContaining(['-i', clip, '-filter_complex', 'pipe:1', 'pipe:3']));
     expect(report.decode.args.join(' ')).toContain('pad=320:320:');
     expect(report.decode.frameBytes).toBe(320 * 320 * 3);
@@ -176,7 +178,7 @@ describe('linesight bench', () => {
       cameras: [1, 4], seconds: 5, overload: true, soakSeconds: 1800, peer: true, out: null,
     });
     expect(parseBenchArgs(['--letterbox', 'sharp', '--thread', 'worker'])).toMatchObject({ letterbox: 'sharp', thread: 'worker' });
-    expect(parseBenchArgs(['--in-flight', '2', '--max-paced', '8'])).toMatchObject({ inFlight: 2, maxPacedCameras: 8 });
+    expect(parseBenchArgs(['--in-flight', '2', '--max-paced', '8', '--decode-threads', '0'])).toMatchObject({ inFlight: 2, maxPacedCameras: 8, decodeThreads: 0 });
     expect(parseDuration('90s', '--soak')).toBe(90);
     expect(parseDuration('1h', '--soak')).toBe(3600);
     for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--max-paced', '0'], ['--letterbox', 'opencv']]) {

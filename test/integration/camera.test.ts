@@ -16,7 +16,7 @@ import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { startGarbageServer, startTcpProxy } from '../helpers/tcp-faults.js';
 import { waitFor, sleep } from '../helpers/wait.js';
 
-const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, letterbox: 'sharp' };
+const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, letterbox: 'sharp', decode_threads: 1 };
 
 const cameras: Camera[] = [];
 const servers: Array<{ stop(): Promise<void> }> = [];

@@ -78,6 +78,17 @@ describe('hwaccelInputArgs', () => {
     expect(boxed.filter((a) => a.startsWith('pipe:'))).toEqual(['pipe:1', 'pipe:3']);
   });
 
+  it('sets ingest.decode_threads for the decoder, and for the filter graph when ffmpeg letterboxes; 0 leaves ffmpeg\'s default', () => {
+    const cam = { url: '/data/clip.mp4', transport: 'tcp' as const, realtime: false, loop: true, fps: 5, hwaccel: 'none' as const };
+    const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+    const boxed = cameraFfmpegArgs(cam, plan, 1);
+    const i = boxed.indexOf('-i');
+    expect(boxed.slice(boxed.indexOf('-threads'), boxed.indexOf('-threads') + 4)).toEqual(['-threads', '1', '-filter_complex_threads', '1']);
+    expect(boxed.indexOf('-threads')).toBeLessThan(i); // an input option: the decoder's
+    expect(cameraFfmpegArgs(cam, undefined, 2).filter((a) => a.includes('threads'))).toEqual(['-threads']);
+    expect(cameraFfmpegArgs(cam, plan, 0).some((a) => a.includes('threads'))).toBe(false);
+  });
+
   it('rewrites the letterbox outputs for NVIDIA\'s ffmpeg 4.2 (-vsync for -fps_mode)', () => {
     const boxed = cameraFfmpegArgs({ url: RTSP, transport: 'tcp', realtime: true, loop: true, fps: 5, hwaccel: 'jetson' }, { width: 320, height: 320, viewEvery: 2, pad: 114 });
     const old = adaptArgsToFfmpeg(boxed, { major: 4, minor: 2, raw: '4.2.7' });
