@@ -25,7 +25,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from model import Detector, ExportWrapper, STRIDES, count_params  # noqa: E402
 
-VERSION = "1.0.0"
+VERSION = "1.1.0"
 
 
 def main():
