@@ -67,11 +67,11 @@ export function tensorDims(input: TensorInput, batch: number): number[] {
 export function fillTensor(input: TensorInput, images: readonly Uint8Array[], batch: number, reuse?: TensorData): TensorData {
   const plane = input.width * input.height * 3;
   const length = plane * batch;
-  const fits = reuse !== undefined && reuse.length === length && (input.type === 'uint8' ? reuse instanceof Uint8Array : reuse instanceof Float32Array);
-  const data = fits ? reuse : input.type === 'uint8' ? new Uint8Array(length) : new Float32Array(length);
   if (images.length > batch) {
     throw new RangeError(`Expected at most ${batch} images for a batch of ${batch} but received ${images.length}`);
   }
+  const fits = reuse !== undefined && reuse.length === length && (input.type === 'uint8' ? reuse instanceof Uint8Array : reuse instanceof Float32Array);
+  const data = fits ? reuse : input.type === 'uint8' ? new Uint8Array(length) : new Float32Array(length);
   images.forEach((rgb, i) => {
     if (rgb.length !== plane) {
       throw new RangeError(`Expected ${plane} bytes for a ${input.width}×${input.height} RGB24 image but received ${rgb.length}`);
