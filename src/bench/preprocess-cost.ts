@@ -8,6 +8,7 @@ import { promisify } from 'node:util';
 import { letterboxImage } from '../preprocess/resize.js';
 import { writeImageToTensor } from '../preprocess/tensor.js';
 import type { ModelInfo } from '../types.js';
+import { tensorInputOf } from './session-rate.js';
 import { round } from './stats.js';
 import type { ClipInfo, PreprocessResult } from './report.js';
 
@@ -35,7 +36,7 @@ async function timeLoop(seconds: number, step: (i: number) => Promise<void> | vo
 export async function measurePreprocess(clip: ClipInfo, info: ModelInfo, seconds: number): Promise<PreprocessResult> {
   const frames = await decodeFrames(clip, 16);
   const { inputWidth: w, inputHeight: h } = info;
-  const layout = info.inputShape[1] === 3 ? 'nchw' : 'nhwc';
+  const { layout } = tensorInputOf(info);
   const boxed = await letterboxImage(frames[0], clip.width, clip.height, w, h);
 
   const sharpRun = await timeLoop(seconds, async (i) => {
@@ -45,7 +46,7 @@ export async function measurePreprocess(clip: ClipInfo, info: ModelInfo, seconds
   const fill = await timeLoop(seconds / 2, () => writeImageToTensor(boxed.rgb, w, h, tensor, 0, layout));
   let sink = 0;
   const alloc = await timeLoop(seconds / 2, () => {
-    // What runBatch does per call: a fresh tensor, filled with the pad grey.
+    // What a call cost before sessions kept their input buffers (TensorStore): a fresh tensor, filled with the pad grey.
     const fresh = new Float32Array(3 * w * h).fill(114 / 255);
     sink += fresh[0];
   });

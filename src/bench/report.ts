@@ -107,7 +107,7 @@ export interface PreprocessResult {
   sharpLetterboxCpuMs: number;
   /** RGB24 → float32 NCHW tensor (JS loop). */
   tensorFillMs: number;
-  /** Allocating a fresh float32 input tensor per call, as the detector does now. */
+  /** Allocating a fresh float32 input tensor per call: what the detector did before sessions kept their input buffers (TensorStore). */
   tensorAllocMs: number;
 }
 

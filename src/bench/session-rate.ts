@@ -5,7 +5,8 @@
 import * as ort from 'onnxruntime-node';
 import { LinesightError, describeValue } from '../errors.js';
 import { openInWorker } from '../infer/backend.js';
-import type { TensorData, TensorInput } from '../preprocess/tensor.js';
+import { describeInput } from '../infer/model-shape.js';
+import { fillTensor, tensorDims, type TensorInput } from '../preprocess/tensor.js';
 import { openSession, type ProviderName } from '../infer/session.js';
 import { silentLogger } from '../log.js';
 import type { ModelInfo } from '../types.js';
@@ -68,14 +69,15 @@ async function open(options: SessionBenchOptions): Promise<ort.InferenceSession>
   });
 }
 
+/** The model input as the detector fills it: layout and type read by the detector's own check. */
+export function tensorInputOf(info: ModelInfo): TensorInput {
+  const spec = describeInput({ name: info.inputName, shape: info.inputShape, elemType: info.inputType });
+  return { name: info.inputName, type: spec.type, layout: spec.layout, width: info.inputWidth, height: info.inputHeight };
+}
+
 /** A batch of letterbox-grey images in the model's layout and type. */
-export function greyTensor(info: ModelInfo, batch: number): ort.Tensor {
-  const nchw = info.inputShape[1] === 3;
-  const dims = nchw ? [batch, 3, info.inputHeight, info.inputWidth] : [batch, info.inputHeight, info.inputWidth, 3];
-  const n = batch * 3 * info.inputWidth * info.inputHeight;
-  return info.inputType === 'uint8'
-    ? new ort.Tensor('uint8', new Uint8Array(n).fill(114), dims)
-    : new ort.Tensor('float32', new Float32Array(n).fill(114 / 255), dims);
+function greyTensor(input: TensorInput, batch: number): ort.Tensor {
+  return new ort.Tensor(input.type, fillTensor(input, [], batch), tensorDims(input, batch));
 }
 
 interface Timed {
@@ -122,7 +124,7 @@ function sessionResult(batch: number, threads: number, sessions: number, variant
 export async function measureSession(options: SessionBenchOptions): Promise<SessionResult> {
   const session = await open(options);
   try {
-    const feeds = { [options.info.inputName]: greyTensor(options.info, options.batch) };
+    const feeds = { [options.info.inputName]: greyTensor(tensorInputOf(options.info), options.batch) };
     for (let i = 0; i < (options.warmupCalls ?? 3); i++) await session.run(feeds);
     const timed = await timeCalls(1, options.seconds, () => session.run(feeds));
     return sessionResult(options.batch, options.threads, 1, options.variant ?? 'default', timed);
@@ -145,12 +147,10 @@ export interface PoolBenchOptions extends Omit<SessionBenchOptions, 'variant'> {
 export async function measureSessionPool(options: PoolBenchOptions): Promise<SessionResult> {
   const backend = await openInWorker(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger(), options.sessions);
   try {
-    const template = greyTensor(options.info, options.batch);
-    const input: TensorInput = {
-      name: options.info.inputName, type: template.type as TensorInput['type'], layout: template.dims[1] === 3 ? 'nchw' : 'nhwc', width: options.info.inputWidth, height: options.info.inputHeight,
-    };
+    const input = tensorInputOf(options.info);
+    const template = fillTensor(input, [], options.batch);
     // A ready tensor per call: the raw session, without the tensor fill the pipeline adds (measured in preprocess).
-    const call = () => backend.run(input, { tensor: (template.data as TensorData).slice(), batch: options.batch });
+    const call = () => backend.run(input, { tensor: template.slice(), batch: options.batch });
     await Promise.all(Array.from({ length: backend.sessions * (options.warmupCalls ?? 3) }, call));
     const timed = await timeCalls(backend.sessions, options.seconds, call);
     return sessionResult(options.batch, options.threads, backend.sessions, 'default', timed);
