@@ -1,12 +1,14 @@
 /**
  * (1) The decode-only rate: ffmpeg with exactly the pipeline's arguments
  * (src/ingest/ffmpeg-args.ts, a file camera replayed as fast as possible),
- * rawvideo read from the pipe and discarded.
+ * rawvideo read the way a camera reads it (a `FrameChannel` per output, each
+ * read landing in a frame-sized buffer) and discarded.
  */
 import { spawn } from 'node:child_process';
-import type { Readable } from 'node:stream';
 import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
+import { FrameAssembler } from '../ingest/frame-assembler.js';
+import { closeChannel, openFrameChannel, type ReadSink } from '../ingest/frame-channel.js';
 import { LinesightError } from '../errors.js';
 import { processCpuMs } from './proc-stats.js';
 import { round } from './stats.js';
@@ -32,33 +34,35 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   const { clip, letterbox } = options;
   const frameBytes = letterbox ? letterbox.width * letterbox.height * 3 : clip.width * clip.height * 3;
   const args = decodeArgs(clip.path, options.fps, letterbox, options.threads);
-  const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(letterbox ? ['pipe' as const] : [])] });
+  // The window opens at the first byte: process start-up and probing are not decoding.
+  let bytes = 0;
+  let viewBytes = 0;
+  let startAt = 0;
+  let startCpu = { ffmpeg: 0, self: process.cpuUsage() };
+  let opening: () => void = () => undefined;
+  const windowOpen = new Promise<void>((resolve) => {
+    opening = resolve;
+  });
+  const out = await openFrameChannel(discard(frameBytes, (n) => {
+    if (startAt === 0) {
+      startAt = performance.now();
+      startCpu = { ffmpeg: processCpuMs(child.pid ?? 0), self: process.cpuUsage() };
+      opening();
+      return;
+    }
+    bytes += n;
+  }));
+  const view = letterbox ? await openFrameChannel(discard(clip.width * clip.height * 3, (n) => { viewBytes += n; })) : null;
+  const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])] });
+  out.far.destroy();
+  view?.far.destroy();
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
     stderr = (stderr + s).slice(-4000);
   });
-  let viewBytes = 0;
-  (child.stdio[3] as Readable | undefined)?.on('data', (chunk: Buffer) => {
-    viewBytes += chunk.length;
-  });
   const exited = new Promise<number | null>((resolve) => child.once('close', (code) => resolve(code)));
 
-  // The window opens at the first byte: process start-up and probing are not decoding.
-  let bytes = 0;
-  let startAt = 0;
-  let startCpu = { ffmpeg: 0, self: process.cpuUsage() };
-  const windowOpen = new Promise<void>((resolve) => {
-    (child.stdout as Readable).on('data', (chunk: Buffer) => {
-      if (startAt === 0) {
-        startAt = performance.now();
-        startCpu = { ffmpeg: processCpuMs(child.pid ?? 0), self: process.cpuUsage() };
-        resolve();
-        return;
-      }
-      bytes += chunk.length;
-    });
-  });
   const opened = await Promise.race([windowOpen.then(() => true), exited.then(() => false)]);
   if (!opened) {
     throw new LinesightError('E_CAMERA_STREAM', `Expected ffmpeg to decode ${clip.path} but it exited first: ${stderr.trim().split('\n').at(-1) ?? ''}`);
@@ -71,6 +75,8 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   const views = letterbox ? viewBytes / (clip.width * clip.height * 3) : frames;
   child.kill('SIGKILL');
   await exited;
+  closeChannel(out);
+  if (view) closeChannel(view);
   const cpuMs = ffmpegCpu + (self.user + self.system) / 1000;
   return {
     variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
@@ -83,5 +89,18 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     fullSizeFrames: Math.floor(views),
     cpuMsPerFrame: round(cpuMs / Math.max(frames, 1), 3),
     cpuPct: round((cpuMs / wallMs) * 100, 1),
+  };
+}
+
+/** Reads into one frame-sized buffer, over and over, counting bytes: the camera's read pattern without keeping anything. */
+function discard(frameSize: number, count: (n: number) => void): ReadSink {
+  const frame = Buffer.allocUnsafe(frameSize);
+  const assembler = new FrameAssembler(frameSize, () => undefined, Date.now, () => frame);
+  return {
+    target: () => assembler.readTarget(),
+    received: (n, buf) => {
+      count(n);
+      assembler.received(n, buf);
+    },
   };
 }

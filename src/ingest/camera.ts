@@ -1,17 +1,30 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
+import { errorMessage, type ErrorCode } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import type { CameraConfig, IngestConfig } from '../config/schema.js';
-import type { ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
 import { Backoff } from './backoff.js';
 import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
 import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
+import { PicturePool } from './picture-pool.js';
+import { closeChannel, openFrameChannel, type FrameChannel, type ReadSink } from './frame-channel.js';
 import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
 import { RateMeter } from './rate-meter.js';
+
+/** Longest wait, once ffmpeg has exited, for the rest of its frames on the channels. */
+const CHANNEL_DRAIN_MS = 2000;
+
+/**
+ * Full-size pictures a letterboxing camera keeps (`PicturePool`, plus the buffer
+ * being filled): about a second of views at the preview rate, which covers every
+ * frame an alert can still take its thumbnail from (the recent inspected frames,
+ * those waiting for their picture).
+ */
+export const PICTURES_KEPT = 8;
 
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
 export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered', import.meta.url));
@@ -119,6 +132,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private assembler: FrameAssembler | null = null;
   /** fd 3 with `letterbox`: the full-size views. */
   private viewAssembler: FrameAssembler | null = null;
+  /** The views' buffers, reused in turn. */
+  private pictures: PicturePool | null = null;
   /** Bytes that came before ffmpeg said the decoded size, per pipe. */
   private early: { out: Buffer[]; view: Buffer[] } = { out: [], view: [] };
   /** Frames handed on whose full-size picture has not come yet (it is attached when it does, and `picture` emitted). */
@@ -180,6 +195,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.stopping = true;
     this.clearTimers();
     await this.killChild();
+    this.closePipes();
     this.setState('stopped');
   }
 
@@ -236,8 +252,32 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.runFrames = 0;
     this.width = undefined;
     this.height = undefined;
+    this.closePipes();
+    const opening = [openFrameChannel(this.sink(generation, 'out')), ...(this.letterbox ? [openFrameChannel(this.sink(generation, 'view'))] : [])];
+    Promise.all(opening).then((channels) => {
+      if (generation !== this.generation || this.stopping) {
+        for (const c of channels) closeChannel(c);
+        return;
+      }
+      this.launch(generation, channels);
+    }, (err: unknown) => {
+      void Promise.allSettled(opening).then((all) => all.forEach((r) => r.status === 'fulfilled' && closeChannel(r.value)));
+      this.fail(generation, { code: 'E_CAMERA_STREAM', message: `could not open a channel for ffmpeg's frames (${errorMessage(err)})` });
+    });
+    this.armStallTimer(generation);
+  }
+
+  /** ffmpeg writes the model input (or full-size frames) to fd 1 and, when letterboxing, the views to fd 3: both are `FrameChannel`s. */
+  private launch(generation: number, [out, view]: FrameChannel[]): void {
     const args = cameraFfmpegArgs(this.cfg, this.letterbox, this.decodeThreads);
-    const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', 'pipe', 'pipe', ...(this.letterbox ? ['pipe' as const] : [])] });
+    let child: ChildProcess;
+    try {
+      child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])] });
+    } finally {
+      // The child has its own copies now; the near ends see EOF when it exits.
+      out.far.destroy();
+      view?.far.destroy();
+    }
     this.child = child;
     let exited = false;
     const exit = (err: Error | undefined) => {
@@ -246,7 +286,23 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.onExit(generation, err);
     };
     child.once('error', (err) => exit(err));
-    child.once('close', (code, signal) => exit(code === 0 ? undefined : new Error(signal ? `killed by ${signal}` : `exit code ${code}`)));
+    this.pipes = [out.near, ...(view ? [view.near] : [])];
+    for (const p of this.pipes) p.on('error', (err) => this.log.debug({ err: errorMessage(err) }, 'frame channel error'));
+    // Node waits for the stderr pipe before 'close', not for these sockets: read them to the end first,
+    // so the last frames of a file come before the camera says it stopped.
+    const drained = Promise.all(this.pipes.map((p) => new Promise<void>((resolve) => {
+      if (p.readableEnded || p.destroyed) resolve();
+      p.once('end', resolve);
+      p.once('close', resolve);
+    })));
+    child.once('close', (code, signal) => {
+      const err = code === 0 ? undefined : new Error(signal ? `killed by ${signal}` : `exit code ${code}`);
+      const late = setTimeout(() => exit(err), CHANNEL_DRAIN_MS);
+      void drained.then(() => {
+        clearTimeout(late);
+        exit(err);
+      });
+    });
     this.log.debug({ pid: child.pid }, 'ffmpeg started');
 
     let partial = '';
@@ -256,15 +312,25 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       partial = lines.pop() ?? '';
       for (const line of lines) if (line) this.onStderr(generation, line);
     });
-    const out = child.stdout as Readable;
-    out.on('data', (chunk: Buffer) => this.onData(generation, chunk, 'out'));
-    this.pipes = [out];
-    if (this.letterbox) {
-      const view = child.stdio[3] as Readable;
-      view.on('data', (chunk: Buffer) => this.onData(generation, chunk, 'view'));
-      this.pipes.push(view);
-    }
-    this.armStallTimer(generation);
+  }
+
+  /** Reads of one channel: straight into the frame being assembled once ffmpeg has said the size, copied aside before. */
+  private sink(generation: number, pipe: 'out' | 'view'): ReadSink {
+    const assembler = () => (generation === this.generation ? (pipe === 'out' ? this.assembler : this.viewAssembler) : null);
+    return {
+      target: () => assembler()?.readTarget() ?? null,
+      received: (n, buf) => {
+        if (generation !== this.generation) return;
+        const a = assembler();
+        if (a) a.received(n, buf);
+        else this.early[pipe].push(Buffer.from(buf.subarray(0, n))); // a copy: the scratch buffer is reused
+      },
+    };
+  }
+
+  private closePipes(): void {
+    for (const p of this.pipes) p.destroy();
+    this.pipes = [];
   }
 
   private onStderr(generation: number, line: string): void {
@@ -278,7 +344,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       const full = size.width * size.height * 3;
       const lb = this.letterbox;
       this.assembler = new FrameAssembler(lb ? lb.width * lb.height * 3 : full, (buf, at) => this.onFrame(generation, buf, at));
-      if (lb) this.viewAssembler = new FrameAssembler(full, (buf) => this.onView(generation, buf));
+      if (lb) {
+        if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT + 1);
+        const pictures = this.pictures;
+        this.viewAssembler = new FrameAssembler(full, (buf) => this.onView(generation, buf), Date.now, () => pictures.acquire());
+      }
       for (const chunk of this.early.out) this.assembler.push(chunk);
       for (const chunk of this.early.view) this.viewAssembler?.push(chunk);
       this.early = { out: [], view: [] };
@@ -289,13 +359,6 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
         message: `resolution changed from ${this.width}×${this.height} to ${size.width}×${size.height}; restarting the decoder at the new size`,
       }, 'info');
     }
-  }
-
-  private onData(generation: number, chunk: Buffer, pipe: 'out' | 'view'): void {
-    if (generation !== this.generation) return;
-    const assembler = pipe === 'out' ? this.assembler : this.viewAssembler;
-    if (assembler) assembler.push(chunk);
-    else this.early[pipe].push(chunk); // the size line may come a moment after the first bytes
   }
 
   private onFrame(generation: number, pixels: Buffer, capturedAt: number): void {
@@ -309,7 +372,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     if (lb && this.runFrames % lb.viewEvery === 0) {
       // This frame has a full-size picture on fd 3; ffmpeg may write it before or after the model input.
       const view = this.views.shift();
-      if (view) frame.rgb = view;
+      if (view) this.pictures?.attach(frame, view);
       else {
         frame.pictureDue = true;
         this.awaiting.push(frame);
@@ -331,7 +394,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.stillPaired(generation);
       return;
     }
-    frame.rgb = rgb;
+    this.pictures?.attach(frame, rgb);
     delete frame.pictureDue;
     this.emit('picture', frame);
   }

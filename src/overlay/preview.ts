@@ -23,8 +23,10 @@ export interface PreviewCounters {
 interface CameraLane {
   limiter: RateLimiter;
   encoding: boolean;
-  /** The newest frame: a reference to ingest's buffer (never written again), not a copy. */
+  /** The newest frame: a reference to ingest's frame, not a copy (its picture may be taken back for reuse, see `PicturePool`). */
   latest: Frame | null;
+  /** The picture being encoded, copied: sharp reads it on its own threads while ingest may reuse the original. */
+  scratch: Buffer | null;
 }
 
 /**
@@ -66,7 +68,7 @@ export class PreviewEncoder {
       return;
     }
     lane.encoding = true;
-    this.encode(frame)
+    this.encode(frame, lane)
       .then((jpeg) => {
         this.counters.encoded++;
         this.recovered(frame.camera);
@@ -90,14 +92,17 @@ export class PreviewEncoder {
   private lane(camera: string): CameraLane {
     let lane = this.lanes.get(camera);
     if (!lane) {
-      lane = { limiter: new RateLimiter(this.opts.fps), encoding: false, latest: null };
+      lane = { limiter: new RateLimiter(this.opts.fps), encoding: false, latest: null, scratch: null };
       this.lanes.set(camera, lane);
     }
     return lane;
   }
 
-  private encode(frame: PicturedFrame): Promise<Buffer> {
-    let img = sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } });
+  private encode(frame: PicturedFrame, lane: CameraLane): Promise<Buffer> {
+    // One encode per camera at a time, so one copy per camera, reused.
+    if (lane.scratch?.length !== frame.rgb.length) lane.scratch = Buffer.allocUnsafe(frame.rgb.length);
+    frame.rgb.copy(lane.scratch);
+    let img = sharp(lane.scratch, { raw: { width: frame.width, height: frame.height, channels: 3 } });
     if (frame.width > this.opts.width) img = img.resize({ width: this.opts.width, withoutEnlargement: true });
     return img.jpeg({ quality: this.opts.quality ?? 70, mozjpeg: false }).toBuffer();
   }

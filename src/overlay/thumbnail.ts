@@ -20,13 +20,26 @@ export function thumbnailRegion(box: Box, width: number, height: number): { left
  * A small JPEG of an alert's box cut from a full-size camera frame, or null
  * when the box lies outside the frame. The caller picks the frame: the one the
  * box comes from when it has its picture, else the nearest that has one.
+ * The crop is copied out at once: a camera reuses its picture buffers
+ * (`PicturePool`), and sharp reads its input later, on its own threads.
  */
 export async function alertThumbnail(frame: PicturedFrame, box: Box): Promise<Buffer | null> {
   const region = thumbnailRegion(box, frame.width, frame.height);
   if (!region) return null;
-  return sharp(frame.rgb, { raw: { width: frame.width, height: frame.height, channels: 3 } })
-    .extract(region)
+  const crop = cropRgb(frame.rgb, frame.width, region);
+  return sharp(crop, { raw: { width: region.width, height: region.height, channels: 3 } })
     .resize({ width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE, fit: 'inside' })
     .jpeg({ quality: 75 })
     .toBuffer();
+}
+
+/** The pixels of `region` of a packed RGB24 image, copied row by row. */
+export function cropRgb(rgb: Buffer, width: number, region: { left: number; top: number; width: number; height: number }): Buffer {
+  const rowBytes = region.width * 3;
+  const out = Buffer.allocUnsafe(rowBytes * region.height);
+  for (let y = 0; y < region.height; y++) {
+    const from = ((region.top + y) * width + region.left) * 3;
+    rgb.copy(out, y * rowBytes, from, from + rowBytes);
+  }
+  return out;
 }

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cameraSchema, type IngestConfig } from '../../src/config/schema.js';
-import { Camera } from '../../src/ingest/camera.js';
+import { Camera, PICTURES_KEPT } from '../../src/ingest/camera.js';
 import { computeLetterbox, LETTERBOX_PAD } from '../../src/preprocess/letterbox.js';
 import { letterboxImage } from '../../src/preprocess/resize.js';
 import { silentLogger } from '../../src/log.js';
@@ -227,19 +227,31 @@ function centreOf(rgb: Buffer, width: number, match: (r: number, g: number, b: n
 const red = (r: number, g: number, b: number) => r > 180 && g < 90 && b < 90;
 
 describe('camera with ffmpeg letterboxing to the model input (ingest.letterbox: ffmpeg)', () => {
-  it('sends every frame as model input and every k-th also at full size, each paired with its own frame', async () => {
+  it('sends every frame as model input and every k-th also at full size, each paired with its own frame; only the newest pictures stay', async () => {
     const square = { color: 'red' as const, x: 0, y: 300, w: 160, h: 120, vx: 300 };
     const clip = await makeClip({ width: 1280, height: 720, fps: 10, seconds: 3, squares: [square] });
     const cam = new Camera(cameraSchema.parse({ id: 'lb', url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(),
       { letterbox: { width: 320, height: 320, viewEvery: 3, pad: LETTERBOX_PAD } });
     cameras.push(cam);
     const frames: Frame[] = [];
-    cam.on('frame', (f) => frames.push(f));
+    // A picture as it arrives (with the frame, or just after it): the camera reuses its picture buffers.
+    const pictures = new Map<number, Buffer>();
+    const grab = (f: Frame) => {
+      if (f.rgb) pictures.set(f.seq, Buffer.from(f.rgb));
+    };
+    cam.on('frame', (f) => {
+      frames.push(f);
+      grab(f);
+    });
+    cam.on('picture', grab);
     cam.start();
     await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 30_000);
 
     expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
-    expect(frames.map((f) => f.rgb !== undefined)).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 0));
+    expect([...pictures.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => 3 * i + 1));
+    // Ten pictures came; the newest PICTURES_KEPT (8) keep theirs, the two before lost theirs to reuse (never got another's).
+    expect(frames.map((f) => f.rgb !== undefined)).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 0 && i >= 30 - 3 * PICTURES_KEPT));
+    for (const f of frames) if (f.rgb) expect(f.rgb.equals(pictures.get(f.seq)!), `frame ${f.seq} keeps its own picture`).toBe(true);
     expect(cam.snapshot()).toMatchObject({ width: 1280, height: 720, framesReceived: 30, framesDropped: { bad_frame: 0 } });
     const lb = computeLetterbox(1280, 720, 320, 320);
     expect(lb).toMatchObject({ scaledWidth: 320, scaledHeight: 180, left: 0, top: 70 });
@@ -258,12 +270,13 @@ describe('camera with ffmpeg letterboxing to the model input (ingest.letterbox: 
       expect(input.subarray(0, lb.top * 320 * 3).every((v) => v === LETTERBOX_PAD)).toBe(true);
       expect(input.subarray((lb.top + 180) * 320 * 3).every((v) => v === LETTERBOX_PAD)).toBe(true);
       expect(input.subarray(lb.top * 320 * 3, (lb.top + 1) * 320 * 3).some((v) => v !== LETTERBOX_PAD)).toBe(true);
-      if (!f.rgb) continue;
+      const picture = pictures.get(f.seq);
+      if (!picture) continue;
       // The full-size picture is this frame's own (the square moves 30 px a frame)...
-      const full = centreOf(f.rgb, 1280, red)!;
+      const full = centreOf(picture, 1280, red)!;
       expect(Math.abs(full.x - (box.x + right) / 2)).toBeLessThan(1.5);
       // ...and sharp's letterbox of it is what ffmpeg sent as the model input.
-      const { rgb: bySharp } = await letterboxImage(f.rgb, 1280, 720, 320, 320);
+      const { rgb: bySharp } = await letterboxImage(picture, 1280, 720, 320, 320);
       let diff = 0;
       for (let i = 0; i < input.length; i++) diff += Math.abs(input[i] - bySharp[i]);
       expect(diff / input.length, `mean |ffmpeg − sharp| on frame ${k}`).toBeLessThan(0.5);

@@ -3,6 +3,8 @@ import { Backoff } from '../../src/ingest/backoff.js';
 import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
 import { classifyStderr, parseDecodedSize, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
+import { PicturePool } from '../../src/ingest/picture-pool.js';
+import type { Frame } from '../../src/types.js';
 
 describe('FrameAssembler', () => {
   const frameBytes = (n: number, size: number) => Buffer.from(Array.from({ length: n * size }, (_, i) => i % 251));
@@ -42,6 +44,93 @@ describe('FrameAssembler', () => {
     const a = new FrameAssembler(10, () => undefined);
     a.push(Buffer.alloc(25));
     expect(a.pendingBytes).toBe(5);
+  });
+
+  it('lets reads land in place in the frame being assembled (readTarget/received), stamped at the first byte', () => {
+    const size = 10;
+    const stream = frameBytes(3, size);
+    let t = 500;
+    const frames: Array<{ f: Buffer; at: number }> = [];
+    const a = new FrameAssembler(size, (f, at) => frames.push({ f, at }), () => t);
+    let offset = 0;
+    const targets: Buffer[] = [];
+    const reads = [4, 6, 3, 3, 4, 10]; // a read never spans two frames: the target ends where the frame does
+    for (const n of reads) {
+      const target = a.readTarget();
+      targets.push(target);
+      expect(target.length).toBeGreaterThanOrEqual(n);
+      stream.copy(target, 0, offset, offset + n); // what the kernel would write
+      a.received(n, target);
+      offset += n;
+      t += 10;
+    }
+    expect(frames.map((x) => x.at)).toEqual([500, 520, 550]);
+    expect(frames).toHaveLength(3);
+    frames.forEach(({ f }, i) => expect(f.equals(stream.subarray(i * size, (i + 1) * size))).toBe(true));
+    // Each read's target was the frame's own memory (no copy): the first read of frame 1 at its start, the second 4 bytes in.
+    const at = (b: Buffer) => [b.buffer, b.byteOffset];
+    expect(at(targets[0] as Buffer)).toEqual(at(frames[0]?.f as Buffer));
+    expect(at(targets[1] as Buffer)).toEqual([frames[0]?.f.buffer, (frames[0]?.f.byteOffset ?? 0) + 4]);
+    expect(at(targets[5] as Buffer)).toEqual(at(frames[2]?.f as Buffer));
+  });
+
+  it('copies a read that landed in a scratch buffer (before the frame size was known) and goes on in place', () => {
+    const frames: Buffer[] = [];
+    const a = new FrameAssembler(4, (f) => frames.push(f));
+    const scratch = Buffer.from([1, 2, 3, 4, 5, 6]);
+    a.received(6, scratch);
+    scratch.fill(0); // the scratch buffer is reused: the frames must not share it
+    const target = a.readTarget();
+    expect(target.length).toBe(2);
+    target.set([7, 8]);
+    a.received(2, target);
+    expect(frames.map((f) => [...f])).toEqual([[1, 2, 3, 4], [5, 6, 7, 8]]);
+    expect(a.pendingBytes).toBe(0);
+  });
+
+  it('takes frame buffers from the given allocator', () => {
+    const pool = [Buffer.alloc(2), Buffer.alloc(2)];
+    let i = 0;
+    const frames: Buffer[] = [];
+    const a = new FrameAssembler(2, (f) => frames.push(f), Date.now, () => pool[i++ % 2] as Buffer);
+    a.push(Buffer.from([1, 2, 3, 4]));
+    expect(frames[0]).toBe(pool[0]);
+    expect(frames[1]).toBe(pool[1]);
+  });
+});
+
+describe('PicturePool', () => {
+  const frame = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 2, height: 1 });
+
+  it('reuses its buffers in turn once full, and the frame that held a reused buffer loses its picture', () => {
+    const pool = new PicturePool(6, 3);
+    const frames = [1, 2, 3, 4, 5].map(frame);
+    const bufs: Buffer[] = [];
+    for (const f of frames) {
+      const buf = pool.acquire();
+      buf.fill(f.seq);
+      bufs.push(buf);
+      pool.attach(f, buf);
+    }
+    expect(new Set(bufs).size).toBe(3);
+    expect(bufs[3]).toBe(bufs[0]);
+    expect(bufs[4]).toBe(bufs[1]);
+    // The newest three keep their own pixels; the two before them have none (never another frame's).
+    expect(frames.map((f) => (f.rgb ? f.rgb[0] : null))).toEqual([null, null, 3, 4, 5]);
+  });
+
+  it('leaves a frame alone whose picture was replaced by another buffer', () => {
+    const pool = new PicturePool(1, 1);
+    const f = frame(1);
+    pool.attach(f, pool.acquire());
+    const own = Buffer.alloc(1);
+    f.rgb = own;
+    pool.acquire();
+    expect(f.rgb).toBe(own);
+  });
+
+  it('refuses a depth below one', () => {
+    expect(() => new PicturePool(6, 0)).toThrow(/picture pool depth of at least 1 but received 0/);
   });
 });
 

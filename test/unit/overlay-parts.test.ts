@@ -2,7 +2,8 @@ import { describe, expect, it } from 'vitest';
 import { decodePreview, encodePreview, parseClientMessage } from '../../src/overlay/protocol.js';
 import { RateLimiter } from '../../src/overlay/rate-limiter.js';
 import { staticKey } from '../../src/overlay/static-files.js';
-import { thumbnailRegion } from '../../src/overlay/thumbnail.js';
+import sharp from 'sharp';
+import { cropRgb, thumbnailRegion } from '../../src/overlay/thumbnail.js';
 import { PreviewEncoder } from '../../src/overlay/preview.js';
 import { pictureNear } from '../../src/app.js';
 import { silentLogger } from '../../src/log.js';
@@ -112,5 +113,28 @@ describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', ()
     for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
     expect(sent).toEqual(['c']);
     expect(previews.counters).toMatchObject({ encoded: 1, busy: 0, failed: 0 });
+  });
+
+  it('the preview encodes its own copy of the picture: the camera may reuse the buffer while sharp works', async () => {
+    const messages: Buffer[] = [];
+    const previews = new PreviewEncoder({ width: 960, fps: 1000 }, () => true, (_camera, message) => messages.push(message), silentLogger());
+    const rgb = Buffer.alloc(64 * 48 * 3);
+    for (let i = 0; i < rgb.length; i += 3) rgb[i] = 220; // red
+    previews.offer({ camera: 'c', seq: 1, captureTs: 1, width: 64, height: 48, rgb });
+    rgb.fill(0); // reused for the next picture at once
+    for (let i = 0; i < 100 && messages.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    const jpeg = decodePreview(messages[0] as Buffer).jpeg;
+    const { data } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
+    expect(data[0]).toBeGreaterThan(180); // red, as offered
+    expect(data[1]).toBeLessThan(40);
+  });
+
+  it('a thumbnail crop copies exactly the pixels sharp would extract', async () => {
+    const width = 37;
+    const height = 23;
+    const rgb = Buffer.from(Array.from({ length: width * height * 3 }, (_, i) => (i * 7) % 256));
+    const region = { left: 5, top: 3, width: 11, height: 9 };
+    const bySharp = await sharp(rgb, { raw: { width, height, channels: 3 } }).extract(region).raw().toBuffer();
+    expect(cropRgb(rgb, width, region).equals(bySharp)).toBe(true);
   });
 });
