@@ -37,6 +37,8 @@ export interface BenchOptions {
   sessions: number | 'auto';
   /** Experiment: mosquitto with its default `set_tcp_nodelay false` (Nagle on its PUBACKs). */
   brokerNagle: boolean;
+  /** Experiment: RTSP cameras that connect together get their frames at the same instant (the worst case), instead of at spread phases. */
+  alignedPhases: boolean;
   /** Experiment: batches in the detector at once; null: what `ingest.letterbox` implies (2 with sharp, 1 with ffmpeg). */
   inFlight: number | null;
   /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
@@ -85,6 +87,7 @@ export function defaultOptions(): BenchOptions {
     sessionVariant: 'default',
     inFlight: null,
     brokerNagle: false,
+    alignedPhases: false,
     sessions: 'auto',
     rtsp: true,
     latency: true,
@@ -161,6 +164,8 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --decode-threads N ingest.decode_threads: ffmpeg threads per camera (default 1, as the product; 0: ffmpeg's choice)
   --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
   --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
+  --aligned-phases   experiment: every RTSP camera delivers its frames at the same instant (by default each camera
+                     shoots at its own phase of the frame interval, as independent cameras do)
   --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
   --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
                      opt-basic) on every session, the pipeline's included
@@ -192,6 +197,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       'session-variant': { type: 'string' },
       'in-flight': { type: 'string' },
       'broker-nagle': { type: 'boolean' },
+      'aligned-phases': { type: 'boolean' },
       sessions: { type: 'string' },
       providers: { type: 'string' },
       'no-rtsp': { type: 'boolean' },
@@ -226,6 +232,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(values['no-rtsp'] ? { rtsp: false } : {}),
     overload: values.overload ?? false,
     brokerNagle: values['broker-nagle'] ?? false,
+    alignedPhases: values['aligned-phases'] ?? false,
     ...(values.sessions === undefined ? {} : { sessions: sessionCount(values.sessions) }),
     peer: values.peer ?? false,
     sweep: values.sweep ?? false,

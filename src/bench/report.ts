@@ -248,6 +248,8 @@ export interface BenchReport {
   model: ModelSummary;
   /** `tcpNoDelay`: mosquitto's `set_tcp_nodelay` (false with `--broker-nagle`). */
   broker: { kind: 'mosquitto' | 'embedded'; url: string; tcpNoDelay?: boolean };
+  /** RTSP cameras' frame phases: `spread` over the frame interval as independent cameras (default), or `aligned` (`--aligned-phases`, the worst case). */
+  rtspPhases: 'spread' | 'aligned';
   decode: DecodeResult;
   session: SessionResult[];
   preprocess: PreprocessResult;

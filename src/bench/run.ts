@@ -126,7 +126,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       notes.push('mosquitto is not on PATH: PUBACKs come from linesight\'s embedded broker (aedes, in-process).');
     }
     if (o.rtsp) {
-      rtsp = await startRtspServer(clip.path);
+      rtsp = await startRtspServer(clip.path, !o.alignedPhases);
       services.push(rtsp);
     }
     const exclude = () => new Set(services.map((s) => s.pid).filter((p): p is number => p !== undefined));
@@ -216,6 +216,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       inFlight: o.inFlight ?? batchesInFlight(o.letterbox, info.sessions),
     },
     broker: broker ? { kind: 'mosquitto', url: broker.url, tcpNoDelay: !o.brokerNagle } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
+    rtspPhases: o.alignedPhases ? 'aligned' : 'spread',
     decode,
     session,
     preprocess,

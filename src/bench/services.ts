@@ -98,9 +98,14 @@ export async function startMosquitto(tcpNoDelay = true): Promise<Service> {
   };
 }
 
-/** Serves `clip` on rtsp://127.0.0.1:PORT/cam, looped, paced in real time; one server takes many clients. */
-export async function startRtspServer(clip: string): Promise<Service> {
-  const child = spawn(SYSTEM_PYTHON, [RTSP_SERVER_SCRIPT, '--port', '0', '--clip', clip, '--loop'], { stdio: ['ignore', 'pipe', 'pipe'] });
+/**
+ * Serves `clip` on rtsp://127.0.0.1:PORT/cam, looped, paced in real time; one server takes many clients.
+ * With `spreadPhases` the clients that connect together still get their frames at different instants
+ * of the frame interval, as independent cameras do; without it, all at once (the worst case).
+ */
+export async function startRtspServer(clip: string, spreadPhases = true): Promise<Service> {
+  const args = [RTSP_SERVER_SCRIPT, '--port', '0', '--clip', clip, '--loop', ...(spreadPhases ? ['--spread-phases'] : [])];
+  const child = spawn(SYSTEM_PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   const url = await new Promise<string>((resolve, reject) => {

@@ -23,7 +23,7 @@ export function formatBenchTable(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
-  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, letterbox by ${r.model.letterbox}, ${r.model.sessions} session(s), ${r.model.inFlight} batch(es) in flight, session options ${r.model.sessionVariant}; broker ${r.broker.kind}${r.broker.tcpNoDelay === undefined ? '' : ` (set_tcp_nodelay ${r.broker.tcpNoDelay})`}`);
+  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, letterbox by ${r.model.letterbox}, ${r.model.sessions} session(s), ${r.model.inFlight} batch(es) in flight, session options ${r.model.sessionVariant}; broker ${r.broker.kind}${r.broker.tcpNoDelay === undefined ? '' : ` (set_tcp_nodelay ${r.broker.tcpNoDelay})`}; RTSP cameras at ${r.rtspPhases} phases`);
   out.push('');
   out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU`);
   out.push('(2) session:');

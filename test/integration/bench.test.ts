@@ -81,6 +81,7 @@ describe('linesight bench', () => {
     expect(report.model).toMatchObject({ sessions: pool, pipelineBatch: pool > 1 ? 1 : 4 });
     expect(report.session.every((s) => s.sessions === pool)).toBe(true);
     expect(['mosquitto', 'embedded']).toContain(report.broker.kind);
+    expect(report.rtspPhases).toBe('spread');
 
     // (1) is ffmpeg with the pipeline's own arguments: the model input on stdout, full size every 2nd frame
     // (the clip's 10 fps over the preview's 8); the full-size composition is measured beside it.
