@@ -1,18 +1,18 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
-import { errorMessage, type ErrorCode } from '../errors.js';
 import { fileURLToPath } from 'node:url';
 import type { CameraConfig, IngestConfig } from '../config/schema.js';
+import { errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
 import { Backoff } from './backoff.js';
 import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
 import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
-import { PicturePool } from './picture-pool.js';
 import { closeChannel, openFrameChannel, type FrameChannel, type ReadSink } from './frame-channel.js';
 import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
+import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
 
 /** Longest wait, once ffmpeg has exited, for the rest of its frames on the channels. */
@@ -253,18 +253,31 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.width = undefined;
     this.height = undefined;
     this.closePipes();
-    const opening = [openFrameChannel(this.sink(generation, 'out')), ...(this.letterbox ? [openFrameChannel(this.sink(generation, 'view'))] : [])];
-    Promise.all(opening).then((channels) => {
-      if (generation !== this.generation || this.stopping) {
-        for (const c of channels) closeChannel(c);
-        return;
-      }
-      this.launch(generation, channels);
-    }, (err: unknown) => {
-      void Promise.allSettled(opening).then((all) => all.forEach((r) => r.status === 'fulfilled' && closeChannel(r.value)));
-      this.fail(generation, { code: 'E_CAMERA_STREAM', message: `could not open a channel for ffmpeg's frames (${errorMessage(err)})` });
-    });
+    void this.open(generation);
     this.armStallTimer(generation);
+  }
+
+  /** Opens the channels for ffmpeg's outputs, then starts ffmpeg on them; a failure is a camera failure (retried). */
+  private async open(generation: number): Promise<void> {
+    const opening = [openFrameChannel(this.sink(generation, 'out')), ...(this.letterbox ? [openFrameChannel(this.sink(generation, 'view'))] : [])];
+    let channels: FrameChannel[];
+    try {
+      channels = await Promise.all(opening);
+    } catch (err) {
+      for (const r of await Promise.allSettled(opening)) if (r.status === 'fulfilled') closeChannel(r.value);
+      this.fail(generation, { code: 'E_CAMERA_STREAM', message: `could not open a channel for ffmpeg's frames (${errorMessage(err)})` });
+      return;
+    }
+    if (generation !== this.generation || this.stopping) {
+      for (const c of channels) closeChannel(c);
+      return;
+    }
+    try {
+      this.launch(generation, channels);
+    } catch (err) {
+      for (const c of channels) closeChannel(c);
+      this.fail(generation, { code: 'E_CAMERA_STREAM', message: `could not start ffmpeg (${errorMessage(err)})` });
+    }
   }
 
   /** ffmpeg writes the model input (or full-size frames) to fd 1 and, when letterboxing, the views to fd 3: both are `FrameChannel`s. */
