@@ -4,11 +4,10 @@
  * rawvideo read the way a camera reads it (a `FrameChannel` per output, each
  * read landing in a frame-sized buffer) and discarded.
  */
-import { spawn } from 'node:child_process';
 import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { FrameAssembler } from '../ingest/frame-assembler.js';
-import { closeChannel, openFrameChannel, type ReadSink } from '../ingest/frame-channel.js';
+import { closeChannel, openFrameChannel, spawnOnChannels, type ReadSink } from '../ingest/frame-channel.js';
 import { LinesightError } from '../errors.js';
 import { processCpuMs } from './proc-stats.js';
 import { round } from './stats.js';
@@ -53,9 +52,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     bytes += n;
   }));
   const view = letterbox ? await openFrameChannel(discard(clip.width * clip.height * 3, (n) => { viewBytes += n; })) : null;
-  const child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])] });
-  out.far.destroy();
-  view?.far.destroy();
+  const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view);
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {

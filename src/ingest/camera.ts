@@ -1,4 +1,4 @@
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
@@ -10,7 +10,7 @@ import { Backoff } from './backoff.js';
 import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
 import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
-import { closeChannel, openFrameChannel, type FrameChannel, type ReadSink } from './frame-channel.js';
+import { closeChannel, openFrameChannel, spawnOnChannels, type FrameChannel, type ReadSink } from './frame-channel.js';
 import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
 import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
@@ -283,14 +283,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   /** ffmpeg writes the model input (or full-size frames) to fd 1 and, when letterboxing, the views to fd 3: both are `FrameChannel`s. */
   private launch(generation: number, [out, view]: FrameChannel[]): void {
     const args = cameraFfmpegArgs(this.cfg, this.letterbox, this.decodeThreads);
-    let child: ChildProcess;
-    try {
-      child = spawn(TETHERED_FFMPEG, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])] });
-    } finally {
-      // The child has its own copies now; the near ends see EOF when it exits.
-      out.far.destroy();
-      view?.far.destroy();
-    }
+    const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view);
     this.child = child;
     let exited = false;
     const exit = (err: Error | undefined) => {

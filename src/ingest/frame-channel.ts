@@ -1,3 +1,4 @@
+import { spawn, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import net from 'node:net';
 
@@ -62,6 +63,20 @@ export async function openFrameChannel(sink: ReadSink): Promise<FrameChannel> {
     return { near, far };
   } finally {
     server.close();
+  }
+}
+
+/**
+ * Starts `command` writing to `out` as fd 1 and, if given, `view` as fd 3
+ * (stderr stays a pipe). The far ends are closed here once the child holds its
+ * own copies, so the near ends see EOF when it exits.
+ */
+export function spawnOnChannels(command: string, args: readonly string[], out: FrameChannel, view?: FrameChannel | null): ChildProcess {
+  try {
+    return spawn(command, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])] });
+  } finally {
+    out.far.destroy();
+    view?.far.destroy();
   }
 }
 
