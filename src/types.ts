@@ -11,10 +11,14 @@ export interface Frame {
   /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. */
   captureTs: number;
   /**
-   * The frame's place in the video (ms from the start of this decoder run), for a
-   * file replayed as fast as possible: there the wall clock says when the model
-   * had room for it, not when it was filmed. Absent for live cameras and
-   * real-time files, whose captureTs is the time that matters.
+   * The frame's place in the stream, by the stream's own timestamps (ms, on the
+   * wall-clock epoch: a decoder run is anchored at its first frame's capture
+   * time, and never goes back across restarts). The tracker's clock: arrival
+   * times say when the CPU or the network let a frame through (for a file
+   * replayed as fast as possible, when the model had room), not when it was
+   * filmed. Set by the camera's `FrameClock`, at the latest before the frame
+   * is inferred; absent on frames made elsewhere (tests, evaluation), whose
+   * captureTs stands in.
    */
   mediaTs?: number;
   /** Source resolution: the size of `rgb`, and of the frame boxes are given in. */

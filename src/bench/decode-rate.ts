@@ -6,6 +6,7 @@
  */
 import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
+import { isFrameTimeLine } from '../ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../ingest/frame-assembler.js';
 import { closeChannel, openFrameChannel, spawnOnChannels, type ReadSink } from '../ingest/frame-channel.js';
 import { LinesightError } from '../errors.js';
@@ -62,7 +63,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
 
   const opened = await Promise.race([windowOpen.then(() => true), exited.then(() => false)]);
   if (!opened) {
-    throw new LinesightError('E_CAMERA_STREAM', `Expected ffmpeg to decode ${clip.path} but it exited first: ${stderr.trim().split('\n').at(-1) ?? ''}`);
+    throw new LinesightError('E_CAMERA_STREAM', `Expected ffmpeg to decode ${clip.path} but it exited first: ${stderr.trim().split('\n').filter((l) => !isFrameTimeLine(l)).at(-1) ?? ''}`);
   }
   await new Promise((r) => setTimeout(r, options.seconds * 1000));
   const wallMs = performance.now() - startAt;

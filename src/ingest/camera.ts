@@ -8,10 +8,11 @@ import type { Logger } from '../log.js';
 import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
 import { Backoff } from './backoff.js';
 import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
-import { classifyStderr, LineRing, parseDecodedSize, redactUrl } from './ffmpeg-stderr.js';
+import { classifyStderr, isFrameTimeLine, LineRing, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from './ffmpeg-stderr.js';
 import { FrameAssembler } from './frame-assembler.js';
+import { FrameClock } from './frame-clock.js';
 import { closeChannel, openFrameChannel, spawnOnChannels, type FrameChannel, type ReadSink } from './frame-channel.js';
-import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelOutputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
+import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
 import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
 
@@ -81,7 +82,7 @@ export function cameraFfmpegArgs(
   const input = [...inputOptions(cfg), ...threading, ...hwaccelInputArgs(cfg.hwaccel, cfg.url, { codec: cfg.codec }), '-i', cfg.url];
   const output = letterbox
     ? ['-filter_complex', letterboxFilterGraph(cfg.fps, letterbox, hwaccelPreFilter(cfg.hwaccel)), ...letterboxOutputOptions()]
-    : [...hwaccelOutputArgs(cfg.hwaccel), ...outputOptions(cfg), 'pipe:1'];
+    : [...outputOptions(cfg, hwaccelPreFilter(cfg.hwaccel)), 'pipe:1'];
   return adaptArgsToFfmpeg([...input, ...output], installedFfmpeg());
 }
 
@@ -125,6 +126,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly flowControl: boolean;
   private readonly asFastAsPossible: boolean;
   private readonly letterbox?: LetterboxPlan;
+  /** Each frame's place in the stream (`Frame.mediaTs`), from ffmpeg's report of its timestamp. */
+  private readonly clock: FrameClock;
+  /** ms per unit of ffmpeg's frame timestamps (this run; NaN until ffmpeg says). */
+  private frameTimeBase = NaN;
 
   private state: CameraState = 'stopped';
   private child: ChildProcess | null = null;
@@ -140,7 +145,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private awaiting: Frame[] = [];
   /** Pictures that came before their frame. */
   private views: Buffer[] = [];
-  /** Frames of the running decoder (for mediaTs and for pairing views). */
+  /** Frames of the running decoder (for pairing times and views). */
   private runFrames = 0;
   private pipes: Readable[] = [];
   /** Flow control: a frame handed over and not yet taken by the consumer, and the one decoded behind it. */
@@ -170,6 +175,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.asFastAsPossible = sourceKind(cfg.url) === 'file' && !cfg.realtime;
     this.flowControl = (options.flowControl ?? false) && this.asFastAsPossible;
     this.letterbox = options.letterbox;
+    this.clock = new FrameClock(cfg.fps, !this.asFastAsPossible);
     this.stallMs = (cfg.stall_timeout ?? ingest.stall_timeout) * 1000;
     // Slow cameras need longer to their first frame than between frames (Frigate #11041).
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
@@ -250,6 +256,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.waiting = false;
     this.held = null;
     this.runFrames = 0;
+    this.clock.newRun();
+    this.frameTimeBase = NaN;
     this.width = undefined;
     this.height = undefined;
     this.closePipes();
@@ -341,6 +349,12 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   private onStderr(generation: number, line: string): void {
     if (generation !== this.generation) return;
+    if (isFrameTimeLine(line)) {
+      this.frameTimeBase = parseFrameTimeBase(line) ?? this.frameTimeBase;
+      const time = parseFrameTime(line, this.frameTimeBase);
+      if (time) this.clock.time(time.n, time.ms);
+      return;
+    }
     this.stderr.push(line);
     const size = parseDecodedSize(line);
     if (!size) return;
@@ -373,8 +387,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     const frame: Frame = lb
       ? { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, input: { rgb: pixels, width: lb.width, height: lb.height } }
       : { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, rgb: pixels };
-    // As fast as possible, arrival times say nothing about motion: frame n of this run is n / fps into the video.
-    if (this.asFastAsPossible) frame.mediaTs = (this.runFrames * 1000) / this.cfg.fps;
+    this.clock.frame(this.runFrames, frame);
     if (lb && this.runFrames % lb.viewEvery === 0) {
       // This frame has a full-size picture on fd 3; ffmpeg may write it before or after the model input.
       const view = this.views.shift();

@@ -36,12 +36,40 @@ export function inputOptions(cam: Pick<CameraConfig, 'url' | 'transport' | 'real
 }
 
 /**
- * Output options: RGB24 frames on stdout at no more than `fps`. `-fps_mode vfr`
- * with `-r` drops surplus frames but never duplicates one, so a camera that
- * stalls does not produce a burst of stale copies when it comes back.
+ * The filter that reports each frame's place in the stream: one `showinfo`
+ * line per frame on stderr (`n:` its index, `pts_time:` its timestamp), read by
+ * the camera's `FrameClock` and kept out of the stderr kept for diagnostics.
+ * Without checksums it only logs. Named, so its lines are told apart from any
+ * other filter's.
  */
-export function outputOptions(cam: Pick<CameraConfig, 'fps'>): string[] {
-  return ['-an', '-sn', '-dn', '-map', '0:v:0', '-r', String(cam.fps), '-fps_mode', 'vfr', '-pix_fmt', 'rgb24', '-f', 'rawvideo'];
+export const FRAME_TIMES_FILTER = 'showinfo@ts=checksum=0';
+
+/**
+ * The rate limit: a `select` that keeps the frames `-r fps -fps_mode vfr` would
+ * keep (checked with framemd5 for rates that divide the stream's; it drops
+ * surplus frames and never duplicates one, so a camera that stalls does not
+ * produce a burst of stale copies when it comes back). Being a filter, it
+ * keeps every frame's own timestamp, which the frame clock needs.
+ *
+ * -r's vfr rule: keep a frame whose end lands past the next output tick minus
+ * 0.6 (ffmpeg's tolerance). The ticks are on the absolute time grid, counted
+ * from the tick nearest the first frame (ffmpeg snaps to it): an RTSP stream
+ * starts at a PTS that is not a multiple of 1/fps, and counting from the first
+ * frame's own time instead kept a different third of the demo clip's frames
+ * than -r does.
+ */
+export function rateFilter(fps: number): string {
+  return `select='isnan(prev_selected_t)+gt((t+if(isnan(prev_t)\\,0\\,t-prev_t))*${fps}\\,selected_n+round(start_t*${fps})-0.6)'`;
+}
+
+/**
+ * Output options without letterboxing: full-size RGB24 frames on stdout, at
+ * no more than `fps` (`rateFilter`), each reported by `FRAME_TIMES_FILTER`.
+ * `pre` is a filter chain for the decoder's frames first (VA-API's download).
+ */
+export function outputOptions(cam: Pick<CameraConfig, 'fps'>, pre?: string): string[] {
+  const chain = [...(pre ? [pre] : []), rateFilter(cam.fps), FRAME_TIMES_FILTER].join(',');
+  return ['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', chain, '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo'];
 }
 
 /** Where ffmpeg letterboxes a camera's frames to the model input, and how often it also sends the full-size frame. */
@@ -70,10 +98,9 @@ export interface LetterboxPlan {
  * - `[view]`: every `viewEvery`-th analysed frame at full size in RGB24, for
  *   the operator's video and alert thumbnails.
  *
- * The rate limit is a `select` that keeps the frames `-r fps -fps_mode vfr`
- * keeps (the same frames for rates that divide the stream's, checked with
- * framemd5; it drops surplus frames and never duplicates one), and it runs before the split,
- * so view k is analysed frame k × viewEvery exactly. The view branch has its
+ * The rate limit (`rateFilter`) runs before the split, so view k is analysed
+ * frame k × viewEvery exactly. Each analysed frame is reported on stderr
+ * (`FRAME_TIMES_FILTER`) on the model-input branch. The view branch has its
  * own `scale` so the split keeps the decoder's pixel format: a lone
  * `format=rgb24` there would make ffmpeg convert every frame at full size
  * before the split.
@@ -83,16 +110,11 @@ export function letterboxFilterGraph(fps: number, plan: LetterboxPlan, pre?: str
   const { width: W, height: H } = plan;
   const scale = `min(${W}/iw\\,${H}/ih)`;
   const grey = plan.pad.toString(16).padStart(2, '0').repeat(3);
-  // -r's vfr rule: keep a frame whose end lands past the next output tick minus 0.6 (ffmpeg's tolerance).
-  // The ticks are on the absolute time grid, counted from the tick nearest the first frame (ffmpeg snaps
-  // to it): an RTSP stream starts at a PTS that is not a multiple of 1/fps, and counting from the first
-  // frame's own time instead kept a different third of the demo clip's frames than -r does.
-  const rate = `select='isnan(prev_selected_t)+gt((t+if(isnan(prev_t)\\,0\\,t-prev_t))*${fps}\\,selected_n+round(start_t*${fps})-0.6)'`;
   const viewSelect = plan.viewEvery > 1 ? `select='not(mod(n\\,${plan.viewEvery}))',` : '';
   return [
-    `[0:v:0]${pre ? `${pre},` : ''}${rate},split=2[lb][full]`,
+    `[0:v:0]${pre ? `${pre},` : ''}${rateFilter(fps)},split=2[lb][full]`,
     `[lb]scale=w='round(iw*${scale})':h='round(ih*${scale})':flags=bilinear+accurate_rnd+full_chroma_int,format=rgb24,`
-      + `pad=${W}:${H}:'round((ow-iw)/2-0.1)':'round((oh-ih)/2-0.1)':color=0x${grey}[input]`,
+      + `pad=${W}:${H}:'round((ow-iw)/2-0.1)':'round((oh-ih)/2-0.1)':color=0x${grey},${FRAME_TIMES_FILTER}[input]`,
     `[full]${viewSelect}scale,format=rgb24[view]`,
   ].join(';');
 }

@@ -13,6 +13,35 @@ export function parseDecodedSize(line: string): { width: number; height: number 
   return m ? { width: Number(m[1]), height: Number(m[2]) } : undefined;
 }
 
+/** A line of the frame-time filter (`showinfo@ts`, see FRAME_TIMES_FILTER): never a cause, and too many to keep. */
+const FRAME_TIME_SOURCE = /\[showinfo@ts @ [^\]]*\]/;
+/** `[showinfo@ts @ 0x…] [info] n:  12 pts:  12288 pts_time:0.8 pos: …`: frame n of the filter and its timestamp, in time-base units (or NOPTS). */
+const FRAME_TIME = /\[showinfo@ts @ [^\]]*\](?:\s*\[\w+\])?\s+n:\s*(\d+)\s+pts:\s*(\S+)/;
+/** `[showinfo@ts @ 0x…] [info] config in time_base: 1/90000, frame_rate: …`: the unit of those timestamps, printed when the graph is set up. */
+const FRAME_TIME_BASE = /\[showinfo@ts @ [^\]]*\](?:\s*\[\w+\])?\s+config in time_base:\s*(\d+)\/(\d+)/;
+
+export function isFrameTimeLine(line: string): boolean {
+  return FRAME_TIME_SOURCE.test(line);
+}
+
+/** The time base of the frame-time filter's timestamps, in ms per unit, or undefined for any other line. */
+export function parseFrameTimeBase(line: string): number | undefined {
+  const m = FRAME_TIME_BASE.exec(line);
+  return m && Number(m[2]) > 0 ? (Number(m[1]) * 1000) / Number(m[2]) : undefined;
+}
+
+/**
+ * The index and stream time (ms; NaN when the frame has none) of a
+ * frame-time line, or undefined for any other line. The time is computed
+ * from the integer timestamp, not from `pts_time`: that one has six
+ * significant digits, a tenth of a second after three hours of stream.
+ */
+export function parseFrameTime(line: string, msPerUnit: number): { n: number; ms: number } | undefined {
+  const m = FRAME_TIME.exec(line);
+  if (!m) return undefined;
+  return { n: Number(m[1]), ms: Number(m[2]) * msPerUnit }; // NOPTS → NaN
+}
+
 const CAUSES: ReadonlyArray<[RegExp, ErrorCode, string]> = [
   [/401 Unauthorized|authorization failed/i, 'E_CAMERA_UNREACHABLE', 'the camera refused the credentials (401 Unauthorized)'],
   [/403 Forbidden/i, 'E_CAMERA_UNREACHABLE', 'the camera refused access (403 Forbidden)'],

@@ -1,6 +1,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import type { CameraConfig } from '../config/schema.js';
 import { LinesightError } from '../errors.js';
+import { FRAME_TIMES_FILTER } from './ffmpeg-args.js';
 
 /*
  * Hardware video decode presets (`cameras[].hwaccel`) and the few argument
@@ -108,11 +109,6 @@ export function hwaccelPreFilter(kind: HwaccelKind): string | undefined {
   return kind === 'vaapi' ? VAAPI_DOWNLOAD_FILTER : undefined;
 }
 
-/** Output-side ffmpeg arguments (after `-i`, before the output) for a preset without a filter graph of its own. */
-export function hwaccelOutputArgs(kind: HwaccelKind): string[] {
-  const pre = hwaccelPreFilter(kind);
-  return pre ? ['-vf', pre] : [];
-}
 
 /**
  * Asks ffprobe for the codec of the first video stream (`h264`, `hevc`, …).
@@ -194,6 +190,9 @@ const atLeast = (v: FfmpegVersion, major: number, minor: number) => v.major > ma
  * - before 5.1, `-fps_mode` did not exist; `-vsync` takes the same values.
  * - before 5.0, the `level+` log flag is not relied upon: plain `-loglevel
  *   verbose` prints the same lines (the size parser does not need the tag).
+ * - before 5.0, the frame-time filter goes without `checksum=0`: the option
+ *   is newer than 4.x as far as we know, and the checksums cost little on the
+ *   model-input branch where a letterboxing camera has it.
  * Newer versions (or an unknown version) get the list back unchanged.
  */
 export function adaptArgsToFfmpeg(args: readonly string[], version: FfmpegVersion | undefined): string[] {
@@ -204,6 +203,7 @@ export function adaptArgsToFfmpeg(args: readonly string[], version: FfmpegVersio
     const a = args[i];
     if (a === '-fps_mode') out.push('-vsync');
     else if (a === '-timeout' && rtsp && !atLeast(version, 5, 0)) out.push('-stimeout');
+    else if (a.includes(FRAME_TIMES_FILTER) && !atLeast(version, 5, 0)) out.push(a.replace(FRAME_TIMES_FILTER, FRAME_TIMES_FILTER.replace(/=.*$/, '')));
     else if (a === '-loglevel' && !atLeast(version, 5, 0) && i + 1 < args.length) {
       out.push(a, args[i + 1].replace(/^level\+/, ''));
       i++;

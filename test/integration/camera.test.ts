@@ -113,6 +113,35 @@ describe('camera ingest on real ffmpeg', () => {
     expect(cam.snapshot().state).toBe('online');
   });
 
+  it('times frames by the stream\'s clock, not by when a busy process read them (both ingest modes)', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6, squares: [{ color: 'red', x: 100, y: 60, w: 80, h: 80 }] });
+    const server = await startRtspServer({ clip, loop: true });
+    servers.push(server);
+    const steps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i]);
+    for (const letterbox of [undefined, { width: 160, height: 160, viewEvery: 2, pad: LETTERBOX_PAD }]) {
+      const cam = new Camera(cameraSchema.parse({ id: `clock${cameras.length}`, url: server.url, fps: 5 }), INGEST, silentLogger(), { letterbox });
+      cameras.push(cam);
+      const frames: Frame[] = [];
+      cam.on('frame', (f) => frames.push(f));
+      cam.start();
+      await waitFor('RTSP frames', () => frames.length >= 3, 20_000);
+      // The event loop stalls for a second: the frames ffmpeg decodes meanwhile wait in their channel.
+      const stalled = frames.length;
+      const until = Date.now() + 1000;
+      while (Date.now() < until) { /* busy */ }
+      await waitFor('frames after the stall', () => frames.length >= stalled + 8, 20_000);
+      await sleep(100); // the last frame's time, if its line came after it
+      const seen = frames.slice(stalled - 1, stalled + 8);
+      const arrivals = steps(seen.map((f) => f.captureTs));
+      const media = steps(seen.map((f) => f.mediaTs!));
+      const mode = letterbox ? 'letterbox: ffmpeg' : 'letterbox: sharp';
+      expect(Math.min(...arrivals), `${mode}: arrivals ${arrivals}`).toBeLessThan(60); // read together after the stall…
+      for (const step of media) expect(step, `${mode}: media steps ${media}`).toBeCloseTo(200, 3); // …200 ms apart in the stream
+      expect(Math.abs(seen[0].mediaTs! - seen[0].captureTs)).toBeLessThan(2000); // on the wall clock's epoch
+      await cam.stop();
+    }
+  });
+
   it('comes back by itself when the RTSP server dies mid-stream and restarts', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6 });
     const server = await startRtspServer({ clip, loop: true });
@@ -283,7 +312,7 @@ describe('camera with ffmpeg letterboxing to the model input (ingest.letterbox: 
     }
   });
 
-  it('keeps as many frames of a faster stream as -r with -fps_mode vfr does', async () => {
+  it('keeps as many frames of a faster stream as -r with -fps_mode vfr does, in both ingest modes', async () => {
     for (const [clipFps, fps] of [[25, 10], [15, 5], [10, 4]] as const) {
       const clip = await makeClip({ width: 320, height: 240, fps: clipFps, seconds: 4 });
       const count = async (letterbox: boolean) => {

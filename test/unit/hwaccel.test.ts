@@ -9,7 +9,7 @@ import { isLinesightError } from '../../src/errors.js';
 import { cameraFfmpegArgs } from '../../src/ingest/camera.js';
 import { inputOptions, outputOptions } from '../../src/ingest/ffmpeg-args.js';
 import {
-  adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelOutputArgs, jetsonCodec, jetsonDecoder,
+  adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelPreFilter, jetsonCodec, jetsonDecoder,
   parseFfmpegVersion, probeFfmpegVersion, probeVideoCodec, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
 } from '../../src/ingest/hwaccel.js';
 
@@ -18,7 +18,7 @@ const RTSP = 'rtsp://user:pw@10.0.0.7:554/Streaming/Channels/101';
 describe('hwaccelInputArgs', () => {
   it('none adds nothing (software decode)', () => {
     expect(hwaccelInputArgs('none', RTSP)).toEqual([]);
-    expect(hwaccelOutputArgs('none')).toEqual([]);
+    expect(hwaccelPreFilter('none')).toBeUndefined();
   });
 
   it('jetson selects NVIDIA’s NVDEC decoder by codec, H.264 unless told otherwise', () => {
@@ -26,8 +26,8 @@ describe('hwaccelInputArgs', () => {
     expect(hwaccelInputArgs('jetson', RTSP, { codec: 'hevc' })).toEqual(['-c:v', 'hevc_nvv4l2dec']);
     expect(hwaccelInputArgs('jetson', RTSP, { codec: 'H265' })).toEqual(['-c:v', 'hevc_nvv4l2dec']);
     expect(hwaccelInputArgs('jetson', RTSP, { codec: 'h264' })).toEqual(['-c:v', 'h264_nvv4l2dec']);
-    // NVDEC hands back nv12 in system memory: no output filter needed.
-    expect(hwaccelOutputArgs('jetson')).toEqual([]);
+    // NVDEC hands back nv12 in system memory: no filter needed first.
+    expect(hwaccelPreFilter('jetson')).toBeUndefined();
   });
 
   it('jetson takes a codec hint from a file name when nothing was probed', () => {
@@ -47,7 +47,9 @@ describe('hwaccelInputArgs', () => {
     ]);
     expect(DEFAULT_VAAPI_DEVICE).toBe('/dev/dri/renderD128');
     expect(hwaccelInputArgs('vaapi', RTSP, { vaapiDevice: '/dev/dri/renderD129' })).toContain('/dev/dri/renderD129');
-    expect(hwaccelOutputArgs('vaapi')).toEqual(['-vf', 'scale_vaapi=format=nv12,hwdownload,format=nv12']);
+    expect(hwaccelPreFilter('vaapi')).toBe('scale_vaapi=format=nv12,hwdownload,format=nv12');
+    const vf = outputOptions({ fps: 5 }, hwaccelPreFilter('vaapi'));
+    expect(vf[vf.indexOf('-vf') + 1]).toMatch(/^scale_vaapi=format=nv12,hwdownload,format=nv12,select=/);
   });
 
   it('rejects an unknown preset with E_ARGUMENT', () => {
@@ -122,8 +124,10 @@ describe('ffmpeg version differences', () => {
     expect(out).not.toContain('-timeout');
     expect(out[out.indexOf('-stimeout') + 1]).toBe('10000000');
     expect(out).not.toContain('-fps_mode');
-    expect(out[out.indexOf('-vsync') + 1]).toBe('vfr');
+    expect(out[out.indexOf('-vsync') + 1]).toBe('passthrough');
     expect(out[out.indexOf('-loglevel') + 1]).toBe('verbose');
+    // showinfo's checksum option is not relied upon before 5.0.
+    expect(out[out.indexOf('-vf') + 1]).toMatch(/,showinfo@ts$/);
     expect(out.length).toBe(full().length);
   });
 
@@ -132,6 +136,7 @@ describe('ffmpeg version differences', () => {
     expect(out).toContain('-timeout');
     expect(out).toContain('-vsync');
     expect(out[out.indexOf('-loglevel') + 1]).toBe('level+verbose');
+    expect(out[out.indexOf('-vf') + 1]).toMatch(/,showinfo@ts=checksum=0$/);
   });
 
   it('the local ffmpeg reports its version', () => {

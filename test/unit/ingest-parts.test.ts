@@ -1,8 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { Backoff } from '../../src/ingest/backoff.js';
-import { inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
-import { classifyStderr, parseDecodedSize, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
+import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, rateFilter, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
+import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
+import { FrameClock, MAX_LEAD_MS } from '../../src/ingest/frame-clock.js';
 import { PicturePool } from '../../src/ingest/picture-pool.js';
 import type { Frame } from '../../src/types.js';
 
@@ -134,6 +135,69 @@ describe('PicturePool', () => {
   });
 });
 
+describe('FrameClock', () => {
+  const T0 = 1_700_000_000_000;
+  const frameAt = (captureTs: number): Frame => ({ camera: 'c', seq: 0, captureTs, width: 2, height: 2 });
+  /** Frames arriving at `arrivals` (ms after T0) with stream times `pts`, each time reported before its frame. */
+  const run = (clock: FrameClock, arrivals: number[], pts: number[], from = 0) => arrivals.map((at, i) => {
+    const f = frameAt(T0 + at);
+    clock.time(from + i, pts[i]);
+    clock.frame(from + i, f);
+    return f.mediaTs!;
+  });
+  const steps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i]);
+
+  it('times frames by the stream, not by when a busy CPU let them through', () => {
+    const clock = new FrameClock(5, true);
+    // 200 ms apart in the stream; the 4th and 5th arrive late and together.
+    const media = run(clock, [0, 200, 400, 950, 955, 1000], [8533, 8733, 8933, 9133, 9333, 9533]);
+    expect(media[0]).toBe(T0); // anchored at the first frame's capture time
+    expect(steps(media)).toEqual([200, 200, 200, 200, 200]);
+  });
+
+  it('estimates a frame whose time has not come yet, and corrects it when it does', () => {
+    const clock = new FrameClock(5, true);
+    run(clock, [0], [0]);
+    const late = frameAt(T0 + 260); // the frame first, on the wall clock
+    clock.frame(1, late);
+    expect(late.mediaTs).toBe(T0 + 260);
+    clock.time(1, 200);
+    expect(late.mediaTs).toBe(T0 + 200);
+    // A frame that never gets its time keeps the estimate (170 ms after frame 1 came, from frame 1's time);
+    // the next one is timed by the stream again.
+    const lost = frameAt(T0 + 430);
+    clock.frame(2, lost);
+    clock.time(2, NaN);
+    expect(lost.mediaTs).toBe(T0 + 370);
+    expect(run(clock, [600], [600], 3)).toEqual([T0 + 600]);
+  });
+
+  it('re-anchors where the stream\'s clock jumps, and never goes back', () => {
+    const clock = new FrameClock(5, true);
+    const media = run(clock, [0, 200, 400, 600, 800], [1000, 1200, 1400, 200, 400]); // back to 200: the camera restarted its encoder
+    expect(steps(media)).toEqual([200, 200, 200, 200]);
+    const leap = run(clock, [1000, 1200], [400 + MAX_LEAD_MS + 1000, 400 + MAX_LEAD_MS + 1200], 5); // a leap far ahead of the wall clock
+    expect(leap[0] - media[4]).toBe(200);
+    expect(leap[1] - leap[0]).toBe(200);
+  });
+
+  it('starts a new decoder run after the last time given: by the wall clock when live, a frame on when replayed as fast as possible', () => {
+    const live = new FrameClock(5, true);
+    const before = run(live, [0, 200], [5000, 5200]);
+    live.newRun();
+    const after = run(live, [3200, 3400], [0, 200]); // restarted 3 s later, the stream's clock from 0
+    expect(after[0] - before[1]).toBe(3000);
+    expect(after[1] - after[0]).toBe(200);
+
+    const file = new FrameClock(10, false);
+    const first = run(file, [0, 5, 10], [0, 100, 200]); // ten times faster than filmed
+    expect(steps(first)).toEqual([100, 100]);
+    file.newRun();
+    const second = run(file, [20, 25], [0, 100]);
+    expect(second[0] - first[2]).toBe(100);
+  });
+});
+
 describe('Backoff (full jitter)', () => {
   it('doubles the ceiling up to the cap', () => {
     const b = new Backoff(1000, 8000, () => 1);
@@ -160,8 +224,8 @@ describe('ffmpeg arguments', () => {
     expect(inputOptions({ ...cam, url: '/data/clip.mp4' }).join(' ')).toContain('-re -stream_loop -1');
     expect(inputOptions({ ...cam, url: '/data/clip.mp4', realtime: false, loop: false })).not.toContain('-re');
   });
-  it('asks for RGB24 at most fps frames per second without duplicates', () => {
-    expect(outputOptions(cam).join(' ')).toBe('-an -sn -dn -map 0:v:0 -r 5 -fps_mode vfr -pix_fmt rgb24 -f rawvideo');
+  it('asks for RGB24 at most fps frames per second without duplicates, each frame\'s time reported', () => {
+    expect(outputOptions(cam)).toEqual(['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', `${rateFilter(5)},${FRAME_TIMES_FILTER}`, '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo']);
   });
   it('letterboxes in the filter graph: one rate limit before the split, views every k-th frame, the preset\'s filter first', () => {
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
@@ -169,7 +233,7 @@ describe('ffmpeg arguments', () => {
     expect(graph.split(';')).toHaveLength(3);
     expect(graph).toMatch(/^\[0:v:0\]select='isnan\(prev_selected_t\)\+gt\(\(t\+if\(isnan\(prev_t\)\\,0\\,t-prev_t\)\)\*5\\,selected_n\+round\(start_t\*5\)-0\.6\)',split=2\[lb\]\[full\];/);
     expect(graph).toContain('pad=320:320:');
-    expect(graph).toContain('color=0x727272[input]');
+    expect(graph).toContain(`color=0x727272,${FRAME_TIMES_FILTER}[input]`);
     expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[view]");
     expect(letterboxFilterGraph(5, { ...plan, viewEvery: 1 })).toContain('[full]scale,format=rgb24[view]');
     expect(letterboxFilterGraph(5, plan, 'hwdownload,format=nv12')).toMatch(/^\[0:v:0\]hwdownload,format=nv12,select=/);
@@ -198,6 +262,24 @@ describe('ffmpeg stderr', () => {
     expect(classifyStderr(['[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found'])).toMatchObject({ summary: expect.stringContaining('404') });
     expect(classifyStderr(['rtsp://x: Invalid data found when processing input'])).toMatchObject({ code: 'E_CAMERA_STREAM' });
     expect(classifyStderr(['all good'])).toBeUndefined();
+  });
+  it('reads each frame\'s index and stream time from the frame-time filter, and tells its lines apart', () => {
+    expect(parseFrameTimeBase('[showinfo@ts @ 0x55e719a60680] [info] config in time_base: 1/90000, frame_rate: 15/1')).toBeCloseTo(1 / 90, 12);
+    expect(parseFrameTimeBase('[showinfo@ts @ 0x55e719a60680] config in time_base: 1/15360, frame_rate: 15/1')).toBeCloseTo(1000 / 15360, 12);
+    const v51 = '[showinfo@ts @ 0x55e719a60680] [info] n:  12 pts:  12288 pts_time:0.8     pos:    27248 fmt:rgb24 sar:1/1 s:320x320 i:P iskey:0 type:P ';
+    expect(parseFrameTime(v51, 1000 / 15360)).toEqual({ n: 12, ms: 800 });
+    expect(parseFrameTime('[showinfo@ts @ 0x1f2e] n:   0 pts:      0 pts_time:0       pos:     3461', 1 / 90)).toEqual({ n: 0, ms: 0 }); // FFmpeg 4.x: no level tag
+    // Exact where pts_time is not: after 30 hours of stream it says 108000 (six digits).
+    const late = parseFrameTime('[showinfo@ts @ 0x1] [info] n:540000 pts:9720018000 pts_time:108000 pos: -1', 1 / 90);
+    expect(late?.ms).toBeCloseTo(108_000_200, 6);
+    const none = parseFrameTime('[showinfo@ts @ 0x1] [info] n:   3 pts:NOPTS pts_time:NOPTS pos: -1', 1 / 90);
+    expect(none?.n).toBe(3);
+    expect(none?.ms).toBeNaN();
+    expect(parseFrameTime(v51, NaN)?.ms).toBeNaN(); // no time base yet: no time
+    expect(isFrameTimeLine('[showinfo@ts @ 0x55e719a60680] [info] color_range:unknown color_space:unknown')).toBe(true);
+    expect(parseFrameTime('[showinfo@ts @ 0x55e719a60680] [info] color_range:unknown color_space:unknown', 1)).toBeUndefined();
+    expect(isFrameTimeLine('[Parsed_showinfo_0 @ 0x1] [info] n:   0 pts: 0 pts_time:0')).toBe(false); // someone else's showinfo
+    expect(isFrameTimeLine('[rtsp @ 0x1] method DESCRIBE failed: 404 Not Found')).toBe(false);
   });
   it('hides credentials', () => {
     expect(redactUrl('rtsp://admin:secret@10.0.0.5:554/s1')).toBe('rtsp://***@10.0.0.5:554/s1');
