@@ -236,7 +236,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
       const next = queue.shift() as Call;
       const id = nextId++;
       lane.call = { id, resolve: next.resolve, reject: next.reject };
-      // A ready tensor is transferred; images are copied (they are the camera's frames, 0.3 MB each at 320×320).
+      // A ready tensor is transferred. Images in shared memory (a letterboxing camera's InputPool) are shared, others copied.
       const { tensor } = next.request;
       lane.worker.postMessage({ id, ...next.request } satisfies RunRequest, tensor ? [tensor.buffer as ArrayBuffer] : []);
     }

@@ -10,6 +10,8 @@ export interface FrameAccounting {
   countDropped(reason: DropReason, n?: number): void;
   /** The frame left its slot for the detector: a source under flow control may send the next. */
   taken?(): void;
+  /** The scheduler is done with the frame's model input (its call settled, or it was dropped): the source may reuse the buffer. */
+  release?(frame: Frame): void;
 }
 
 export interface SchedulerOptions {
@@ -74,7 +76,10 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     const previous = this.slots.get(frame.camera);
     this.slots.set(frame.camera, { frame, accounting });
     this.lastOffer.set(frame.camera, Date.now());
-    if (previous) previous.accounting.countDropped('superseded');
+    if (previous) {
+      previous.accounting.countDropped('superseded');
+      previous.accounting.release?.(previous.frame);
+    }
     this.signal();
     return previous === undefined;
   }
@@ -82,7 +87,10 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   /** Forgets a camera's waiting frame (camera removed or stopped). */
   forget(camera: string): void {
     const slot = this.slots.get(camera);
-    if (slot) slot.accounting.countDropped('shutdown');
+    if (slot) {
+      slot.accounting.countDropped('shutdown');
+      slot.accounting.release?.(slot.frame);
+    }
     this.slots.delete(camera);
     this.lastOffer.delete(camera);
   }
@@ -190,6 +198,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     try {
       results = await this.detector.detect(batch.map((s) => s.frame));
     } catch (err) {
+      for (const s of batch) s.accounting.release?.(s.frame);
       await previous;
       const message = errorMessage(err);
       if (message !== this.lastError) {
@@ -202,6 +211,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     }
     const inferredAt = Date.now();
     const inferMs = performance.now() - started;
+    for (const s of batch) s.accounting.release?.(s.frame);
     await previous;
     this.lastError = '';
     this.stats.batches++;

@@ -5,9 +5,12 @@
  * `run` is a `setImmediate` around the native call), so a session on the main
  * thread blocks the event loop that reads the cameras' pipes, finishes sharp
  * jobs and answers the broker for the whole call. Here the main thread only
- * hands over the letterboxed images (uint8, copied); this thread writes them
- * into its own input tensor, kept between calls (one call at a time per
- * worker), and sends the output back transferred.
+ * hands over the letterboxed images (uint8: shared when they are in shared
+ * memory, as ffmpeg-letterboxed inputs are, copied otherwise); this thread
+ * writes them into its own input tensor, kept between calls (one call at a
+ * time per worker), and sends the output back transferred. It reads the
+ * images before it replies, and the camera reuses a shared buffer only after
+ * the reply (`InputPool`).
  *
  * Protocol (see `openInWorker` in backend.ts): workerData carries the
  * model path and `SessionOptions`; the worker answers `{ opened }` or

@@ -13,6 +13,7 @@ import { FrameAssembler } from './frame-assembler.js';
 import { FrameClock } from './frame-clock.js';
 import { closeChannel, openFrameChannel, spawnOnChannels, type FrameChannel, type ReadSink } from './frame-channel.js';
 import { adaptArgsToFfmpeg, hwaccelInputArgs, hwaccelPreFilter, probeFfmpegVersion, type FfmpegVersion } from './hwaccel.js';
+import { InputPool } from './input-pool.js';
 import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
 
@@ -26,6 +27,9 @@ const CHANNEL_DRAIN_MS = 2000;
  * those waiting for their picture).
  */
 export const PICTURES_KEPT = 8;
+
+/** Idle model-input buffers a letterboxing camera keeps for reuse: more than its frames in flight (one waiting, one held, one or two inferring). */
+const INPUTS_KEPT = 4;
 
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
 export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered', import.meta.url));
@@ -46,6 +50,8 @@ export interface FrameSource extends EventEmitter<CameraEvents> {
   /** Counted by later stages (inference), reported with the camera. */
   countInspected(n?: number): void;
   countDropped(reason: DropReason, n?: number): void;
+  /** A later stage is done with the frame's model input (inferred or dropped): its buffer may be reused. */
+  release(frame: Frame): void;
   /** The running ffmpeg's pid, if any (tests and diagnostics). */
   readonly pid: number | undefined;
 }
@@ -139,6 +145,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private viewAssembler: FrameAssembler | null = null;
   /** The views' buffers, reused in turn. */
   private pictures: PicturePool | null = null;
+  /** The model inputs' buffers (shared memory), back from the scheduler when it is done with a frame. */
+  private inputs: InputPool | null = null;
   /** Bytes that came before ffmpeg said the decoded size, per pipe. */
   private early: { out: Buffer[]; view: Buffer[] } = { out: [], view: [] };
   /** Frames handed on whose full-size picture has not come yet (it is attached when it does, and `picture` emitted). */
@@ -211,6 +219,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   countDropped(reason: DropReason, n = 1): void {
     this.framesDropped[reason] += n;
+  }
+
+  release(frame: Frame): void {
+    this.inputs?.release(frame);
   }
 
   /** Flow control: the consumer took the waiting frame; hand over the held one and read on. */
@@ -363,7 +375,15 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.height = size.height;
       const full = size.width * size.height * 3;
       const lb = this.letterbox;
-      this.assembler = new FrameAssembler(lb ? lb.width * lb.height * 3 : full, (buf, at) => this.onFrame(generation, buf, at));
+      const onFrame = (buf: Buffer, at: number) => this.onFrame(generation, buf, at);
+      if (lb) {
+        const size = lb.width * lb.height * 3;
+        if (this.inputs?.size !== size) this.inputs = new InputPool(size, INPUTS_KEPT);
+        const inputs = this.inputs;
+        this.assembler = new FrameAssembler(size, onFrame, Date.now, () => inputs.acquire());
+      } else {
+        this.assembler = new FrameAssembler(full, onFrame);
+      }
       if (lb) {
         if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT + 1);
         const pictures = this.pictures;
@@ -443,7 +463,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     }
     if (this.flowControl && this.waiting) {
       // The consumer is busy: keep this frame (a newer one replaces it) and stop reading until it is done.
-      if (this.held) this.framesDropped.superseded++;
+      if (this.held) {
+        this.framesDropped.superseded++;
+        this.release(this.held);
+      }
       this.held = frame;
       for (const p of this.pipes) p.pause();
       if (this.stallTimer) clearTimeout(this.stallTimer); // waiting for the model, not for the camera

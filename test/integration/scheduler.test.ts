@@ -2,6 +2,8 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDetector, type Detector } from '../../src/infer/detector.js';
 import { InferenceScheduler, type FrameAccounting } from '../../src/infer/scheduler.js';
+import { InputPool } from '../../src/ingest/input-pool.js';
+import { letterboxImage } from '../../src/preprocess/resize.js';
 import { silentLogger } from '../../src/log.js';
 import type { DropReason, Frame, InspectedFrame } from '../../src/types.js';
 import { sleep, waitFor } from '../helpers/wait.js';
@@ -167,4 +169,65 @@ describe('inference scheduler with the real detector', () => {
     expect(counts.inspected).toBe(8);
     expect(counts.dropped.superseded).toBe(0);
   });
+
+  it('hands each model input in shared memory back once the scheduler is done with it: after its call, when superseded, when forgotten', async () => {
+    const detector = await createDetector({ path: MODEL, thread: 'worker', sessions: 2 });
+    detectors.push(detector);
+    const { inputWidth: W, inputHeight: H } = detector.info;
+    const pool = new InputPool(W * H * 3, 4);
+    /** A frame as a letterboxing camera hands it on: its model input in one of the pool's buffers. */
+    const pooled = async (camera: string, seq: number): Promise<Frame> => {
+      const full = frame(camera, seq);
+      const boxed = await letterboxImage(full.rgb!, full.width, full.height, W, H);
+      const buf = pool.acquire();
+      boxed.rgb.copy(buf);
+      const { rgb: _full, ...rest } = full;
+      return { ...rest, input: { rgb: buf, width: W, height: H } };
+    };
+    const heldDuringCall: boolean[] = [];
+    const wrapped: Detector = {
+      info: detector.info,
+      async detect(frames) {
+        const out = await detector.detect(frames);
+        heldDuringCall.push(...frames.map((f) => f.input !== undefined)); // not handed back before the call settled
+        return out;
+      },
+      close: () => detector.close(),
+    };
+    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, inFlight: 2, sessions: 2 }, silentLogger());
+    const seen: InspectedFrame[] = [];
+    scheduler.on('inspected', (r) => seen.push(r));
+    const released: Frame[] = [];
+    const source = new (class extends Counts {
+      release(f: Frame): void {
+        released.push(f);
+        pool.release(f);
+      }
+    })();
+    // Offered before the scheduler runs: each newer frame supersedes the one waiting, whose buffer comes back at once.
+    const first = await pooled('a', 1);
+    scheduler.offer(first, source);
+    scheduler.offer(await pooled('a', 2), source);
+    expect(first.input).toBeUndefined();
+    expect(pool.idle).toBe(1);
+    scheduler.start();
+    for (let seq = 3; seq <= 8; seq++) {
+      scheduler.offer(await pooled(seq % 2 ? 'b' : 'c', seq), source);
+      await sleep(30);
+    }
+    await waitFor('the frames inspected', () => seen.length + source.dropped.superseded === 8, 20_000);
+    // The detections come from the pixels in shared memory, as the worker read them (x encodes seq).
+    for (const r of seen) expect(Math.abs(r.detections[0].box.x - (20 + r.frame.seq * 10)), `frame ${r.frame.seq}`).toBeLessThanOrEqual(3);
+    expect(heldDuringCall.every(Boolean)).toBe(true);
+    expect(released).toHaveLength(8);
+    expect(new Set(released).size).toBe(8);
+    // Forgetting a camera hands its waiting frame back too.
+    await scheduler.stop();
+    const waiting = await pooled('d', 9);
+    scheduler.offer(waiting, source);
+    scheduler.forget('d');
+    expect(waiting.input).toBeUndefined();
+    expect(released.at(-1)).toBe(waiting);
+  });
 });
+

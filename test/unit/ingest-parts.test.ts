@@ -4,6 +4,7 @@ import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutput
 import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
 import { FrameClock, MAX_LEAD_MS } from '../../src/ingest/frame-clock.js';
+import { InputPool } from '../../src/ingest/input-pool.js';
 import { PicturePool } from '../../src/ingest/picture-pool.js';
 import type { Frame } from '../../src/types.js';
 
@@ -132,6 +133,38 @@ describe('PicturePool', () => {
 
   it('refuses a depth below one', () => {
     expect(() => new PicturePool(6, 0)).toThrow(/picture pool depth of at least 1 but received 0/);
+  });
+});
+
+describe('InputPool', () => {
+  const withInput = (rgb: Buffer): Frame => ({ camera: 'c', seq: 1, captureTs: 0, width: 4, height: 4, input: { rgb, width: 2, height: 2 } });
+
+  it('lends buffers in shared memory and reuses one only after its frame gave it back, taking it from the frame', () => {
+    const pool = new InputPool(12, 2);
+    const a = pool.acquire();
+    const b = pool.acquire();
+    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.length).toBe(12);
+    expect(b).not.toBe(a); // nothing came back yet: a new one
+    const fa = withInput(a);
+    pool.release(fa);
+    expect(fa.input).toBeUndefined(); // nothing can read it through the frame any more
+    pool.release(fa); // twice is harmless
+    pool.release({ ...withInput(a) }); // so is another frame naming the same buffer: it was given back already
+    expect(pool.idle).toBe(1);
+    expect(pool.acquire()).toBe(a);
+    expect(pool.acquire()).not.toBe(b); // b is still lent
+  });
+
+  it('ignores buffers it did not lend and keeps no more than it was told', () => {
+    const pool = new InputPool(12, 1);
+    const stranger = withInput(Buffer.alloc(12));
+    pool.release(stranger);
+    expect(stranger.input).toBeDefined();
+    const [x, y] = [pool.acquire(), pool.acquire()];
+    pool.release(withInput(x));
+    pool.release(withInput(y));
+    expect(pool.idle).toBe(1);
   });
 });
 
