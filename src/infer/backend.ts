@@ -115,8 +115,13 @@ interface Lane {
   opening: Promise<void> | null;
   /** A failed (re)start is not retried before this time (ms epoch). */
   retryAt: number;
+  /** When this lane's worker last died (ms epoch; 0: never). */
+  diedAt: number;
   call: { id: number; resolve: (out: RunOutput) => void; reject: (err: Error) => void } | null;
 }
+
+/** A worker that dies again within this long of the last death is not replaced at once, but after RESTART_BACKOFF_MS. */
+const REPEATED_DEATH_MS = 60_000;
 
 /**
  * The session on worker threads: `sessions` of them, each with its own copy of
@@ -128,9 +133,12 @@ interface Lane {
  * on the provider the first one got. If a thread dies (an uncaught error in
  * it, or running out of memory; a native crash takes the whole process, which
  * systemd restarts), its call fails, the death is logged, and the lane opens a
- * fresh worker on the same provider: one lost batch, not a dead line. A worker
- * that fails to start is tried again after RESTART_BACKOFF_MS while the others
- * carry on; with none running, waiting calls fail instead of piling up.
+ * fresh worker on the same provider at once: one lost batch, not a dead line.
+ * A lane whose worker dies again within REPEATED_DEATH_MS (a call that kills
+ * every worker it meets) waits RESTART_BACKOFF_MS before the next, so a crash
+ * loop does not reload the model back to back. A worker that fails to start
+ * is tried again after RESTART_BACKOFF_MS while the others carry on; with none
+ * running, waiting calls fail instead of piling up.
  */
 export async function openInWorker(path: string, options: SessionOptions, log: Logger, sessions: number | 'auto' = 1): Promise<WorkerBackend> {
   const script = workerScript();
@@ -164,9 +172,21 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
         const call = lane.call;
         lane.call = null;
         if (closing) return;
-        log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight: call ? 1 : 0 }, `an inference worker ${why}; its call fails and a new one takes its place`);
+        const now = Date.now();
+        const again = lane.diedAt > 0 && now - lane.diedAt < REPEATED_DEATH_MS;
+        lane.diedAt = now;
         call?.reject(new LinesightError('E_MODEL_LOAD', `the inference worker ${why} during the call`));
-        void openLane(lane); // now, not when the next call comes: that call should not wait for a session to load
+        if (again) {
+          log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight: call ? 1 : 0, retry_ms: RESTART_BACKOFF_MS },
+            `an inference worker ${why}, the second time within ${REPEATED_DEATH_MS / 1000} s in this lane; its call fails and a new one opens in ${RESTART_BACKOFF_MS / 1000} s`);
+          lane.retryAt = now + RESTART_BACKOFF_MS;
+          setTimeout(() => {
+            if (!closing && !lane.worker) void openLane(lane);
+          }, RESTART_BACKOFF_MS).unref();
+        } else {
+          log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight: call ? 1 : 0 }, `an inference worker ${why}; its call fails and a new one takes its place`);
+          void openLane(lane); // now, not when the next call comes: that call should not wait for a session to load
+        }
         dispatch();
       };
       worker.on('error', (err) => died(`failed: ${errorMessage(err)}`));
@@ -174,7 +194,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
     });
   }
 
-  const firstLane: Lane = { worker: null, opening: null, retryAt: 0, call: null };
+  const firstLane: Lane = { worker: null, opening: null, retryAt: 0, diedAt: 0, call: null };
   const first = await spawn(options, firstLane);
   firstLane.worker = first.worker;
   const provider = first.opened.provider as ProviderName;
@@ -212,7 +232,7 @@ export async function openInWorker(path: string, options: SessionOptions, log: L
     return lane.opening;
   }
 
-  for (let i = 1; i < count; i++) lanes.push({ worker: null, opening: null, retryAt: 0, call: null });
+  for (let i = 1; i < count; i++) lanes.push({ worker: null, opening: null, retryAt: 0, diedAt: 0, call: null });
   await Promise.all(lanes.slice(1).map(openLane));
   if (!lanes.some((l) => l.worker)) throw new LinesightError('E_MODEL_LOAD', `Expected an inference worker to open ${path} on ${provider} but none did`);
 

@@ -17,6 +17,9 @@ import { InputPool } from './input-pool.js';
 import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
 
+/** Frames after which a run without a single frame time from ffmpeg is worth a warning. */
+const NO_TIMES_AFTER = 50;
+
 /** Longest wait, once ffmpeg has exited, for the rest of its frames on the channels. */
 const CHANNEL_DRAIN_MS = 2000;
 
@@ -136,6 +139,9 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly clock: FrameClock;
   /** ms per unit of ffmpeg's frame timestamps (this run; NaN until ffmpeg says). */
   private frameTimeBase = NaN;
+  /** Frame times ffmpeg reported in this run, and whether their absence was logged (once per camera). */
+  private runTimes = 0;
+  private warnedNoTimes = false;
 
   private state: CameraState = 'stopped';
   private child: ChildProcess | null = null;
@@ -270,6 +276,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.runFrames = 0;
     this.clock.newRun();
     this.frameTimeBase = NaN;
+    this.runTimes = 0;
     this.width = undefined;
     this.height = undefined;
     this.closePipes();
@@ -364,7 +371,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     if (isFrameTimeLine(line)) {
       this.frameTimeBase = parseFrameTimeBase(line) ?? this.frameTimeBase;
       const time = parseFrameTime(line, this.frameTimeBase);
-      if (time) this.clock.time(time.n, time.ms);
+      if (time) {
+        this.runTimes++;
+        this.clock.time(time.n, time.ms);
+      }
       return;
     }
     this.stderr.push(line);
@@ -408,6 +418,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       ? { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, input: { rgb: pixels, width: lb.width, height: lb.height } }
       : { camera: this.id, seq: 0, captureTs: capturedAt, width: this.width, height: this.height, rgb: pixels };
     this.clock.frame(this.runFrames, frame);
+    if (this.runFrames === NO_TIMES_AFTER && this.runTimes === 0 && !this.warnedNoTimes) {
+      this.warnedNoTimes = true;
+      this.log.warn(`ffmpeg reported no frame times in ${NO_TIMES_AFTER} frames (its showinfo filter printed nothing); this camera's frames are timed by their arrival, and a busy CPU can split a defect's track`);
+    }
     if (lb && this.runFrames % lb.viewEvery === 0) {
       // This frame has a full-size picture on fd 3; ffmpeg may write it before or after the model input.
       const view = this.views.shift();

@@ -16,7 +16,7 @@ export function parseDecodedSize(line: string): { width: number; height: number 
 /** A line of the frame-time filter (`showinfo@ts`, see FRAME_TIMES_FILTER): never a cause, and too many to keep. */
 const FRAME_TIME_SOURCE = /\[showinfo@ts @ [^\]]*\]/;
 /** `[showinfo@ts @ 0x…] [info] n:  12 pts:  12288 pts_time:0.8 pos: …`: frame n of the filter and its timestamp, in time-base units (or NOPTS). */
-const FRAME_TIME = /\[showinfo@ts @ [^\]]*\](?:\s*\[\w+\])?\s+n:\s*(\d+)\s+pts:\s*(\S+)/;
+const FRAME_TIME = /\[showinfo@ts @ [^\]]*\](?:\s*\[\w+\])?\s+n:\s*(\d+)\s+pts:\s*(\S+)\s+pts_time:\s*(\S+)/;
 /** `[showinfo@ts @ 0x…] [info] config in time_base: 1/90000, frame_rate: …`: the unit of those timestamps, printed when the graph is set up. */
 const FRAME_TIME_BASE = /\[showinfo@ts @ [^\]]*\](?:\s*\[\w+\])?\s+config in time_base:\s*(\d+)\/(\d+)/;
 
@@ -33,13 +33,16 @@ export function parseFrameTimeBase(line: string): number | undefined {
 /**
  * The index and stream time (ms; NaN when the frame has none) of a
  * frame-time line, or undefined for any other line. The time is computed
- * from the integer timestamp, not from `pts_time`: that one has six
- * significant digits, a tenth of a second after three hours of stream.
+ * from the integer timestamp and the time base (`msPerUnit`), not from
+ * `pts_time`: that one has six significant digits, a tenth of a second after
+ * three hours of stream. Only while the time base is unknown (NaN: an ffmpeg
+ * that did not print it) does `pts_time` stand in.
  */
 export function parseFrameTime(line: string, msPerUnit: number): { n: number; ms: number } | undefined {
   const m = FRAME_TIME.exec(line);
   if (!m) return undefined;
-  return { n: Number(m[1]), ms: Number(m[2]) * msPerUnit }; // NOPTS → NaN
+  const ms = Number.isFinite(msPerUnit) ? Number(m[2]) * msPerUnit : Number(m[3]) * 1000;
+  return { n: Number(m[1]), ms }; // NOPTS → NaN
 }
 
 const CAUSES: ReadonlyArray<[RegExp, ErrorCode, string]> = [

@@ -7,8 +7,11 @@ import type { Frame } from '../types.js';
  * its encoder, a file with a gap) does not, and the clock is re-anchored there.
  */
 export const MAX_LEAD_MS = 5000;
-/** Frames (or times) of a run that wait for their other half; ffmpeg writes both within a frame or two. */
-const WAITING_MAX = 16;
+/**
+ * Frames (or times) of a run that wait for their other half; ffmpeg writes both
+ * within a frame or two. Small, because a waiting frame holds its pictures.
+ */
+const WAITING_MAX = 4;
 
 /**
  * Times a camera's frames by the stream's own clock (`Frame.mediaTs`), not by

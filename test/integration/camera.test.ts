@@ -11,6 +11,7 @@ import { silentLogger } from '../../src/log.js';
 import type { Frame } from '../../src/types.js';
 import { makeClip, squareAt } from '../helpers/clips.js';
 import { runLetterboxGraph } from '../helpers/ffmpeg-letterbox.js';
+import { captureLogger } from '../helpers/capture-log.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { startGarbageServer, startTcpProxy } from '../helpers/tcp-faults.js';
@@ -140,6 +141,36 @@ describe('camera ingest on real ffmpeg', () => {
       expect(Math.abs(seen[0].mediaTs! - seen[0].captureTs)).toBeLessThan(2000); // on the wall clock's epoch
       await cam.stop();
     }
+  });
+
+  it('warns once when ffmpeg reports no frame times, and still delivers every frame', async () => {
+    const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 7 });
+    const run = async (ffmpeg?: string) => {
+      const { log, at } = captureLogger();
+      if (ffmpeg) process.env.LINESIGHT_FFMPEG = ffmpeg; // read by bin/ffmpeg-tethered when it starts ffmpeg
+      const cam = new Camera(cameraSchema.parse({ id: `notimes${cameras.length}`, url: clip, fps: 10, realtime: false, loop: false }), INGEST, log);
+      cameras.push(cam);
+      const frames: Frame[] = [];
+      cam.on('frame', (f) => frames.push(f));
+      cam.start();
+      try {
+        await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 20_000);
+      } finally {
+        delete process.env.LINESIGHT_FFMPEG;
+      }
+      return { frames, warnings: at('warn').map((l) => l.msg) };
+    };
+    const without = await run(join(import.meta.dirname, '../fixtures/bin/ffmpeg-without-frame-times'));
+    expect(without.frames).toHaveLength(70);
+    expect(without.warnings.filter((m) => m.includes('no frame times'))).toEqual([
+      'ffmpeg reported no frame times in 50 frames (its showinfo filter printed nothing); this camera\'s frames are timed by their arrival, and a busy CPU can split a defect\'s track',
+    ]);
+    const normal = await run();
+    expect(normal.frames).toHaveLength(70);
+    expect(normal.warnings).toEqual([]);
+    // Replayed as fast as possible, yet 100 ms apart on the stream's clock.
+    const steps = normal.frames.slice(1).map((f, i) => f.mediaTs! - normal.frames[i].mediaTs!);
+    for (const step of steps) expect(step).toBeCloseTo(100, 6);
   });
 
   it('comes back by itself when the RTSP server dies mid-stream and restarts', async () => {

@@ -11,7 +11,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { openInWorker, WORKERS, type WorkerBackend } from '../../src/infer/backend.js';
 import type { TensorInput } from '../../src/preprocess/tensor.js';
 import { captureLogger } from '../helpers/capture-log.js';
-import { waitFor } from '../helpers/wait.js';
+import { sleep, waitFor } from '../helpers/wait.js';
 
 const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 const INPUT: TensorInput = { name: 'images', type: 'float32', layout: 'nchw', width: 320, height: 320 };
@@ -50,4 +50,26 @@ describe('inference workers: a thread that dies is replaced', () => {
     expect(fresh.filter((w) => survivors.has(w.threadId))).toHaveLength(sessions - 1);
     expect(await Promise.all(Array.from({ length: 2 * sessions }, call))).toEqual(Array.from({ length: 2 * sessions }, () => reference));
   }, 60_000);
+
+  it('a lane whose worker dies again within a minute waits 5 s before the next, instead of reloading the model back to back', async () => {
+    const { log, at } = captureLogger();
+    backend = await openInWorker(MODEL, { providers: ['cpu'], threads: 1 }, log, 1);
+    const b = backend;
+    const call = () => b.run(INPUT, { images: [image()], batch: 1 });
+    const reference = await call();
+    const [first] = b[WORKERS]();
+    await first.terminate();
+    const second = await waitFor('the first replacement, at once', () => b[WORKERS]().find((w) => w.threadId !== first.threadId) ?? null, 20_000);
+    await second.terminate();
+    const diedAgainAt = Date.now();
+    expect(at('error').at(-1)?.msg).toBe('an inference worker exited with code 1, the second time within 60 s in this lane; its call fails and a new one opens in 5 s');
+    await sleep(2000);
+    expect(b[WORKERS]()).toHaveLength(0);
+    // Meanwhile no session runs: a call fails at once rather than waiting.
+    await expect(call()).rejects.toThrow(/no inference worker is running/);
+    await waitFor('the next replacement, after the pause', () => b[WORKERS]().length === 1, 20_000);
+    expect(Date.now() - diedAgainAt).toBeGreaterThanOrEqual(5000);
+    expect(await call()).toEqual(reference);
+  }, 60_000);
 });
+
