@@ -387,17 +387,14 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       const lb = this.letterbox;
       const onFrame = (buf: Buffer, at: number) => this.onFrame(generation, buf, at);
       if (lb) {
-        const size = lb.width * lb.height * 3;
-        if (this.inputs?.size !== size) this.inputs = new InputPool(size, INPUTS_KEPT);
-        const inputs = this.inputs;
-        this.assembler = new FrameAssembler(size, onFrame, Date.now, () => inputs.acquire());
+        const inputBytes = lb.width * lb.height * 3;
+        if (this.inputs?.size !== inputBytes) this.inputs = new InputPool(inputBytes, INPUTS_KEPT);
+        if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT + 1);
+        const { inputs, pictures } = this;
+        this.assembler = new FrameAssembler(inputBytes, onFrame, Date.now, () => inputs.acquire());
+        this.viewAssembler = new FrameAssembler(full, (buf) => this.onView(generation, buf), Date.now, () => pictures.acquire());
       } else {
         this.assembler = new FrameAssembler(full, onFrame);
-      }
-      if (lb) {
-        if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT + 1);
-        const pictures = this.pictures;
-        this.viewAssembler = new FrameAssembler(full, (buf) => this.onView(generation, buf), Date.now, () => pictures.acquire());
       }
       for (const chunk of this.early.out) this.assembler.push(chunk);
       for (const chunk of this.early.view) this.viewAssembler?.push(chunk);

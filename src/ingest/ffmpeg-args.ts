@@ -37,10 +37,10 @@ export function inputOptions(cam: Pick<CameraConfig, 'url' | 'transport' | 'real
 
 /**
  * The filter that reports each frame's place in the stream: one `showinfo`
- * line per frame on stderr (`n:` its index, `pts_time:` its timestamp), read by
- * the camera's `FrameClock` and kept out of the stderr kept for diagnostics.
- * Without checksums it only logs. Named, so its lines are told apart from any
- * other filter's.
+ * line per frame on stderr (`n:` its index, `pts:` its timestamp, in the time
+ * base it prints when the graph is set up), read by the camera's `FrameClock`
+ * and kept out of the stderr lines kept for diagnostics. Without checksums it
+ * only logs. Named, so its lines are told apart from any other filter's.
  */
 export const FRAME_TIMES_FILTER = 'showinfo@ts=checksum=0';
 

@@ -109,7 +109,6 @@ export function hwaccelPreFilter(kind: HwaccelKind): string | undefined {
   return kind === 'vaapi' ? VAAPI_DOWNLOAD_FILTER : undefined;
 }
 
-
 /**
  * Asks ffprobe for the codec of the first video stream (`h264`, `hevc`, …).
  * Costs one connection to the camera (about a second on RTSP): call it once
