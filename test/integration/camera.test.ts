@@ -188,6 +188,12 @@ describe('camera ingest on real ffmpeg', () => {
     expect(cam.snapshot().restarts).toBeGreaterThanOrEqual(1);
     expect(cam.snapshot().lastError?.code).toMatch(/E_CAMERA_(UNREACHABLE|STREAM|STALL)/);
     expect(frames.at(-1)!.width).toBe(640);
+    // The new RTSP session's stream clock starts again, yet the tracker's clock never goes back:
+    // the outage shows as the time it took.
+    const media = frames.map((f) => f.mediaTs!);
+    const steps = media.slice(1).map((t, i) => t - media[i]);
+    expect(Math.min(...steps), `media steps ${steps}`).toBeGreaterThan(0);
+    expect(Math.max(...steps), `media steps ${steps}`).toBeGreaterThanOrEqual(1500);
   });
 
   it('keeps a healthy camera at full rate while another refuses connections', async () => {
