@@ -16,9 +16,10 @@ export interface Frame {
    * time, and never goes back across restarts). The tracker's clock: arrival
    * times say when the CPU or the network let a frame through (for a file
    * replayed as fast as possible, when the model had room), not when it was
-   * filmed. Set by the camera's `FrameClock`, at the latest before the frame
-   * is inferred; absent on frames made elsewhere (tests, evaluation), whose
-   * captureTs stands in.
+   * filmed. Set by the camera's `FrameClock` when the frame arrives (from
+   * ffmpeg's report of its timestamp, or estimated from the wall clock until
+   * that report comes and corrects it); absent on frames made elsewhere (tests,
+   * evaluation), whose captureTs stands in.
    */
   mediaTs?: number;
   /** Source resolution: the size of `rgb`, and of the frame boxes are given in. */

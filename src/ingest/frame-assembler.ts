@@ -7,7 +7,7 @@
  * stream), while `readTarget` + `received` let a socket read straight into the
  * frame being assembled (`FrameChannel`), so a frame costs one buffer and no
  * copy. Frame buffers come from `allocate`: a fresh buffer each by default, or
- * a `PicturePool`'s.
+ * a pool's (`PicturePool` for full-size pictures, `InputPool` for model inputs).
  */
 export class FrameAssembler {
   readonly frameSize: number;
