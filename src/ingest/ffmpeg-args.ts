@@ -63,13 +63,23 @@ export function rateFilter(fps: number): string {
 }
 
 /**
+ * How each raw frame output is written: as it comes, with one encoder thread.
+ * ffmpeg gives the `rawvideo` encoder frame threads by default, and a
+ * frame-threaded encoder hands out a frame's packet only when the next frame
+ * comes in: every frame reached linesight one source frame late (67 ms at 15
+ * fps), and a frame followed by one the rate filter dropped two frames late.
+ * The "encoder" is a copy, so a thread of its own buys nothing.
+ */
+const RAW_OUTPUT = ['-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo'] as const;
+
+/**
  * Output options without letterboxing: full-size RGB24 frames on stdout, at
  * no more than `fps` (`rateFilter`), each reported by `FRAME_TIMES_FILTER`.
  * `pre` is a filter chain for the decoder's frames first (VA-API's download).
  */
 export function outputOptions(cam: Pick<CameraConfig, 'fps'>, pre?: string): string[] {
   const chain = [...(pre ? [pre] : []), rateFilter(cam.fps), FRAME_TIMES_FILTER].join(',');
-  return ['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', chain, '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo'];
+  return ['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', chain, '-pix_fmt', 'rgb24', ...RAW_OUTPUT];
 }
 
 /** Where ffmpeg letterboxes a camera's frames to the model input, and how often it also sends the full-size frame. */
@@ -122,8 +132,8 @@ export function letterboxFilterGraph(fps: number, plan: LetterboxPlan, pre?: str
 /** Output options of a letterboxing camera: the model input on stdout, the views on fd 3. */
 export function letterboxOutputOptions(): string[] {
   return [
-    '-map', '[input]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:1',
-    '-map', '[view]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:3',
+    '-map', '[input]', ...RAW_OUTPUT, 'pipe:1',
+    '-map', '[view]', ...RAW_OUTPUT, 'pipe:3',
   ];
 }
 

@@ -143,6 +143,27 @@ describe('camera ingest on real ffmpeg', () => {
     }
   });
 
+  it('hands each frame over as ffmpeg decodes it, also the one before a frame the rate limit drops (both ingest modes)', async () => {
+    // 5 fps analysed at 4: one frame in five is dropped. A frame-threaded raw encoder gave out each frame only when the next
+    // reached it, so the frame before a dropped one came 200 ms later than the rest; now every frame keeps its place.
+    const clip = await makeClip({ width: 320, height: 240, fps: 5, seconds: 8 });
+    for (const letterbox of [undefined, { width: 160, height: 160, viewEvery: 2, pad: LETTERBOX_PAD }]) {
+      const cam = new Camera(cameraSchema.parse({ id: `prompt${cameras.length}`, url: clip, fps: 4, realtime: true, loop: false }), INGEST, silentLogger(), { letterbox });
+      cameras.push(cam);
+      const frames: Frame[] = [];
+      cam.on('frame', (f) => frames.push(f));
+      cam.start();
+      await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 30_000);
+      const media = frames.map((f) => f.mediaTs!);
+      const steps = media.slice(1).map((t, i) => Math.round(t - media[i]));
+      expect(steps.filter((s) => s === 400).length, `media steps ${steps}`).toBeGreaterThanOrEqual(5); // frames were dropped
+      const lags = frames.slice(2).map((f) => f.captureTs - f.mediaTs!);
+      const mode = letterbox ? 'letterbox: ffmpeg' : 'letterbox: sharp';
+      expect(Math.max(...lags) - Math.min(...lags), `${mode}: arrival behind the stream ${lags.map(Math.round)}`).toBeLessThan(100);
+      await cam.stop();
+    }
+  });
+
   it('warns once when ffmpeg reports no frame times, and still delivers every frame', async () => {
     const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 7 });
     const run = async (ffmpeg?: string) => {

@@ -80,15 +80,20 @@ describe('hwaccelInputArgs', () => {
     expect(boxed.filter((a) => a.startsWith('pipe:'))).toEqual(['pipe:1', 'pipe:3']);
   });
 
-  it('sets ingest.decode_threads for the decoder, and for the filter graph when ffmpeg letterboxes; 0 leaves ffmpeg\'s default', () => {
+  it('sets ingest.decode_threads for the decoder, and for the filter graph when ffmpeg letterboxes; 0 leaves ffmpeg\'s default there', () => {
     const cam = { url: '/data/clip.mp4', transport: 'tcp' as const, realtime: false, loop: true, fps: 5, hwaccel: 'none' as const };
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
     const boxed = cameraFfmpegArgs(cam, plan, 1);
     const i = boxed.indexOf('-i');
     expect(boxed.slice(boxed.indexOf('-threads'), boxed.indexOf('-threads') + 4)).toEqual(['-threads', '1', '-filter_complex_threads', '1']);
     expect(boxed.indexOf('-threads')).toBeLessThan(i); // an input option: the decoder's
-    expect(cameraFfmpegArgs(cam, undefined, 2).filter((a) => a.includes('threads'))).toEqual(['-threads']);
-    expect(cameraFfmpegArgs(cam, plan, 0).some((a) => a.includes('threads'))).toBe(false);
+    const inputPart = (args: string[]) => args.slice(0, args.indexOf('-i'));
+    expect(inputPart(cameraFfmpegArgs(cam, undefined, 2)).filter((a) => a.includes('threads'))).toEqual(['-threads']);
+    expect(inputPart(cameraFfmpegArgs(cam, plan, 0)).some((a) => a.includes('threads'))).toBe(false);
+    // Each raw output's encoder (a copy) has one thread whatever the setting: a frame-threaded one holds every frame back a frame.
+    for (const args of [cameraFfmpegArgs(cam, plan, 0), cameraFfmpegArgs(cam, undefined, 0)]) {
+      expect(args.slice(args.indexOf('-i')).filter((a, k, all) => a === '-threads' && all[k + 1] === '1')).toHaveLength(args.includes('pipe:3') ? 2 : 1);
+    }
   });
 
   it('rewrites the letterbox outputs for NVIDIA\'s ffmpeg 4.2 (-vsync for -fps_mode)', () => {

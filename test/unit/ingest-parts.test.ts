@@ -258,7 +258,7 @@ describe('ffmpeg arguments', () => {
     expect(inputOptions({ ...cam, url: '/data/clip.mp4', realtime: false, loop: false })).not.toContain('-re');
   });
   it('asks for RGB24 at most fps frames per second without duplicates, each frame\'s time reported', () => {
-    expect(outputOptions(cam)).toEqual(['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', `${rateFilter(5)},${FRAME_TIMES_FILTER}`, '-fps_mode', 'passthrough', '-pix_fmt', 'rgb24', '-f', 'rawvideo']);
+    expect(outputOptions(cam)).toEqual(['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', `${rateFilter(5)},${FRAME_TIMES_FILTER}`, '-pix_fmt', 'rgb24', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo']);
   });
   it('letterboxes in the filter graph: one rate limit before the split, views every k-th frame, the preset\'s filter first', () => {
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
@@ -270,7 +270,8 @@ describe('ffmpeg arguments', () => {
     expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[view]");
     expect(letterboxFilterGraph(5, { ...plan, viewEvery: 1 })).toContain('[full]scale,format=rgb24[view]');
     expect(letterboxFilterGraph(5, plan, 'hwdownload,format=nv12')).toMatch(/^\[0:v:0\]hwdownload,format=nv12,select=/);
-    expect(letterboxOutputOptions()).toEqual(['-map', '[input]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:1', '-map', '[view]', '-fps_mode', 'passthrough', '-f', 'rawvideo', 'pipe:3']);
+    expect(letterboxOutputOptions()).toEqual(['-map', '[input]', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo', 'pipe:1',
+      '-map', '[view]', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo', 'pipe:3']);
   });
   it('sends the full-size frame as often as the preview shows one, at most every frame', () => {
     expect([viewEvery(5, 8), viewEvery(8, 8), viewEvery(15, 8), viewEvery(10, 5), viewEvery(30, 8), viewEvery(0.5, 8)]).toEqual([1, 1, 2, 2, 4, 1]);
