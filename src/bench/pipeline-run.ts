@@ -113,6 +113,18 @@ function childrenRssMb(exclude: ReadonlySet<number>): number {
   return descendants(process.pid, exclude).reduce((sum, pid) => sum + rssMb(pid), 0);
 }
 
+/**
+ * A paced camera's frames' arrival lag behind their place in the stream
+ * (`captureTs - mediaTs`), less the smallest lag of the window: how much
+ * longer than its quickest frame each frame took from the network to
+ * linesight, i.e. decoding plus waiting for a core. Capture→inferred starts at
+ * arrival and does not see this wait; the anchor of the stream's clock cancels out.
+ */
+function delaysBeyondQuickest(lags: readonly number[]): number[] {
+  const quickest = Math.min(...lags);
+  return lags.map((lag) => lag - quickest);
+}
+
 export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
   const dir = mkdtempSync(join(tmpdir(), 'linesight-bench-'));
   let line: Line | undefined;
@@ -125,6 +137,7 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
     let windowStart = Infinity;
     let windowEnd = Infinity;
     const latencies: number[] = [];
+    const lags = new Map<string, number[]>();
     let batches = 0;
     let interval: number[] = [];
     live.onInspected((result: InspectedFrame) => {
@@ -132,6 +145,11 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       const ms = result.inferredAt - result.frame.captureTs;
       latencies.push(ms);
       interval.push(ms);
+      if (spec.source === 'rtsp' && result.frame.mediaTs !== undefined) {
+        const camera = lags.get(result.frame.camera) ?? [];
+        camera.push(result.frame.captureTs - result.frame.mediaTs);
+        lags.set(result.frame.camera, camera);
+      }
       batches += 1 / result.batchSize;
     });
 
@@ -197,6 +215,7 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       ratioAvailable: round(fps / (bound.availableFps ?? bound.fps), 3),
       dropped,
       inferLatencyMs: percentiles(latencies),
+      arrivalDelayMs: percentiles([...lags.values()].flatMap(delaysBeyondQuickest)),
       pubackLatencyMs: percentiles(puback),
       alerts: alerts.length,
       meanBatch: batches > 0 ? round(latencies.length / batches) : 0,

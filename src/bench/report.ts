@@ -174,6 +174,12 @@ export interface PipelineResult {
   dropped: DropCounts;
   /** Capture (frame handed over by ffmpeg) → detections ready. */
   inferLatencyMs: Percentiles;
+  /**
+   * Paced (RTSP) runs: how much later than the quickest frame of its camera
+   * each frame reached linesight, given its place in the stream (decoding plus
+   * waiting for a core, which capture→inferred does not see). Empty for file runs.
+   */
+  arrivalDelayMs: Percentiles;
   /** Capture of the confirming frame → PUBACK from the broker (store `sent_at`). */
   pubackLatencyMs: Percentiles;
   alerts: number;

@@ -49,6 +49,9 @@ function expectPipeline(p: PipelineResult): void {
   expect(p.bound.fps).toBeLessThanOrEqual(Math.min(p.bound.cpuBound, p.bound.sessionBound, p.bound.decodeBound) + 0.01);
   expect(p.bound.availableFps!).toBeLessThanOrEqual(p.bound.fps + 0.01); // others' load only ever takes cores away
   expectPercentiles(p.inferLatencyMs);
+  expectPercentiles(p.arrivalDelayMs);
+  if (p.source === 'file') expect(p.arrivalDelayMs.n).toBe(0); // a file's frame times are estimates, not the stream's
+  else expect(p.arrivalDelayMs.n).toBe(p.inferLatencyMs.n); // every camera frame carries its stream time
   expectPercentiles(p.pubackLatencyMs);
   expect(p.pubackLatencyMs.n).toBe(p.alerts);
   for (const k of ['selfMb', 'childrenMb', 'totalMb'] as const) expect(nonNeg(p.peakRss[k])).toBe(true);
