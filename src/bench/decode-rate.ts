@@ -4,7 +4,7 @@
  * rawvideo read the way a camera reads it (a `FrameChannel` per output, each
  * read landing in a frame-sized buffer) and discarded.
  */
-import { cameraFfmpegArgs, TETHERED_FFMPEG } from '../ingest/camera.js';
+import { cameraFfmpegArgs, TETHERED_FFMPEG, tetheredEnv } from '../ingest/camera.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { isFrameTimeLine } from '../ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../ingest/frame-assembler.js';
@@ -23,6 +23,8 @@ export interface DecodeOptions {
   letterbox?: LetterboxPlan;
   /** `ingest.decode_threads`. */
   threads: number;
+  /** `ingest.decoder_scheduling`; the product's default when absent. */
+  scheduling?: 'batch' | 'normal';
 }
 
 /** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */
@@ -53,7 +55,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     bytes += n;
   }));
   const view = letterbox ? await openFrameChannel(discard(clip.width * clip.height * 3, (n) => { viewBytes += n; })) : null;
-  const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view);
+  const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view, tetheredEnv(options.scheduling ?? 'batch'));
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
@@ -79,6 +81,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   return {
     variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
     threads: options.threads,
+    scheduling: options.scheduling ?? 'batch',
     args,
     frames: Math.floor(frames),
     seconds: round(wallMs / 1000, 3),

@@ -31,6 +31,10 @@ export interface BenchOptions {
   letterbox: 'ffmpeg' | 'sharp';
   /** `ingest.decode_threads` of the pipeline's cameras and of the decode measurement (0: ffmpeg's choice). */
   decodeThreads: number;
+  /** Experiment: the box's capacity (frames/s) that the load, overload and soak runs offer a share of; null: what file-N (largest N) took. */
+  capacity: number | null;
+  /** `ingest.decoder_scheduling` of the pipeline's cameras and of the decode measurement. */
+  decoderScheduling: 'batch' | 'normal';
   /** `model.batch_max`. */
   batchMax: number;
   /** `model.sessions`: sessions side by side on worker threads (needs thread worker). */
@@ -83,6 +87,8 @@ export function defaultOptions(): BenchOptions {
     thread: 'worker',
     letterbox: 'ffmpeg',
     decodeThreads: configSchema.shape.ingest.parse(undefined).decode_threads,
+    decoderScheduling: configSchema.shape.ingest.parse(undefined).decoder_scheduling,
+    capacity: null,
     batchMax: 4,
     sessionVariant: 'default',
     inFlight: null,
@@ -152,6 +158,8 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --seconds N        measurement window of each pipeline run (default 20)
   --warmup N         seconds of warm-up before each window (default 3)
   --overload         also offer about twice what the box can take (latency, drops)
+  --capacity FPS     experiment: offer the load, overload and soak runs their share of FPS instead of what
+                     file-N took, so two settings are compared at the same offered load
   --max-paced N      most RTSP cameras the load, overload and soak runs open (default 16)
   --soak DURATION    also run N cameras at 80 % load for DURATION (30m, 90s), sampling RSS and latency
   --peer             also run the OpenCV-DNN peer (bench/peer_opencv.py) and report the ratio
@@ -162,6 +170,7 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --thread T         model.thread: worker (default, as the product) or main, where the session runs
   --letterbox L      ingest.letterbox: ffmpeg (default, as the product) or sharp, who letterboxes to the model input
   --decode-threads N ingest.decode_threads: ffmpeg threads per camera (default 1, as the product; 0: ffmpeg's choice)
+  --decoder-scheduling S  ingest.decoder_scheduling: batch (default, as the product) or normal, the decoders' Linux policy
   --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
   --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
   --aligned-phases   experiment: every RTSP camera delivers its frames at the same instant (by default each camera
@@ -186,6 +195,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       warmup: { type: 'string' },
       overload: { type: 'boolean' },
       'max-paced': { type: 'string' },
+      capacity: { type: 'string' },
       soak: { type: 'string' },
       peer: { type: 'boolean' },
       sweep: { type: 'boolean' },
@@ -194,6 +204,7 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
       thread: { type: 'string' },
       letterbox: { type: 'string' },
       'decode-threads': { type: 'string' },
+      'decoder-scheduling': { type: 'string' },
       'session-variant': { type: 'string' },
       'in-flight': { type: 'string' },
       'broker-nagle': { type: 'boolean' },
@@ -212,6 +223,8 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
   const inFlight = positiveNumber(values['in-flight'], '--in-flight', true);
   if (inFlight === 0) fail('Expected an integer ≥ 1 for --in-flight but received 0');
   const maxPaced = positiveNumber(values['max-paced'], '--max-paced', true);
+  const capacity = positiveNumber(values.capacity, '--capacity');
+  if (capacity === 0) fail('Expected a number of frames/s > 0 for --capacity but received 0');
   if (maxPaced === 0) fail('Expected an integer ≥ 1 for --max-paced but received 0');
   const options: Partial<BenchOptions> = {
     ...(values.model === undefined ? {} : { model: values.model }),
@@ -223,9 +236,11 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
     ...(batchMax === undefined ? {} : { batchMax }),
     ...(inFlight === undefined ? {} : { inFlight }),
     ...(maxPaced === undefined ? {} : { maxPacedCameras: maxPaced }),
+    ...(capacity === undefined ? {} : { capacity }),
     ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
     ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
     ...(values['decode-threads'] === undefined ? {} : { decodeThreads: positiveNumber(values['decode-threads'], '--decode-threads', true) }),
+    ...(values['decoder-scheduling'] === undefined ? {} : { decoderScheduling: schedulingPolicy(values['decoder-scheduling']) }),
     ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
     ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
     ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
@@ -251,6 +266,11 @@ function sessionCount(text: string): number | 'auto' {
 function letterboxPlace(text: string): 'ffmpeg' | 'sharp' {
   if (text === 'ffmpeg' || text === 'sharp') return text;
   fail(`Expected "ffmpeg" or "sharp" for --letterbox but received ${describeValue(text)}`);
+}
+
+function schedulingPolicy(text: string): 'batch' | 'normal' {
+  if (text === 'batch' || text === 'normal') return text;
+  fail(`Expected "batch" or "normal" for --decoder-scheduling but received ${describeValue(text)}`);
 }
 
 function threadPlace(text: string): 'worker' | 'main' {

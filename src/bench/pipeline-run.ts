@@ -32,6 +32,7 @@ export interface PipelineSpec {
   /** `ingest.letterbox`. */
   letterbox: 'ffmpeg' | 'sharp';
   decodeThreads: number;
+  decoderScheduling: 'batch' | 'normal';
   /** Experiment: batches in the detector at once; null: what the letterbox implies. */
   inFlight: number | null;
   /** External broker URL; none starts linesight's embedded broker. */
@@ -61,7 +62,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
     site: 'bench',
     line: spec.label.replace(/[^A-Za-z0-9_.-]/g, '-'),
     cameras,
-    ingest: { letterbox: spec.letterbox, decode_threads: spec.decodeThreads },
+    ingest: { letterbox: spec.letterbox, decode_threads: spec.decodeThreads, decoder_scheduling: spec.decoderScheduling },
     model: {
       path: spec.model.path,
       providers: spec.model.providers,

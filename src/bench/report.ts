@@ -68,6 +68,8 @@ export interface DecodeResult {
   variant: 'full-size' | 'ffmpeg-letterbox';
   /** `ingest.decode_threads` (0: ffmpeg's choice), as the pipeline's cameras run. */
   threads: number;
+  /** `ingest.decoder_scheduling`, as the pipeline's cameras run. */
+  scheduling: 'batch' | 'normal';
   args: string[];
   /** Frames on stdout (model inputs, or full-size frames). */
   frames: number;

@@ -79,7 +79,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
   const decodes: DecodeResult[] = [];
   for (const variant of decodeVariants) {
     progress(`decode-only: ffmpeg on ${clip.width}×${clip.height} @ ${clip.fps} fps for ${o.decodeSeconds} s, ${variant === 'ffmpeg' ? 'letterboxed by ffmpeg' : 'full size'}`);
-    decodes.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, threads: o.decodeThreads, ...(variant === 'ffmpeg' ? { letterbox: plan } : {}) }));
+    decodes.push(await measureDecode({ clip, fps: clip.fps, seconds: o.decodeSeconds, threads: o.decodeThreads, scheduling: o.decoderScheduling, ...(variant === 'ffmpeg' ? { letterbox: plan } : {}) }));
   }
   const decode = decodes[0];
 
@@ -135,6 +135,7 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       model: { path: o.model, providers: o.providers, threads: o.threads, thread: o.thread, sessions: o.sessions, batchMax: o.batchMax, confidence: o.confidence },
       letterbox: o.letterbox,
       decodeThreads: o.decodeThreads,
+      decoderScheduling: o.decoderScheduling,
       inFlight: o.inFlight,
       mqttUrl: broker?.url,
       exclude,
@@ -153,8 +154,9 @@ async function measureAll(o: BenchOptions): Promise<BenchReport> {
       for (const n of cameraCounts) {
         pipeline.push(await run({ label: `rtsp-${n}`, source: 'rtsp', url: rtsp.url, cameras: n, cameraFps: clip.fps, seconds: o.seconds }));
       }
-      // What the box took with file cameras is its capacity; load is offered relative to it.
-      const capacity = pipeline.find((p) => p.label === `file-${maxCameras}`)?.fps ?? 0;
+      // What the box took with file cameras is its capacity (unless --capacity fixes it); load is offered relative to it.
+      const capacity = o.capacity ?? pipeline.find((p) => p.label === `file-${maxCameras}`)?.fps ?? 0;
+      if (o.capacity !== null) notes.push(`load, overload and soak runs offered shares of --capacity ${o.capacity} frames/s, not of what file-${maxCameras} took`);
       // Each camera is capped at the clip's rate, so load is offered by adding cameras, up to maxPacedCameras.
       const paced = (label: string, load: number) => {
         const want = load * capacity;

@@ -25,7 +25,7 @@ export function formatBenchTable(r: BenchReport): string {
   out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
   out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, letterbox by ${r.model.letterbox}, ${r.model.sessions} session(s), ${r.model.inFlight} batch(es) in flight, session options ${r.model.sessionVariant}; broker ${r.broker.kind}${r.broker.tcpNoDelay === undefined ? '' : ` (set_tcp_nodelay ${r.broker.tcpNoDelay})`}; RTSP cameras at ${r.rtspPhases} phases`);
   out.push('');
-  out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU`);
+  out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU; decoders ${r.decode.threads || 'ffmpeg\'s choice of'} thread(s), scheduling ${r.decode.scheduling}`);
   out.push('(2) session:');
   out.push(table(['batch', 'sessions', 'threads', 'variant', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
     [...r.session, ...r.experiments.session].map((s) => [s.batch, s.sessions, s.threads || 'default', s.variant, s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));

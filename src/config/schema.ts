@@ -63,6 +63,8 @@ export const configSchema = z.strictObject({
       .describe('Who letterboxes frames to the model input: ffmpeg (full-size frames travel only at the preview rate) or sharp (every frame travels at full size; slower, BENCHMARKS.md)'),
     decode_threads: nonNegativeInt().default(1)
       .describe('Threads of each camera\'s ffmpeg for decoding and filtering (-threads, -filter_complex_threads); 0 lets ffmpeg choose (about one per core). One spends the least CPU per frame once there are as many cameras as cores (BENCHMARKS.md); 0 suits one high-resolution camera decoded on the CPU'),
+    decoder_scheduling: z.enum(['batch', 'normal'], { error: 'expected "batch" or "normal"' }).default('batch')
+      .describe('Linux scheduling policy of the cameras\' ffmpeg processes: batch (SCHED_BATCH, same CPU share, but a decoder that wakes does not preempt an inference call mid-way; more frames per second on a busy box, BENCHMARKS.md) or normal (SCHED_OTHER)'),
   }).prefault({}).describe('Camera ingest behaviour'),
   model: z.strictObject({
     path: text('path to an .onnx file').describe('ONNX detector (YOLOv8/YOLO11 or YOLOv5 export); relative paths are relative to the config file'),

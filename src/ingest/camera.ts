@@ -37,6 +37,11 @@ const INPUTS_KEPT = 4;
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
 export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered', import.meta.url));
 
+/** What bin/ffmpeg-tethered is told, besides the arguments: the decoder's scheduling policy (`ingest.decoder_scheduling`). */
+export function tetheredEnv(scheduling: IngestConfig['decoder_scheduling']): Record<string, string> {
+  return { LINESIGHT_FFMPEG_SCHED: scheduling };
+}
+
 export interface CameraEvents {
   frame: [Frame];
   /** With ffmpeg letterboxing: a frame already handed on got its full-size picture (`rgb`). */
@@ -179,6 +184,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly framesDropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
   private restarts = 0;
   private readonly decodeThreads: number;
+  private readonly decoderScheduling: IngestConfig['decoder_scheduling'];
   private lastFrameTs?: number;
   private lastError?: CameraError;
 
@@ -195,6 +201,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.startMs = Math.max(this.stallMs, (cfg.start_timeout ?? ingest.start_timeout) * 1000);
     this.stableMs = ingest.stable_after * 1000;
     this.decodeThreads = ingest.decode_threads;
+    this.decoderScheduling = ingest.decoder_scheduling;
     this.backoff = new Backoff(ingest.backoff_initial * 1000, ingest.backoff_max * 1000);
     this.log = log.child({ stage: 'ingest', camera: cfg.id });
   }
@@ -310,7 +317,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   /** ffmpeg writes the model input (or full-size frames) to fd 1 and, when letterboxing, the views to fd 3: both are `FrameChannel`s. */
   private launch(generation: number, [out, view]: FrameChannel[]): void {
     const args = cameraFfmpegArgs(this.cfg, this.letterbox, this.decodeThreads);
-    const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view);
+    const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view, tetheredEnv(this.decoderScheduling));
     this.child = child;
     let exited = false;
     const exit = (err: Error | undefined) => {

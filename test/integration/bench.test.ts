@@ -90,6 +90,7 @@ describe('linesight bench', () => {
     // (the clip's 10 fps over the preview's 8); the full-size composition is measured beside it.
     expect(report.decode.variant).toBe('ffmpeg-letterbox');
     expect(report.decode.threads).toBe(1); // ingest.decode_threads' default, as the cameras run
+    expect(report.decode.scheduling).toBe('batch'); // ingest.decoder_scheduling's default
     expect(report.decode.args.slice(report.decode.args.indexOf('-threads'), report.decode.args.indexOf('-threads') + 2)).toEqual(['-threads', '1']);
     expect(report.decode.args).toEqual(expect.arrayContaining(['-i', clip, '-filter_complex', 'pipe:1', 'pipe:3']));
     expect(report.decode.args.join(' ')).toContain('pad=320:320:');
@@ -183,9 +184,10 @@ describe('linesight bench', () => {
     });
     expect(parseBenchArgs(['--letterbox', 'sharp', '--thread', 'worker'])).toMatchObject({ letterbox: 'sharp', thread: 'worker' });
     expect(parseBenchArgs(['--in-flight', '2', '--max-paced', '8', '--decode-threads', '0'])).toMatchObject({ inFlight: 2, maxPacedCameras: 8, decodeThreads: 0 });
+    expect(parseBenchArgs(['--decoder-scheduling', 'normal', '--capacity', '80'])).toMatchObject({ decoderScheduling: 'normal', capacity: 80 });
     expect(parseDuration('90s', '--soak')).toBe(90);
     expect(parseDuration('1h', '--soak')).toBe(3600);
-    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--max-paced', '0'], ['--letterbox', 'opencv']]) {
+    for (const bad of [['--cameras', 'two'], ['--soak', 'soon'], ['--batch-max', '0'], ['--in-flight', '0'], ['--max-paced', '0'], ['--letterbox', 'opencv'], ['--decoder-scheduling', 'fifo']]) {
       let caught: unknown;
       try {
         parseBenchArgs(bad);

@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -17,7 +17,7 @@ import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { startGarbageServer, startTcpProxy } from '../helpers/tcp-faults.js';
 import { waitFor, sleep } from '../helpers/wait.js';
 
-const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, letterbox: 'sharp', decode_threads: 1 };
+const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, letterbox: 'sharp', decode_threads: 1, decoder_scheduling: 'batch' };
 
 const cameras: Camera[] = [];
 const servers: Array<{ stop(): Promise<void> }> = [];
@@ -160,6 +160,21 @@ describe('camera ingest on real ffmpeg', () => {
       const lags = frames.slice(2).map((f) => f.captureTs - f.mediaTs!);
       const mode = letterbox ? 'letterbox: ffmpeg' : 'letterbox: sharp';
       expect(Math.max(...lags) - Math.min(...lags), `${mode}: arrival behind the stream ${lags.map(Math.round)}`).toBeLessThan(100);
+      await cam.stop();
+    }
+  });
+
+  it('runs its ffmpeg under ingest.decoder_scheduling\'s Linux policy, still tied to linesight', async () => {
+    const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 6 });
+    const policyOf = (pid: number) => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+      return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[38]); // field 41, policy: 0 SCHED_OTHER, 3 SCHED_BATCH
+    };
+    for (const [scheduling, policy] of [['batch', 3], ['normal', 0]] as const) {
+      const { cam, frames } = camera(clip, { realtime: true }, { decoder_scheduling: scheduling });
+      await waitFor('frames', () => frames.length >= 2);
+      expect(policyOf(cam.pid!), scheduling).toBe(policy);
+      expect(readFileSync(`/proc/${cam.pid!}/cmdline`, 'utf8').split('\0')[0]).toMatch(/ffmpeg$/); // chrt and setpriv exec'd it: the pid is ffmpeg's
       await cam.stop();
     }
   });
