@@ -37,6 +37,9 @@ const INPUTS_KEPT = 4;
 /** ffmpeg started through a wrapper that ties it to this process (see bin/ffmpeg-tethered). */
 export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered', import.meta.url));
 
+/** How bin/ffmpeg-tethered's own lines on ffmpeg's stderr begin. */
+const TETHER_NOTICE = 'ffmpeg-tethered: ';
+
 /** What bin/ffmpeg-tethered is told, besides the arguments: the decoder's scheduling policy (`ingest.decoder_scheduling`). */
 export function tetheredEnv(scheduling: IngestConfig['decoder_scheduling']): Record<string, string> {
   return { LINESIGHT_FFMPEG_SCHED: scheduling };
@@ -185,6 +188,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private restarts = 0;
   private readonly decodeThreads: number;
   private readonly decoderScheduling: IngestConfig['decoder_scheduling'];
+  private readonly tetherNoticed = new Set<string>();
   private lastFrameTs?: number;
   private lastError?: CameraError;
 
@@ -382,6 +386,12 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
         this.runTimes++;
         this.clock.time(time.n, time.ms);
       }
+      return;
+    }
+    if (line.startsWith(TETHER_NOTICE)) {
+      // The wrapper's own word (e.g. the decoder's scheduling policy could not be set): once per camera, not per restart.
+      if (!this.tetherNoticed.has(line)) this.log.warn(line.slice(TETHER_NOTICE.length));
+      this.tetherNoticed.add(line);
       return;
     }
     this.stderr.push(line);

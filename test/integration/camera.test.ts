@@ -1,5 +1,5 @@
 import { execFileSync, spawn } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -176,6 +176,25 @@ describe('camera ingest on real ffmpeg', () => {
       expect(policyOf(cam.pid!), scheduling).toBe(policy);
       expect(readFileSync(`/proc/${cam.pid!}/cmdline`, 'utf8').split('\0')[0]).toMatch(/ffmpeg$/); // chrt and setpriv exec'd it: the pid is ffmpeg's
       await cam.stop();
+    }
+    // Where the policy cannot be set (here: no chrt on PATH), ffmpeg still starts, under the normal policy, and the log says why.
+    const bin = mkdtempSync(join(tmpdir(), 'linesight-nochrt-'));
+    for (const tool of ['ffmpeg', 'setpriv']) symlinkSync(execFileSync('sh', ['-c', `command -v ${tool}`], { encoding: 'utf8' }).trim(), join(bin, tool));
+    const path = process.env.PATH;
+    process.env.PATH = bin; // read by bin/ffmpeg-tethered when it starts
+    try {
+      const { log, at } = captureLogger();
+      const cam = new Camera(cameraSchema.parse({ id: `nochrt${cameras.length}`, url: clip, fps: 5, realtime: true }), INGEST, log);
+      cameras.push(cam);
+      const frames: Frame[] = [];
+      cam.on('frame', (f) => frames.push(f));
+      cam.start();
+      await waitFor('frames without chrt', () => frames.length >= 2);
+      expect(policyOf(cam.pid!)).toBe(0);
+      expect(at('warn').map((l) => l.msg)).toEqual(['could not set SCHED_BATCH (chrt missing or refused); decoding under the normal policy']);
+      await cam.stop();
+    } finally {
+      process.env.PATH = path;
     }
   });
 
