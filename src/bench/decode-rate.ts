@@ -23,8 +23,8 @@ export interface DecodeOptions {
   letterbox?: LetterboxPlan;
   /** `ingest.decode_threads`. */
   threads: number;
-  /** `ingest.decoder_scheduling`; the product's default when absent. */
-  scheduling?: 'batch' | 'normal';
+  /** `ingest.decoder_scheduling`. */
+  scheduling: 'batch' | 'normal';
 }
 
 /** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */
@@ -55,7 +55,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     bytes += n;
   }));
   const view = letterbox ? await openFrameChannel(discard(clip.width * clip.height * 3, (n) => { viewBytes += n; })) : null;
-  const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view, tetheredEnv(options.scheduling ?? 'batch'));
+  const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view, tetheredEnv(options.scheduling));
   let stderr = '';
   child.stderr?.setEncoding('utf8');
   child.stderr?.on('data', (s: string) => {
@@ -81,7 +81,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   return {
     variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
     threads: options.threads,
-    scheduling: options.scheduling ?? 'batch',
+    scheduling: options.scheduling,
     args,
     frames: Math.floor(frames),
     seconds: round(wallMs / 1000, 3),

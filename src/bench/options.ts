@@ -223,9 +223,9 @@ export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
   const inFlight = positiveNumber(values['in-flight'], '--in-flight', true);
   if (inFlight === 0) fail('Expected an integer ≥ 1 for --in-flight but received 0');
   const maxPaced = positiveNumber(values['max-paced'], '--max-paced', true);
+  if (maxPaced === 0) fail('Expected an integer ≥ 1 for --max-paced but received 0');
   const capacity = positiveNumber(values.capacity, '--capacity');
   if (capacity === 0) fail('Expected a number of frames/s > 0 for --capacity but received 0');
-  if (maxPaced === 0) fail('Expected an integer ≥ 1 for --max-paced but received 0');
   const options: Partial<BenchOptions> = {
     ...(values.model === undefined ? {} : { model: values.model }),
     ...(values.clip === undefined ? {} : { clip: values.clip }),
