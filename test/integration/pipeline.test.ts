@@ -17,7 +17,9 @@ const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 let line: Line | undefined;
 const servers: RtspServer[] = [];
 
-function config(cameras: Array<{ id: string; url: string }>, letterbox: 'ffmpeg' | 'sharp' = 'ffmpeg', sessions: number | 'auto' = 'auto'): Config {
+type CameraSpec = { id: string; url: string; realtime?: boolean; loop?: boolean };
+
+function config(cameras: CameraSpec[], letterbox: 'ffmpeg' | 'sharp' = 'ffmpeg', sessions: number | 'auto' = 'auto'): Config {
   const { config: cfg, problems } = validateConfig({
     cameras: cameras.map((c) => ({ ...c, fps: 5 })),
     model: { path: MODEL, confidence: 0.5, sessions },
@@ -31,7 +33,7 @@ function config(cameras: Array<{ id: string; url: string }>, letterbox: 'ffmpeg'
   return cfg;
 }
 
-async function collect(cameras: Array<{ id: string; url: string }>, perCamera: number, letterbox?: 'ffmpeg' | 'sharp', sessions?: number): Promise<Map<string, InspectedFrame[]>> {
+async function collect(cameras: CameraSpec[], perCamera: number, letterbox?: 'ffmpeg' | 'sharp', sessions?: number): Promise<Map<string, InspectedFrame[]>> {
   line = await startLine(config(cameras, letterbox, sessions), silentLogger());
   const seen = new Map<string, InspectedFrame[]>(cameras.map((c) => [c.id, []]));
   line.onInspected((r) => seen.get(r.frame.camera)!.push(r));
@@ -78,7 +80,9 @@ describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in s
 
   it('batches frames of several cameras into one session call (model.sessions: 1) and accounts for every frame', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6, squares: [{ color: 'green', x: 10, y: 10, w: 40, h: 40 }] });
-    const seen = await collect([1, 2, 3, 4].map((i) => ({ id: `c${i}`, url: clip })), 10, 'ffmpeg', 1);
+    // Replayed as fast as possible, every camera always has a frame waiting while a call runs, so calls are
+    // batched whatever the machine's load; live cameras batch only when their frames happen to come together.
+    const seen = await collect([1, 2, 3, 4].map((i) => ({ id: `c${i}`, url: clip, realtime: false, loop: true })), 10, 'ffmpeg', 1);
     const all = [...seen.values()].flat();
     expect(Math.max(...all.map((r) => r.batchSize))).toBeGreaterThan(1);
     for (const snap of line!.cameras()) {
