@@ -87,9 +87,10 @@ describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in s
     expect(Math.max(...all.map((r) => r.batchSize))).toBeGreaterThan(1);
     for (const snap of line!.cameras()) {
       const dropped = Object.values(snap.framesDropped).reduce((a, b) => a + b, 0);
-      // Every received frame is either inspected, dropped (counted), or still on its way (waiting in its slot or in the batch in flight).
+      // Every received frame is either inspected, dropped (counted), or still on its way: in the batch in flight,
+      // waiting in its slot, or decoded behind that one and held there by flow control.
       expect(snap.framesReceived - snap.framesInspected - dropped).toBeGreaterThanOrEqual(0);
-      expect(snap.framesReceived - snap.framesInspected - dropped).toBeLessThanOrEqual(2); // one waiting, one in the batch in flight
+      expect(snap.framesReceived - snap.framesInspected - dropped).toBeLessThanOrEqual(3);
     }
   });
 });
