@@ -122,7 +122,7 @@ function childrenRssMb(exclude: ReadonlySet<number>): number {
  * arrival and does not see this wait; the anchor of the stream's clock cancels out.
  */
 function delaysBeyondQuickest(lags: readonly number[]): number[] {
-  const quickest = Math.min(...lags);
+  const quickest = lags.reduce((a, b) => Math.min(a, b), Infinity); // not Math.min(...lags): a long soak has more frames than a call takes arguments
   return lags.map((lag) => lag - quickest);
 }
 
