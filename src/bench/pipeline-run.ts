@@ -138,6 +138,8 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
     let windowStart = Infinity;
     let windowEnd = Infinity;
     const latencies: number[] = [];
+    const calls: number[] = [];
+    const waits: number[] = [];
     const lags = new Map<string, number[]>();
     let batches = 0;
     let interval: number[] = [];
@@ -145,6 +147,8 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       if (result.inferredAt < windowStart || result.inferredAt > windowEnd) return;
       const ms = result.inferredAt - result.frame.captureTs;
       latencies.push(ms);
+      calls.push(result.inferMs);
+      waits.push(Math.max(0, ms - result.inferMs)); // a whole-ms clock against a fine one: never below 0
       interval.push(ms);
       if (spec.source === 'rtsp' && result.frame.mediaTs !== undefined) {
         const camera = lags.get(result.frame.camera) ?? [];
@@ -216,6 +220,8 @@ export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
       ratioAvailable: round(fps / (bound.availableFps ?? bound.fps), 3),
       dropped,
       inferLatencyMs: percentiles(latencies),
+      callMs: percentiles(calls),
+      waitMs: percentiles(waits),
       arrivalDelayMs: percentiles([...lags.values()].flatMap(delaysBeyondQuickest)),
       pubackLatencyMs: percentiles(puback),
       alerts: alerts.length,

@@ -177,6 +177,14 @@ export interface PipelineResult {
   /** Capture (frame handed over by ffmpeg) → detections ready. */
   inferLatencyMs: Percentiles;
   /**
+   * The two parts of capture→inferred, per frame: the session call its batch
+   * rode in (from the scheduler handing the batch to the detector to its
+   * results, so the tensor fill and the worker's message included), and the
+   * wait before it (for a free session, and for the event loop to read the frame).
+   */
+  callMs: Percentiles;
+  waitMs: Percentiles;
+  /**
    * Paced (RTSP) runs: how much later than the quickest frame of its camera
    * each frame reached linesight, given its place in the stream (decoding plus
    * waiting for a core, which capture→inferred does not see). Empty for file runs.

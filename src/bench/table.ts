@@ -15,7 +15,7 @@ const ms = (p: Percentiles) => (p.n === 0 ? '-' : `${p.p50}/${p.p95}/${p.p99}`);
 function pipelineRow(p: PipelineResult): Array<string | number> {
   const drops = `${p.dropped.superseded}/${p.dropped.bad_frame}/${p.dropped.shutdown}`;
   return [p.label, p.cameras, p.cameraFps, p.fps, `${p.bound.fps} (${p.bound.limitedBy})`, p.ratio, `${p.bound.availableFps} / ${p.bound.availableCores}`, p.ratioAvailable, p.meanBatch,
-    ms(p.arrivalDelayMs), ms(p.inferLatencyMs), `${ms(p.pubackLatencyMs)} (${p.alerts})`, drops, p.cpuPct, p.otherBusyPct, p.peakRss.totalMb];
+    ms(p.arrivalDelayMs), ms(p.inferLatencyMs), ms(p.waitMs), ms(p.callMs), `${ms(p.pubackLatencyMs)} (${p.alerts})`, drops, p.cpuPct, p.otherBusyPct, p.peakRss.totalMb];
 }
 
 /** Formats a report as the table `linesight bench` prints. */
@@ -33,9 +33,9 @@ export function formatBenchTable(r: BenchReport): string {
   const pp = r.preprocess;
   out.push(`preprocess per frame: sharp letterbox ${pp.sharpLetterboxMs} ms (${pp.sharpLetterboxCpuMs} core-ms), tensor fill ${pp.tensorFillMs} ms, tensor alloc ${pp.tensorAllocMs} ms`);
   out.push('');
-  out.push('(3) pipeline (latency ms p50/p95/p99, arrival delay: how much later than the quickest of its camera an RTSP frame came; drops superseded/bad/shutdown; CPU % of one core):');
+  out.push('(3) pipeline (latency ms p50/p95/p99, arrival delay: how much later than the quickest of its camera an RTSP frame came; capture→inferred = waited for a session + the call of its batch; drops superseded/bad/shutdown; CPU % of one core):');
   const runs = [...r.pipeline, ...(r.overload ? [r.overload] : [])];
-  out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'bound on free cores', 'ratio', 'batch', 'arrival delay', 'capture→inferred', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
+  out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'bound on free cores', 'ratio', 'batch', 'arrival delay', 'capture→inferred', '= waited', '+ call', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
     runs.map(pipelineRow)));
   if (r.soak) {
     const s = r.soak;

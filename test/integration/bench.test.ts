@@ -49,6 +49,12 @@ function expectPipeline(p: PipelineResult): void {
   expect(p.bound.fps).toBeLessThanOrEqual(Math.min(p.bound.cpuBound, p.bound.sessionBound, p.bound.decodeBound) + 0.01);
   expect(p.bound.availableFps!).toBeLessThanOrEqual(p.bound.fps + 0.01); // others' load only ever takes cores away
   expectPercentiles(p.inferLatencyMs);
+  expectPercentiles(p.callMs);
+  expectPercentiles(p.waitMs);
+  expect([p.callMs.n, p.waitMs.n]).toEqual([p.inferLatencyMs.n, p.inferLatencyMs.n]); // both parts of every frame's latency
+  // Each frame's call is part of its capture→inferred (which a whole-ms clock times), so every percentile of it is too.
+  expect(p.callMs.p50!).toBeLessThanOrEqual(p.inferLatencyMs.p50! + 1);
+  expect(p.callMs.p99!).toBeLessThanOrEqual(p.inferLatencyMs.p99! + 1);
   expectPercentiles(p.arrivalDelayMs);
   if (p.source === 'file') expect(p.arrivalDelayMs.n).toBe(0); // a file's frame times are estimates, not the stream's
   else expect(p.arrivalDelayMs.n).toBe(p.inferLatencyMs.n); // every camera frame carries its stream time
