@@ -11,8 +11,10 @@ function latencyCheck(name: string, run: PipelineResult | null | undefined, fact
   const p = run.pubackLatencyMs;
   const drops = run.dropped.superseded + run.dropped.bad_frame;
   const tail = `(${p.n} alerts; capture→inferred p99 ${fmt(run.inferLatencyMs.p99, ' ms')}, of which the call alone p99 ${fmt(run.callMs.p99, ' ms')}; ${drops} frames dropped)`;
-  if (p.p99 === null) return { name, target, measured: `no alerts in the window ${tail}`, met: null };
-  return { name, target, measured: `${fmt(p.p99, ' ms')} ${tail}`, met: p.p99 <= limit };
+  // A frame's latency is at least its own call: when the call alone is over the limit, no scheduling meets the target on this box.
+  const verdict = run.callMs.p99 !== null && run.callMs.p99 > limit ? '; the call alone is over the limit' : '';
+  if (p.p99 === null) return { name, target, measured: `no alerts in the window ${tail}${verdict}`, met: null };
+  return { name, target, measured: `${fmt(p.p99, ' ms')} ${tail}${verdict}`, met: p.p99 <= limit };
 }
 
 export function checkTargets(report: BenchReport): TargetCheck[] {
