@@ -4,8 +4,8 @@ import type { BenchReport, Percentiles, PipelineResult } from './report.js';
 function table(header: string[], rows: Array<Array<string | number>>): string {
   const cells = [header, ...rows.map((r) => r.map(String))];
   const widths = header.map((_, i) => Math.max(...cells.map((r) => (r[i] ?? '').length)));
-  // Numbers (and number-led cells like "12 (cpu)") right-aligned, words left-aligned.
-  const numeric = header.map((_, i) => cells.slice(1).every((r) => /^[-\d.]/.test(r[i] ?? '')));
+  // Figures ("12.3", "109/133/143", "92.6 / 2", "12 (cpu)", "-") right-aligned; text, even text that starts with a figure, left-aligned.
+  const numeric = header.map((_, i) => cells.slice(1).every((r) => /^(-|[-\d./ ]*[\d.]( \(.*\))?)$/.test(r[i] ?? '')));
   const line = (r: string[]) => r.map((c, i) => (numeric[i] ? c.padStart(widths[i]) : c.padEnd(widths[i]))).join('  ').trimEnd();
   return [line(cells[0]), widths.map((w) => '-'.repeat(w)).join('  '), ...cells.slice(1).map(line)].join('\n');
 }
