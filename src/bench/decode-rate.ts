@@ -4,6 +4,7 @@
  * rawvideo read the way a camera reads it (a `FrameChannel` per output, each
  * read landing in a frame-sized buffer) and discarded.
  */
+import type { DecoderScheduling } from '../config/schema.js';
 import { cameraFfmpegArgs, TETHERED_FFMPEG, tetheredEnv } from '../ingest/camera.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { isFrameTimeLine } from '../ingest/ffmpeg-stderr.js';
@@ -24,7 +25,7 @@ export interface DecodeOptions {
   /** `ingest.decode_threads`. */
   threads: number;
   /** `ingest.decoder_scheduling`. */
-  scheduling: 'batch' | 'normal';
+  scheduling: DecoderScheduling;
 }
 
 /** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */

@@ -5,7 +5,7 @@ import { parseArgs } from 'node:util';
 import { LinesightError, describeValue } from '../errors.js';
 import type { ProviderName } from '../infer/session.js';
 import type { Logger } from '../log.js';
-import { configSchema } from '../config/schema.js';
+import { configSchema, type DecoderScheduling } from '../config/schema.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 
@@ -34,7 +34,7 @@ export interface BenchOptions {
   /** Experiment: the box's capacity (frames/s) that the load, overload and soak runs offer a share of; null: what file-N (largest N) took. */
   capacity: number | null;
   /** `ingest.decoder_scheduling` of the pipeline's cameras and of the decode measurement. */
-  decoderScheduling: 'batch' | 'normal';
+  decoderScheduling: DecoderScheduling;
   /** `model.batch_max`. */
   batchMax: number;
   /** `model.sessions`: sessions side by side on worker threads (needs thread worker). */
@@ -268,7 +268,7 @@ function letterboxPlace(text: string): 'ffmpeg' | 'sharp' {
   fail(`Expected "ffmpeg" or "sharp" for --letterbox but received ${describeValue(text)}`);
 }
 
-function schedulingPolicy(text: string): 'batch' | 'normal' {
+function schedulingPolicy(text: string): DecoderScheduling {
   if (text === 'batch' || text === 'normal') return text;
   fail(`Expected "batch" or "normal" for --decoder-scheduling but received ${describeValue(text)}`);
 }

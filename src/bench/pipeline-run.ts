@@ -9,6 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { startLine, type Line } from '../app.js';
 import { validateConfig } from '../config/load.js';
+import type { DecoderScheduling } from '../config/schema.js';
 import { LinesightError } from '../errors.js';
 import type { ProviderName } from '../infer/session.js';
 import type { Logger } from '../log.js';
@@ -32,7 +33,7 @@ export interface PipelineSpec {
   /** `ingest.letterbox`. */
   letterbox: 'ffmpeg' | 'sharp';
   decodeThreads: number;
-  decoderScheduling: 'batch' | 'normal';
+  decoderScheduling: DecoderScheduling;
   /** Experiment: batches in the detector at once; null: what the letterbox implies. */
   inFlight: number | null;
   /** External broker URL; none starts linesight's embedded broker. */

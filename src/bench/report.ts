@@ -3,6 +3,7 @@
  * Rates are frames per second, times are milliseconds, CPU is percent of one
  * core (200 % = both cores of a 2-core box), memory is MiB.
  */
+import type { DecoderScheduling } from '../config/schema.js';
 
 export const BENCH_SCHEMA = 'linesight.bench/1';
 
@@ -69,7 +70,7 @@ export interface DecodeResult {
   /** `ingest.decode_threads` (0: ffmpeg's choice), as the pipeline's cameras run. */
   threads: number;
   /** `ingest.decoder_scheduling`, as the pipeline's cameras run. */
-  scheduling: 'batch' | 'normal';
+  scheduling: DecoderScheduling;
   args: string[];
   /** Frames on stdout (model inputs, or full-size frames). */
   frames: number;

@@ -178,3 +178,5 @@ export type OverlayConfig = Config['overlay'];
 export type SyncConfig = Config['sync'];
 export type EventsConfig = Config['events'];
 export type IngestConfig = Config['ingest'];
+/** `ingest.decoder_scheduling`: the decoders' Linux scheduling policy. */
+export type DecoderScheduling = IngestConfig['decoder_scheduling'];

@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import { EventEmitter } from 'node:events';
 import type { Readable } from 'node:stream';
 import { fileURLToPath } from 'node:url';
-import type { CameraConfig, IngestConfig } from '../config/schema.js';
+import type { CameraConfig, DecoderScheduling, IngestConfig } from '../config/schema.js';
 import { errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraError, CameraSnapshot, CameraState, DropReason, Frame } from '../types.js';
@@ -41,7 +41,7 @@ export const TETHERED_FFMPEG = fileURLToPath(new URL('../../bin/ffmpeg-tethered'
 const TETHER_NOTICE = 'ffmpeg-tethered: ';
 
 /** What bin/ffmpeg-tethered is told, besides the arguments: the decoder's scheduling policy (`ingest.decoder_scheduling`). */
-export function tetheredEnv(scheduling: IngestConfig['decoder_scheduling']): Record<string, string> {
+export function tetheredEnv(scheduling: DecoderScheduling): Record<string, string> {
   return { LINESIGHT_FFMPEG_SCHED: scheduling };
 }
 
@@ -187,7 +187,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly framesDropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
   private restarts = 0;
   private readonly decodeThreads: number;
-  private readonly decoderScheduling: IngestConfig['decoder_scheduling'];
+  private readonly decoderScheduling: DecoderScheduling;
   private readonly tetherNoticed = new Set<string>();
   private lastFrameTs?: number;
   private lastError?: CameraError;
