@@ -1,5 +1,5 @@
 # syntax=docker/dockerfile:1.7
-# linesight for x86-64 (or arm64) CPU boxes: Debian 12, Node.js 20, Debian's ffmpeg
+# linesight for x86-64 (or arm64) CPU boxes: Debian 12, Node.js 22 LTS, Debian's ffmpeg
 # (software decode, or VA-API on Intel/AMD GPUs), onnxruntime-node's CPU provider.
 # For Jetson (CUDA/TensorRT, NVDEC) use Dockerfile.jetson.
 #
@@ -10,9 +10,9 @@
 #   # the bundled demo instead of /etc/linesight/line.yaml:
 #   docker run --rm -p 8080:8080 linesight run --config /opt/linesight/config/default.yaml
 
-# Debian 12 (bookworm) with Node.js 20 from the official Node.js images; pin a
-# digest (node:20-bookworm-slim@sha256:…) for byte-for-byte reproducible builds.
-ARG NODE_IMAGE=node:20-bookworm-slim
+# Debian 12 (bookworm) with Node.js 22 LTS from the official Node.js images; pin a
+# digest (node:22-bookworm-slim@sha256:…) for byte-for-byte reproducible builds.
+ARG NODE_IMAGE=node:22-bookworm-slim
 
 ###############################################################################
 FROM ${NODE_IMAGE} AS build
@@ -34,17 +34,20 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 COPY bin ./bin
 COPY web ./web
-COPY bench ./bench
 COPY config ./config
 COPY models ./models
 COPY docs ./docs
 COPY systemd ./systemd
 COPY test/fixtures/models ./test/fixtures/models
 # Dependencies' install scripts (better-sqlite3, sharp), the build, then runtime deps only.
+# The TypeScript sources go once built, except the bench's Python scripts, which
+# `linesight bench` runs from src/bench (dist/bench resolves them as ../../src/bench/*.py).
 RUN npm rebuild \
  && npm run build \
  && npm prune --omit=dev --ignore-scripts --no-audit --no-fund \
- && rm -rf src tsconfig.json tsconfig.build.json
+ && rm -f tsconfig.json tsconfig.build.json \
+ && find src -type f ! -path 'src/bench/*.py' -delete \
+ && find src -type d -empty -delete
 RUN node -e "require('better-sqlite3')(':memory:').close(); require('onnxruntime-node'); console.log('native modules load')"
 
 ###############################################################################

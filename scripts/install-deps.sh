@@ -1,31 +1,23 @@
 #!/usr/bin/env bash
-# Installs the Debian 12 packages linesight and its tests need. Idempotent: packages
-# already present are skipped, so it is cheap to run before every start.
+# Installs the Debian 12 packages linesight needs at run time (the demo included).
+# What the tests and the benchmark need besides is in scripts/install-test-deps.sh.
+# Idempotent: packages already present are skipped, and apt-get runs only when
+# something is missing, so it is cheap to run before every start.
 set -euo pipefail
 
 packages=(
-  ffmpeg                                  # camera decode (ingest) and clip generation
-  util-linux                              # setpriv: ties ffmpeg children to the service
-  systemd                                 # systemd-notify (Type=notify), systemd-analyze verify in the tests
-  mosquitto mosquitto-clients             # real MQTT broker for the tests
-  openssl                                 # TLS certificates in the MQTT tests
-  python3-gi gir1.2-gst-rtsp-server-1.0   # GStreamer RTSP server used as a test camera
-  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
-  chromium                                # headless browser for the overlay tests
-  python3-onnx python3-numpy              # regenerating the fixture models
-  python3-opencv                          # the OpenCV-DNN peer in linesight bench --peer
+  ffmpeg                                  # camera decode (ingest)
+  util-linux                              # setpriv: ties ffmpeg children to the service; chrt: SCHED_BATCH decoders
+  systemd                                 # systemd-notify (Type=notify)
   build-essential python3                 # node-gyp builds better-sqlite3 when no prebuilt binary fits
 )
-if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-pil)   # only to retrain the defect model (npm run model:train)
-fi
 
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
 done
 if ((${#missing[@]} == 0)); then
-  echo "install-deps: all Debian packages present"
+  echo "install-deps: all run-time Debian packages present"
   exit 0
 fi
 

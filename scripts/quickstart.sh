@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fresh Debian 12 + Node 20 → the demo line running: packages, npm dependencies, build, start.
+# Fresh Debian 12 + Node.js 20 or 22 → the demo line running: run-time packages, npm dependencies, build, start.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/install-deps.sh

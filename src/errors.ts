@@ -11,6 +11,7 @@ export const ErrorCodes = {
   E_MODEL_SHAPE: 'the model input is not an image tensor linesight can feed',
   E_MODEL_LAYOUT: 'the model output layout is not one linesight can decode',
   E_PROVIDER: 'no configured execution provider could run the model',
+  E_INFERENCE: 'onnxruntime failed to run the model on a batch',
   E_CAMERA_UNREACHABLE: 'the camera could not be reached',
   E_CAMERA_STREAM: 'the camera stream is not decodable video',
   E_CAMERA_STALL: 'the camera delivered no frame within the stall timeout',

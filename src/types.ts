@@ -27,8 +27,8 @@ export interface Frame {
   height: number;
   /**
    * The full-size picture: packed RGB24, row-major, `width * height * 3` bytes.
-   * When ffmpeg letterboxes (`ingest.letterbox: ffmpeg`) only every k-th frame
-   * has it (the operator's video and thumbnails need no more); the model reads `input`.
+   * ffmpeg sends it only with every k-th frame (the operator's video and
+   * thumbnails need no more); the model reads `input`.
    */
   rgb?: Buffer;
   /** Its full-size picture is on its way (ffmpeg writes it just after the model input); when it comes, `rgb` is set and this flag removed. */
@@ -61,7 +61,7 @@ export interface InspectedFrame {
   detections: Detection[];
   /** Wall clock (ms) when the detections were ready. */
   inferredAt: number;
-  /** Time this frame's batch spent in the detector, ms: letterbox, waiting for the batch before it, the session call. */
+  /** Time this frame's batch spent in the detector, ms: waiting for a session, the session call. */
   inferMs: number;
   /** Number of frames in that session call. */
   batchSize: number;
@@ -69,8 +69,8 @@ export interface InspectedFrame {
 
 export type CameraState = 'connecting' | 'online' | 'reconnecting' | 'stopped';
 
-/** Why a frame never reached the model. */
-export type DropReason = 'superseded' | 'bad_frame' | 'shutdown';
+/** Why a frame never reached the model, or its result never came back (`inference_error`: its batch's session call failed). */
+export type DropReason = 'superseded' | 'bad_frame' | 'shutdown' | 'inference_error';
 
 export interface CameraError {
   code: string;
@@ -134,8 +134,6 @@ export interface ModelInfo {
   layout: OutputLayout;
   classNames: string[];
   provider: string;
-  /** Where the session runs: its own worker thread, or the main thread. */
-  thread: 'worker' | 'main';
   /** Sessions running calls side by side (each on its own worker thread). */
   sessions: number;
   /** Most frames a call should carry, when the sessions fix it (see `framesPerCall`). */

@@ -1,6 +1,6 @@
 /** `linesight bench …`: parses the arguments, runs the bench, prints the table, writes the JSON. */
 import { createLogger } from '../log.js';
-import { BENCH_HELP, parseBenchArgs } from './options.js';
+import { BENCH_HELP, defaultOptions, parseBenchArgs } from './options.js';
 import { runBench } from './run.js';
 import { formatBenchTable } from './table.js';
 
@@ -17,7 +17,7 @@ export async function benchCommand(argv: string[]): Promise<number> {
     onProgress: (message) => process.stderr.write(`bench: ${message}\n`),
   });
   process.stdout.write(`${formatBenchTable(report)}\n`);
-  const out = options.out === undefined ? 'bench-results/bench.json' : options.out;
+  const out = options.out === undefined ? defaultOptions().out : options.out;
   if (out) process.stderr.write(`bench: wrote ${out}\n`);
   return 0;
 }

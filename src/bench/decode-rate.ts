@@ -1,11 +1,12 @@
 /**
  * (1) The decode-only rate: ffmpeg with exactly the pipeline's arguments
- * (src/ingest/ffmpeg-args.ts, a file camera replayed as fast as possible),
- * rawvideo read the way a camera reads it (a `FrameChannel` per output, each
- * read landing in a frame-sized buffer) and discarded.
+ * (src/ingest/ffmpeg-args.ts, a file camera replayed as fast as possible,
+ * letterboxing to the model input), rawvideo read the way a camera reads it (a
+ * `FrameChannel` per output, each read landing in a frame-sized buffer) and
+ * discarded.
  */
 import type { DecoderScheduling } from '../config/schema.js';
-import { cameraFfmpegArgs, TETHERED_FFMPEG, tetheredEnv } from '../ingest/camera.js';
+import { cameraFfmpegArgs, TETHERED_FFMPEG, tetheredEnv } from '../ingest/ffmpeg-command.js';
 import type { LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { isFrameTimeLine } from '../ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../ingest/frame-assembler.js';
@@ -20,8 +21,8 @@ export interface DecodeOptions {
   /** Camera fps (`-r`); the bench uses the clip's own rate so no frame is skipped. */
   fps: number;
   seconds: number;
-  /** ffmpeg letterboxes to the model input and sends full-size views on fd 3, as a camera with `ingest.letterbox: ffmpeg` does. */
-  letterbox?: LetterboxPlan;
+  /** ffmpeg letterboxes to the model input and sends full-size views on fd 3, as a camera does. */
+  letterbox: LetterboxPlan;
   /** `ingest.decode_threads`. */
   threads: number;
   /** `ingest.decoder_scheduling`. */
@@ -29,17 +30,18 @@ export interface DecodeOptions {
 }
 
 /** The ffmpeg arguments a file camera replayed as fast as possible uses (CPU decode). */
-export function decodeArgs(clipPath: string, fps: number, letterbox: LetterboxPlan | undefined, threads: number): string[] {
+export function decodeArgs(clipPath: string, fps: number, letterbox: LetterboxPlan, threads: number): string[] {
   return cameraFfmpegArgs({ url: clipPath, transport: 'tcp', realtime: false, loop: true, fps, hwaccel: 'none' }, letterbox, threads);
 }
 
 export async function measureDecode(options: DecodeOptions): Promise<DecodeResult> {
   const { clip, letterbox } = options;
-  const frameBytes = letterbox ? letterbox.width * letterbox.height * 3 : clip.width * clip.height * 3;
+  const frameBytes = letterbox.width * letterbox.height * 3;
+  const viewBytes = clip.width * clip.height * 3;
   const args = decodeArgs(clip.path, options.fps, letterbox, options.threads);
   // The window opens at the first byte: process start-up and probing are not decoding.
   let bytes = 0;
-  let viewBytes = 0;
+  let viewBytesRead = 0;
   let startAt = 0;
   let startCpu = { ffmpeg: 0, self: process.cpuUsage() };
   let opening: () => void = () => undefined;
@@ -55,7 +57,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     }
     bytes += n;
   }));
-  const view = letterbox ? await openFrameChannel(discard(clip.width * clip.height * 3, (n) => { viewBytes += n; })) : null;
+  const view = await openFrameChannel(discard(viewBytes, (n) => { viewBytesRead += n; }));
   const child = spawnOnChannels(TETHERED_FFMPEG, args, out, view, tetheredEnv(options.scheduling));
   let stderr = '';
   child.stderr?.setEncoding('utf8');
@@ -73,14 +75,12 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
   const ffmpegCpu = processCpuMs(child.pid ?? 0) - startCpu.ffmpeg;
   const self = process.cpuUsage(startCpu.self);
   const frames = bytes / frameBytes;
-  const views = letterbox ? viewBytes / (clip.width * clip.height * 3) : frames;
   child.kill('SIGKILL');
   await exited;
   closeChannel(out);
-  if (view) closeChannel(view);
+  closeChannel(view);
   const cpuMs = ffmpegCpu + (self.user + self.system) / 1000;
   return {
-    variant: letterbox ? 'ffmpeg-letterbox' : 'full-size',
     threads: options.threads,
     scheduling: options.scheduling,
     args,
@@ -88,7 +88,7 @@ export async function measureDecode(options: DecodeOptions): Promise<DecodeResul
     seconds: round(wallMs / 1000, 3),
     fps: round(frames / (wallMs / 1000)),
     frameBytes,
-    fullSizeFrames: Math.floor(views),
+    fullSizeFrames: Math.floor(viewBytesRead / viewBytes),
     cpuMsPerFrame: round(cpuMs / Math.max(frames, 1), 3),
     cpuPct: round((cpuMs / wallMs) * 100, 1),
   };

@@ -1,5 +1,5 @@
 /** `linesight bench` options: defaults, and parsing of the command line (node:util parseArgs). */
-import { existsSync } from 'node:fs';
+import { existsSync, statSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { LinesightError, describeValue } from '../errors.js';
@@ -25,30 +25,16 @@ export interface BenchOptions {
   providers: ProviderName[];
   /** `model.threads` (intraOpNumThreads); 0 = onnxruntime's default. */
   threads: number;
-  /** `model.thread`: the session on a worker thread or on the main thread. */
-  thread: 'worker' | 'main';
-  /** `ingest.letterbox` of the pipeline runs (and of the decode measurement that sets the bound). */
-  letterbox: 'ffmpeg' | 'sharp';
   /** `ingest.decode_threads` of the pipeline's cameras and of the decode measurement (0: ffmpeg's choice). */
   decodeThreads: number;
-  /** Experiment: the box's capacity (frames/s) that the load, overload and soak runs offer a share of; null: what file-N (largest N) took. */
-  capacity: number | null;
   /** `ingest.decoder_scheduling` of the pipeline's cameras and of the decode measurement. */
   decoderScheduling: DecoderScheduling;
   /** `model.batch_max`. */
   batchMax: number;
-  /** `model.sessions`: sessions side by side on worker threads (needs thread worker). */
+  /** `model.sessions`: sessions side by side on worker threads. */
   sessions: number | 'auto';
-  /** Experiment: mosquitto with its default `set_tcp_nodelay false` (Nagle on its PUBACKs). */
-  brokerNagle: boolean;
-  /** Experiment: RTSP cameras that connect together get their frames at the same instant (the worst case), instead of at spread phases. */
-  alignedPhases: boolean;
-  /** Experiment: batches in the detector at once; null: what `ingest.letterbox` implies (2 with sharp, 1 with ffmpeg). */
-  inFlight: number | null;
-  /** Experiment: a session option variant forced on every session, the pipeline's included (`default`: none). */
-  sessionVariant: string;
   confidence?: number;
-  /** RTSP cameras paced in real time (needs /usr/bin/python3 with GStreamer). */
+  /** RTSP cameras paced in real time (needs /usr/bin/python3 with GStreamer's RTSP server). */
   rtsp: boolean;
   /** The 80 %-load latency run (RTSP). */
   latency: boolean;
@@ -61,8 +47,6 @@ export interface BenchOptions {
   /** Soak duration in seconds; null: no soak. */
   soakSeconds: number | null;
   peer: boolean;
-  /** Session option variants, threads 1/2/default, ffmpeg-side letterbox. */
-  sweep: boolean;
   /** JSON report path; null: none written. */
   out: string | null;
   log?: Logger;
@@ -74,6 +58,7 @@ function firstExisting(...paths: string[]): string {
 }
 
 export function defaultOptions(): BenchOptions {
+  const ingest = configSchema.shape.ingest.parse(undefined);
   return {
     model: firstExisting(`${ROOT}models/linesight-defects-v1.onnx`, `${ROOT}test/fixtures/models/squares-v8.onnx`),
     clip: firstExisting(`${ROOT}models/demo/conveyor.mp4`, `${ROOT}models/demo/squares.mp4`),
@@ -84,16 +69,9 @@ export function defaultOptions(): BenchOptions {
     sessionSeconds: 5,
     providers: ['tensorrt', 'cuda', 'cpu'],
     threads: 0,
-    thread: 'worker',
-    letterbox: 'ffmpeg',
-    decodeThreads: configSchema.shape.ingest.parse(undefined).decode_threads,
-    decoderScheduling: configSchema.shape.ingest.parse(undefined).decoder_scheduling,
-    capacity: null,
+    decodeThreads: ingest.decode_threads,
+    decoderScheduling: ingest.decoder_scheduling,
     batchMax: 4,
-    sessionVariant: 'default',
-    inFlight: null,
-    brokerNagle: false,
-    alignedPhases: false,
     sessions: 'auto',
     rtsp: true,
     latency: true,
@@ -101,7 +79,6 @@ export function defaultOptions(): BenchOptions {
     maxPacedCameras: 16,
     soakSeconds: null,
     peer: false,
-    sweep: false,
     out: 'bench-results/bench.json',
   };
 }
@@ -110,46 +87,107 @@ function fail(message: string): never {
   throw new LinesightError('E_CLI', message);
 }
 
+const UNIT_SECONDS: Readonly<Record<string, number>> = { ms: 0.001, s: 1, m: 60, h: 3600 };
+
 /** `30m`, `90s`, `1h`, `1800` (seconds) → seconds. */
-export function parseDuration(text: string, name: string): number {
+export function parseDuration(text: string, flag: string): number {
   const match = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/.exec(text.trim());
-  if (!match) fail(`Expected a duration like 90s, 30m or 1h for ${name} but received ${describeValue(text)}`);
-  const unit = { ms: 0.001, s: 1, m: 60, h: 3600 }[match[2] ?? 's'] as number;
-  const seconds = Number(match[1]) * unit;
-  if (seconds <= 0) fail(`Expected a positive duration for ${name} but received ${describeValue(text)}`);
+  if (!match) fail(`Expected a duration like 90s, 30m or 1h for ${flag} but received ${describeValue(text)}`);
+  const seconds = Number(match[1]) * UNIT_SECONDS[match[2] ?? 's'];
+  if (seconds <= 0) fail(`Expected a positive duration for ${flag} but received ${describeValue(text)}`);
   return seconds;
 }
 
-function positiveNumber(text: string | undefined, name: string, integer = false): number | undefined {
-  if (text === undefined) return undefined;
-  const value = Number(text);
-  if (!Number.isFinite(value) || value < 0 || (integer && !Number.isInteger(value))) {
-    fail(`Expected ${integer ? 'an integer' : 'a number'} ≥ 0 for ${name} but received ${describeValue(text)}`);
-  }
+/** A plain decimal number of seconds (no sign, exponent or hex), > 0 unless `zero` is allowed. */
+function secondsValue(text: string, flag: string, zero: boolean): number {
+  const value = /^\d+(\.\d+)?$/.test(text) ? Number(text) : NaN;
+  if (!(value > 0 || (zero && value === 0))) fail(`Expected a number of seconds ${zero ? '≥ 0' : '> 0'} for ${flag} but received ${describeValue(text)}`);
   return value;
 }
 
-function cameraList(text: string): number[] {
-  const list = text.split(',').map((s) => Number(s.trim()));
-  if (list.length === 0 || list.some((n) => !Number.isInteger(n) || n < 1)) {
-    fail(`Expected a comma-separated list of camera counts like 1,2,4 for --cameras but received ${describeValue(text)}`);
+/** A plain decimal integer ≥ `min`; `also` names what else the flag takes, for the message. */
+function integerValue(text: string, flag: string, min: number, also = ''): number {
+  const value = /^\d+$/.test(text) ? Number(text) : NaN;
+  if (!Number.isSafeInteger(value) || value < min) fail(`Expected ${also}an integer ≥ ${min} for ${flag} but received ${describeValue(text)}`);
+  return value;
+}
+
+function cameraList(text: string, flag: string): number[] {
+  const items = text.split(',').map((s) => s.trim());
+  if (!items.every((s) => /^\d+$/.test(s) && Number(s) >= 1)) {
+    fail(`Expected a comma-separated list of camera counts ≥ 1 like 1,2,4 for ${flag} but received ${describeValue(text)}`);
+  }
+  return items.map(Number);
+}
+
+const PROVIDERS = ['tensorrt', 'cuda', 'cpu'] as const satisfies readonly ProviderName[];
+const isProvider = (s: string): s is ProviderName => PROVIDERS.some((p) => p === s);
+
+function providerList(text: string, flag: string): ProviderName[] {
+  const items = text.split(',').map((s) => s.trim());
+  const list = items.filter(isProvider);
+  if (list.length !== items.length || new Set(list).size !== list.length) {
+    fail(`Expected a comma-separated list of distinct providers among ${PROVIDERS.join(', ')} for ${flag} but received ${describeValue(text)}`);
   }
   return list;
 }
 
-function providerList(text: string): ProviderName[] {
-  const list = text.split(',').map((s) => s.trim());
-  for (const p of list) if (p !== 'tensorrt' && p !== 'cuda' && p !== 'cpu') fail(`Expected tensorrt, cuda or cpu in --providers but received ${describeValue(p)}`);
-  return list as ProviderName[];
+const SCHEDULINGS = ['batch', 'normal'] as const satisfies readonly DecoderScheduling[];
+
+function scheduling(text: string, flag: string): DecoderScheduling {
+  const policy = SCHEDULINGS.find((s) => s === text);
+  if (policy === undefined) fail(`Expected ${SCHEDULINGS.map((s) => `"${s}"`).join(' or ')} for ${flag} but received ${describeValue(text)}`);
+  return policy;
 }
 
+function existingFile(text: string, flag: string, what: string): string {
+  if (text === '' || !existsSync(text) || !statSync(text).isFile()) fail(`Expected ${what} file for ${flag} but there is no file at ${describeValue(text)}`);
+  return text;
+}
+
+function outPath(text: string, flag: string): string | null {
+  if (text === '') fail(`Expected a file path (or - for none) for ${flag} but received ${describeValue(text)}`);
+  return text === '-' ? null : text;
+}
+
+type Parsed = Partial<BenchOptions>;
+
+/** What each flag that takes a value sets, its value validated. */
+const VALUE_FLAGS: Readonly<Record<string, (text: string, flag: string) => Parsed>> = {
+  model: (t, f) => ({ model: existingFile(t, f, 'an ONNX model') }),
+  clip: (t, f) => ({ clip: existingFile(t, f, 'a video') }),
+  cameras: (t, f) => ({ cameras: cameraList(t, f) }),
+  seconds: (t, f) => {
+    const seconds = secondsValue(t, f, false);
+    return { seconds, decodeSeconds: Math.min(10, seconds), sessionSeconds: Math.min(5, seconds) };
+  },
+  warmup: (t, f) => ({ warmupSeconds: secondsValue(t, f, true) }),
+  'max-paced': (t, f) => ({ maxPacedCameras: integerValue(t, f, 1) }),
+  soak: (t, f) => ({ soakSeconds: parseDuration(t, f) }),
+  threads: (t, f) => ({ threads: integerValue(t, f, 0) }),
+  'batch-max': (t, f) => ({ batchMax: integerValue(t, f, 1) }),
+  'decode-threads': (t, f) => ({ decodeThreads: integerValue(t, f, 0) }),
+  'decoder-scheduling': (t, f) => ({ decoderScheduling: scheduling(t, f) }),
+  sessions: (t, f) => ({ sessions: t === 'auto' ? 'auto' : integerValue(t, f, 1, '"auto" or ') }),
+  providers: (t, f) => ({ providers: providerList(t, f) }),
+  out: (t, f) => ({ out: outPath(t, f) }),
+};
+
+/** What each switch sets. */
+const SWITCHES: Readonly<Record<string, Parsed>> = {
+  overload: { overload: true },
+  peer: { peer: true },
+  'no-rtsp': { rtsp: false },
+};
+
 export const BENCH_HELP = `Usage: linesight bench [--model FILE] [--clip FILE] [--cameras 1,2,4] [--seconds 20]
-                       [--overload] [--soak DURATION] [--peer] [--sweep] [--out FILE]
+                       [--overload] [--soak DURATION] [--peer] [--out FILE]
 
 Measures, in one run on this machine: ffmpeg's decode-only rate on the clip (the
-pipeline's flags), the model's raw session rate (batch 1 and the pipeline's batch),
-and the whole pipeline with N file cameras (as fast as possible) and N RTSP cameras
-(real time), against a real broker (mosquitto when installed). Prints a table and
+pipeline's arguments: letterboxed to the model input), the model's raw session
+rate on the pipeline's worker threads (batch 1 and the pipeline's batch), and the
+whole pipeline with N file cameras (as fast as possible) and N RTSP cameras (real
+time), against a real broker (mosquitto when installed). Prints a table and
 writes JSON. See BENCHMARKS.md for the method and the bound formula.
 
   --model FILE       ONNX model (default models/linesight-defects-v1.onnx, else the fixture)
@@ -158,122 +196,55 @@ writes JSON. See BENCHMARKS.md for the method and the bound formula.
   --seconds N        measurement window of each pipeline run (default 20)
   --warmup N         seconds of warm-up before each window (default 3)
   --overload         also offer about twice what the box can take (latency, drops)
-  --capacity FPS     experiment: offer the load, overload and soak runs their share of FPS instead of what
-                     file-N took, so two settings are compared at the same offered load
   --max-paced N      most RTSP cameras the load, overload and soak runs open (default 16)
   --soak DURATION    also run N cameras at 80 % load for DURATION (30m, 90s), sampling RSS and latency
-  --peer             also run the OpenCV-DNN peer (bench/peer_opencv.py) and report the ratio
-  --sweep            also measure session options (threads 1/2/default, spinning, arena,
-                     memory pattern) and ffmpeg-side scaling
+  --peer             also run the OpenCV-DNN peer (src/bench/peer_opencv.py) and report the ratio
   --threads N        model.threads for the session and pipeline (default 0: onnxruntime decides)
   --batch-max N      model.batch_max (default 4)
-  --thread T         model.thread: worker (default, as the product) or main, where the session runs
-  --letterbox L      ingest.letterbox: ffmpeg (default, as the product) or sharp, who letterboxes to the model input
+  --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
   --decode-threads N ingest.decode_threads: ffmpeg threads per camera (default 1, as the product; 0: ffmpeg's choice)
   --decoder-scheduling S  ingest.decoder_scheduling: batch (default, as the product) or normal, the decoders' Linux policy
-  --sessions N|auto  model.sessions: sessions side by side on worker threads (default auto, as the product)
-  --broker-nagle     experiment: run mosquitto with its default set_tcp_nodelay false (PUBACKs delayed by Nagle)
-  --aligned-phases   experiment: every RTSP camera delivers its frames at the same instant (by default each camera
-                     shoots at its own phase of the frame interval, as independent cameras do)
-  --in-flight N      experiment: batches in the detector at once (default: 2 with the sharp letterbox, 1 with ffmpeg's)
-  --session-variant V  experiment: force session options V (no-spinning, no-mem-pattern, no-arena,
-                     opt-basic) on every session, the pipeline's included
   --providers LIST   execution providers to try (default tensorrt,cuda,cpu)
   --no-rtsp          skip the RTSP runs (and the latency, overload and soak runs that use them)
-  --out FILE         JSON report (default bench-results/bench.json; '-' for none)`;
+  --out FILE         JSON report (default bench-results/bench.json; '-' for none)
 
-/** Parses `linesight bench` arguments into options, or null for --help. */
-export function parseBenchArgs(argv: string[]): Partial<BenchOptions> | null {
-  const { values } = parseArgs({
-    args: argv,
-    allowPositionals: false,
-    options: {
-      model: { type: 'string' },
-      clip: { type: 'string' },
-      cameras: { type: 'string' },
-      seconds: { type: 'string' },
-      warmup: { type: 'string' },
-      overload: { type: 'boolean' },
-      'max-paced': { type: 'string' },
-      capacity: { type: 'string' },
-      soak: { type: 'string' },
-      peer: { type: 'boolean' },
-      sweep: { type: 'boolean' },
-      threads: { type: 'string' },
-      'batch-max': { type: 'string' },
-      thread: { type: 'string' },
-      letterbox: { type: 'string' },
-      'decode-threads': { type: 'string' },
-      'decoder-scheduling': { type: 'string' },
-      'session-variant': { type: 'string' },
-      'in-flight': { type: 'string' },
-      'broker-nagle': { type: 'boolean' },
-      'aligned-phases': { type: 'boolean' },
-      sessions: { type: 'string' },
-      providers: { type: 'string' },
-      'no-rtsp': { type: 'boolean' },
-      out: { type: 'string' },
-      help: { type: 'boolean', short: 'h' },
-    },
-  });
-  if (values.help) return null;
-  const seconds = positiveNumber(values.seconds, '--seconds');
-  const batchMax = positiveNumber(values['batch-max'], '--batch-max', true);
-  if (batchMax === 0) fail('Expected an integer ≥ 1 for --batch-max but received 0');
-  const inFlight = positiveNumber(values['in-flight'], '--in-flight', true);
-  if (inFlight === 0) fail('Expected an integer ≥ 1 for --in-flight but received 0');
-  const maxPaced = positiveNumber(values['max-paced'], '--max-paced', true);
-  if (maxPaced === 0) fail('Expected an integer ≥ 1 for --max-paced but received 0');
-  const capacity = positiveNumber(values.capacity, '--capacity');
-  if (capacity === 0) fail('Expected a number of frames/s > 0 for --capacity but received 0');
-  const options: Partial<BenchOptions> = {
-    ...(values.model === undefined ? {} : { model: values.model }),
-    ...(values.clip === undefined ? {} : { clip: values.clip }),
-    ...(values.cameras === undefined ? {} : { cameras: cameraList(values.cameras) }),
-    ...(seconds === undefined ? {} : { seconds, decodeSeconds: Math.min(10, seconds), sessionSeconds: Math.min(5, seconds) }),
-    ...(values.warmup === undefined ? {} : { warmupSeconds: positiveNumber(values.warmup, '--warmup') }),
-    ...(values.threads === undefined ? {} : { threads: positiveNumber(values.threads, '--threads', true) }),
-    ...(batchMax === undefined ? {} : { batchMax }),
-    ...(inFlight === undefined ? {} : { inFlight }),
-    ...(maxPaced === undefined ? {} : { maxPacedCameras: maxPaced }),
-    ...(capacity === undefined ? {} : { capacity }),
-    ...(values.thread === undefined ? {} : { thread: threadPlace(values.thread) }),
-    ...(values.letterbox === undefined ? {} : { letterbox: letterboxPlace(values.letterbox) }),
-    ...(values['decode-threads'] === undefined ? {} : { decodeThreads: positiveNumber(values['decode-threads'], '--decode-threads', true) }),
-    ...(values['decoder-scheduling'] === undefined ? {} : { decoderScheduling: schedulingPolicy(values['decoder-scheduling']) }),
-    ...(values.providers === undefined ? {} : { providers: providerList(values.providers) }),
-    ...(values['session-variant'] === undefined ? {} : { sessionVariant: values['session-variant'] }),
-    ...(values.soak === undefined ? {} : { soakSeconds: parseDuration(values.soak, '--soak') }),
-    ...(values['no-rtsp'] ? { rtsp: false } : {}),
-    overload: values.overload ?? false,
-    brokerNagle: values['broker-nagle'] ?? false,
-    alignedPhases: values['aligned-phases'] ?? false,
-    ...(values.sessions === undefined ? {} : { sessions: sessionCount(values.sessions) }),
-    peer: values.peer ?? false,
-    sweep: values.sweep ?? false,
-    ...(values.out === undefined ? {} : { out: values.out === '-' ? null : values.out }),
-  };
+The RTSP runs need Debian's /usr/bin/python3 with GStreamer's RTSP server
+(python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good
+gstreamer1.0-plugins-bad); without them the bench runs file cameras only and
+says so. The peer needs python3-opencv and python3-onnx.`;
+
+/** parseArgs' own errors (unknown flag, missing value, stray argument) as E_CLI errors that name the argument. */
+function cliError(err: unknown): unknown {
+  if (!(err instanceof TypeError) || !('code' in err) || typeof err.code !== 'string' || !err.code.startsWith('ERR_PARSE_ARGS')) return err;
+  const unknown = /^Unknown option '([^']+)'/.exec(err.message)?.[1];
+  if (unknown !== undefined) return new LinesightError('E_CLI', `Expected an option listed by linesight bench --help but received ${unknown}`);
+  const missing = /^Option '(-[^ ']+)[^']*' argument missing/.exec(err.message)?.[1];
+  if (missing !== undefined) return new LinesightError('E_CLI', `Expected a value after ${missing} but received none`);
+  return new LinesightError('E_CLI', `${err.message} (see linesight bench --help)`);
+}
+
+/** Parses `linesight bench` arguments into options, or null for --help. Throws LinesightError E_CLI naming the flag on a bad one. */
+export function parseBenchArgs(argv: string[]): Parsed | null {
+  let values: Record<string, unknown>;
+  try {
+    ({ values } = parseArgs({
+      args: argv,
+      allowPositionals: false,
+      options: {
+        ...Object.fromEntries(Object.keys(VALUE_FLAGS).map((name) => [name, { type: 'string' as const }])),
+        ...Object.fromEntries(Object.keys(SWITCHES).map((name) => [name, { type: 'boolean' as const }])),
+        help: { type: 'boolean', short: 'h' },
+      },
+    }));
+  } catch (err) {
+    throw cliError(err);
+  }
+  if (values.help === true) return null;
+  const options: Parsed = {};
+  for (const [name, value] of Object.entries(values)) {
+    const flag = `--${name}`;
+    if (Object.hasOwn(VALUE_FLAGS, name) && typeof value === 'string') Object.assign(options, VALUE_FLAGS[name](value, flag));
+    else if (Object.hasOwn(SWITCHES, name) && value === true) Object.assign(options, SWITCHES[name]);
+  }
   return options;
-}
-
-function sessionCount(text: string): number | 'auto' {
-  if (text === 'auto') return text;
-  const n = Number(text);
-  if (!Number.isInteger(n) || n < 1) fail(`Expected "auto" or an integer ≥ 1 for --sessions but received ${describeValue(text)}`);
-  return n;
-}
-
-function letterboxPlace(text: string): 'ffmpeg' | 'sharp' {
-  if (text === 'ffmpeg' || text === 'sharp') return text;
-  fail(`Expected "ffmpeg" or "sharp" for --letterbox but received ${describeValue(text)}`);
-}
-
-function schedulingPolicy(text: string): DecoderScheduling {
-  if (text === 'batch' || text === 'normal') return text;
-  fail(`Expected "batch" or "normal" for --decoder-scheduling but received ${describeValue(text)}`);
-}
-
-function threadPlace(text: string): 'worker' | 'main' {
-  if (text === 'worker' || text === 'main') return text;
-  fail(`Expected "worker" or "main" for --thread but received ${describeValue(text)}`);
 }

@@ -1,14 +1,14 @@
 /**
- * Runs the OpenCV-DNN peer (bench/peer_opencv.py) on the same clip and model,
+ * Runs the OpenCV-DNN peer (src/bench/peer_opencv.py) on the same clip and model,
  * with Debian's /usr/bin/python3 (python3-opencv, python3-onnx).
  */
 import { execFile } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { errorMessage } from '../errors.js';
-import { SYSTEM_PYTHON } from './services.js';
-import type { PeerResult } from './report.js';
+import { benchScript, SYSTEM_PYTHON } from './services.js';
+import { round } from './stats.js';
+import type { PeerResult, PipelineResult } from './report.js';
 
-export const PEER_SCRIPT = fileURLToPath(new URL('../../bench/peer_opencv.py', import.meta.url));
+export const PEER_SCRIPT = benchScript('peer_opencv.py');
 
 interface PeerOutput {
   error?: string;
@@ -48,4 +48,19 @@ export function runPeer(clip: string, model: string, seconds: number): Promise<P
       });
     });
   });
+}
+
+/**
+ * The peer on the bench's clip and model for `seconds`, with linesight's ratio
+ * to it: the 1-camera file run (`ratio`) and the best file run (`ratioBest`).
+ */
+export async function peerAgainst(clip: string, model: string, seconds: number, pipeline: readonly PipelineResult[]): Promise<PeerResult> {
+  const peer = await runPeer(clip, model, seconds);
+  const files = pipeline.filter((p) => p.source === 'file');
+  const one = files.find((p) => p.cameras === 1) ?? files[0];
+  if (peer.ok && peer.fps && one) {
+    peer.ratio = round(one.fps / peer.fps, 3);
+    peer.ratioBest = round(Math.max(...files.map((p) => p.fps)) / peer.fps, 3);
+  }
+  return peer;
 }

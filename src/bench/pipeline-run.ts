@@ -29,13 +29,11 @@ export interface PipelineSpec {
   cameraFps: number;
   seconds: number;
   warmupSeconds: number;
-  model: { path: string; providers: ProviderName[]; threads: number; thread: 'worker' | 'main'; sessions: number | 'auto'; batchMax: number; confidence?: number };
-  /** `ingest.letterbox`. */
-  letterbox: 'ffmpeg' | 'sharp';
+  model: { path: string; providers: ProviderName[]; threads: number; sessions: number | 'auto'; batchMax: number; confidence?: number };
+  /** `ingest.decode_threads`. */
   decodeThreads: number;
+  /** `ingest.decoder_scheduling`. */
   decoderScheduling: DecoderScheduling;
-  /** Experiment: batches in the detector at once; null: what the letterbox implies. */
-  inFlight: number | null;
   /** External broker URL; none starts linesight's embedded broker. */
   mqttUrl?: string;
   /** The bound for this run, given the batch size the scheduler aims for. */
@@ -51,6 +49,8 @@ export interface PipelineSpec {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const DROP_REASONS = ['superseded', 'bad_frame', 'inference_error', 'shutdown'] as const satisfies ReadonlyArray<keyof DropCounts>;
+
 async function configFor(spec: PipelineSpec, dir: string) {
   const cameras = Array.from({ length: spec.cameras }, (_, i) => ({
     id: `cam${i + 1}`,
@@ -63,12 +63,11 @@ async function configFor(spec: PipelineSpec, dir: string) {
     site: 'bench',
     line: spec.label.replace(/[^A-Za-z0-9_.-]/g, '-'),
     cameras,
-    ingest: { letterbox: spec.letterbox, decode_threads: spec.decodeThreads, decoder_scheduling: spec.decoderScheduling },
+    ingest: { decode_threads: spec.decodeThreads, decoder_scheduling: spec.decoderScheduling },
     model: {
       path: spec.model.path,
       providers: spec.model.providers,
       threads: spec.model.threads,
-      thread: spec.model.thread,
       sessions: spec.model.sessions,
       batch_max: spec.model.batchMax,
       ...(spec.model.confidence === undefined ? {} : { confidence: spec.model.confidence }),
@@ -87,7 +86,7 @@ async function configFor(spec: PipelineSpec, dir: string) {
 }
 
 function totals(snaps: CameraSnapshot[]): { received: number; inspected: number; dropped: DropCounts; restarts: number } {
-  const dropped: DropCounts = { superseded: 0, bad_frame: 0, shutdown: 0 };
+  const dropped: DropCounts = { superseded: 0, bad_frame: 0, inference_error: 0, shutdown: 0 };
   let received = 0;
   let inspected = 0;
   let restarts = 0;
@@ -95,7 +94,7 @@ function totals(snaps: CameraSnapshot[]): { received: number; inspected: number;
     received += s.framesReceived;
     inspected += s.framesInspected;
     restarts += s.restarts;
-    for (const k of Object.keys(dropped) as Array<keyof DropCounts>) dropped[k] += s.framesDropped[k];
+    for (const k of DROP_REASONS) dropped[k] += s.framesDropped[k];
   }
   return { received, inspected, dropped, restarts };
 }
@@ -127,114 +126,135 @@ function delaysBeyondQuickest(lags: readonly number[]): number[] {
   return lags.map((lag) => lag - quickest);
 }
 
+/** What the bench collects from every inspected frame inside the window. */
+class WindowObserver {
+  start = Infinity;
+  end = Infinity;
+  readonly latencies: number[] = [];
+  readonly calls: number[] = [];
+  readonly waits: number[] = [];
+  /** Per camera, each frame's arrival lag behind its place in the stream (paced runs). */
+  readonly lags = new Map<string, number[]>();
+  batches = 0;
+  /** Latencies since the last soak sample. */
+  interval: number[] = [];
+
+  constructor(private readonly paced: boolean) {}
+
+  readonly onInspected = (result: InspectedFrame): void => {
+    if (result.inferredAt < this.start || result.inferredAt > this.end) return;
+    const ms = result.inferredAt - result.frame.captureTs;
+    this.latencies.push(ms);
+    this.calls.push(result.inferMs);
+    this.waits.push(Math.max(0, ms - result.inferMs)); // a whole-ms clock against a fine one: never below 0
+    this.interval.push(ms);
+    if (this.paced && result.frame.mediaTs !== undefined) {
+      const camera = this.lags.get(result.frame.camera) ?? [];
+      camera.push(result.frame.captureTs - result.frame.mediaTs);
+      this.lags.set(result.frame.camera, camera);
+    }
+    this.batches += 1 / result.batchSize;
+  };
+}
+
+/** Soak: a sample every `intervalS` until the window's end. */
+async function sampleWindow(line: Line, spec: PipelineSpec, observer: WindowObserver, t0: number, onSample: (sample: SoakSample) => void, intervalS: number): Promise<void> {
+  const every = intervalS * 1000;
+  let last = totals(line.cameras()).inspected;
+  for (let at = every; at <= spec.seconds * 1000; at += every) {
+    await sleep(Math.max(0, t0 + at - performance.now()));
+    const now = totals(line.cameras()).inspected;
+    const lat = percentiles(observer.interval);
+    observer.interval = [];
+    onSample({
+      atS: round(at / 1000, 1),
+      selfRssMb: round(rssMb()),
+      childrenRssMb: round(childrenRssMb(spec.exclude())),
+      heapUsedMb: round(process.memoryUsage().heapUsed / 2 ** 20),
+      fps: round((now - last) / intervalS),
+      inferLatencyP50: lat.p50,
+      inferLatencyP99: lat.p99,
+    });
+    last = now;
+  }
+}
+
+/** Alerts confirmed in the window: waits for their PUBACKs (the outbox empties), then reads `sent_at`. */
+async function pubackLatencies(line: Line, observer: WindowObserver): Promise<number[]> {
+  const drainBy = Date.now() + 10_000;
+  while (line.store.depth() > 0 && Date.now() < drainBy) await sleep(50);
+  const latencies: number[] = [];
+  for (const a of line.store.recentAlerts({ limit: 1_000_000, since: observer.start })) {
+    if (a.ts <= observer.end && a.sentAt !== undefined) latencies.push(a.sentAt - a.ts);
+  }
+  return latencies;
+}
+
+type Usage = ReturnType<ProcessSampler['finish']>;
+type Totals = ReturnType<typeof totals>;
+
+function pipelineResult(spec: PipelineSpec, before: Totals, after: Totals, usage: Usage, observer: WindowObserver, puback: number[]): PipelineResult {
+  const seconds = usage.wallMs / 1000;
+  const inspected = after.inspected - before.inspected;
+  const fps = inspected / seconds;
+  const dropped = { ...after.dropped };
+  for (const k of DROP_REASONS) dropped[k] -= before.dropped[k];
+  const cpuMs = usage.selfCpuMs + usage.childrenCpuMs;
+  const otherBusyPct = Math.max(0, (usage.machineBusyMs - cpuMs) / usage.wallMs) * 100;
+  const bound = withAvailableCores(spec.bound, spec.cores, otherBusyPct);
+  const pct = (ms: number) => round((ms / usage.wallMs) * 100, 1);
+  return {
+    label: spec.label,
+    source: spec.source,
+    cameras: spec.cameras,
+    cameraFps: spec.cameraFps,
+    batchMax: spec.model.batchMax,
+    seconds: round(seconds, 3),
+    framesReceived: after.received - before.received,
+    framesInspected: inspected,
+    fps: round(fps),
+    receivedFps: round((after.received - before.received) / seconds),
+    bound,
+    ratio: round(fps / bound.fps, 3),
+    ratioAvailable: round(fps / (bound.availableFps ?? bound.fps), 3),
+    dropped,
+    inferLatencyMs: percentiles(observer.latencies),
+    callMs: percentiles(observer.calls),
+    waitMs: percentiles(observer.waits),
+    arrivalDelayMs: percentiles([...observer.lags.values()].flatMap(delaysBeyondQuickest)),
+    pubackLatencyMs: percentiles(puback),
+    alerts: puback.length,
+    meanBatch: observer.batches > 0 ? round(observer.latencies.length / observer.batches) : 0,
+    cpuPct: pct(cpuMs),
+    cpuSelfPct: pct(usage.selfCpuMs),
+    cpuChildrenPct: pct(usage.childrenCpuMs),
+    machineBusyPct: pct(usage.machineBusyMs),
+    otherBusyPct: round(otherBusyPct, 1),
+    peakRss: { selfMb: round(usage.selfPeakMb), childrenMb: round(usage.childrenPeakMb), totalMb: round(usage.selfPeakMb + usage.childrenPeakMb) },
+    restarts: after.restarts - before.restarts,
+  };
+}
+
 export async function runPipeline(spec: PipelineSpec): Promise<PipelineResult> {
   const dir = mkdtempSync(join(tmpdir(), 'linesight-bench-'));
   let line: Line | undefined;
   try {
-    line = await startLine(await configFor(spec, dir), spec.log, {
-      publisherTuning: { embeddedHost: '127.0.0.1' },
-      ...(spec.inFlight === null ? {} : { inFlight: spec.inFlight }),
-    });
-    const live = line;
-    let windowStart = Infinity;
-    let windowEnd = Infinity;
-    const latencies: number[] = [];
-    const calls: number[] = [];
-    const waits: number[] = [];
-    const lags = new Map<string, number[]>();
-    let batches = 0;
-    let interval: number[] = [];
-    live.onInspected((result: InspectedFrame) => {
-      if (result.inferredAt < windowStart || result.inferredAt > windowEnd) return;
-      const ms = result.inferredAt - result.frame.captureTs;
-      latencies.push(ms);
-      calls.push(result.inferMs);
-      waits.push(Math.max(0, ms - result.inferMs)); // a whole-ms clock against a fine one: never below 0
-      interval.push(ms);
-      if (spec.source === 'rtsp' && result.frame.mediaTs !== undefined) {
-        const camera = lags.get(result.frame.camera) ?? [];
-        camera.push(result.frame.captureTs - result.frame.mediaTs);
-        lags.set(result.frame.camera, camera);
-      }
-      batches += 1 / result.batchSize;
-    });
-
-    await waitForAllInspected(live, 60_000);
+    line = await startLine(await configFor(spec, dir), spec.log, { publisherTuning: { embeddedHost: '127.0.0.1' } });
+    const observer = new WindowObserver(spec.source === 'rtsp');
+    line.onInspected(observer.onInspected);
+    await waitForAllInspected(line, 60_000);
     await sleep(spec.warmupSeconds * 1000);
 
-    const before = totals(live.cameras());
+    const before = totals(line.cameras());
     const sampler = new ProcessSampler(spec.exclude);
-    windowStart = Date.now();
+    observer.start = Date.now();
     const t0 = performance.now();
-    if (spec.intervalS && spec.onSample) {
-      const every = spec.intervalS * 1000;
-      let last = totals(live.cameras()).inspected;
-      for (let at = every; at <= spec.seconds * 1000; at += every) {
-        await sleep(Math.max(0, t0 + at - performance.now()));
-        const now = totals(live.cameras()).inspected;
-        const lat = percentiles(interval);
-        interval = [];
-        spec.onSample({
-          atS: round(at / 1000, 1),
-          selfRssMb: round(rssMb()),
-          childrenRssMb: round(childrenRssMb(spec.exclude())),
-          heapUsedMb: round(process.memoryUsage().heapUsed / 2 ** 20),
-          fps: round((now - last) / spec.intervalS),
-          inferLatencyP50: lat.p50,
-          inferLatencyP99: lat.p99,
-        });
-        last = now;
-      }
-    }
+    if (spec.intervalS && spec.onSample) await sampleWindow(line, spec, observer, t0, spec.onSample, spec.intervalS);
     await sleep(Math.max(0, t0 + spec.seconds * 1000 - performance.now()));
-    windowEnd = Date.now();
-    const after = totals(live.cameras());
+    observer.end = Date.now();
+    const after = totals(line.cameras());
     const usage = sampler.finish();
-    const seconds = usage.wallMs / 1000;
-
-    // Alerts confirmed in the window: wait for their PUBACKs (the outbox empties), then read `sent_at`.
-    const drainBy = Date.now() + 10_000;
-    while (live.store.depth() > 0 && Date.now() < drainBy) await sleep(50);
-    const alerts = live.store.recentAlerts({ limit: 1_000_000, since: windowStart }).filter((a) => a.ts <= windowEnd && a.sentAt !== undefined);
-    const puback = alerts.map((a) => (a.sentAt as number) - a.ts);
-
-    const inspected = after.inspected - before.inspected;
-    const fps = inspected / seconds;
-    const dropped = { ...after.dropped };
-    for (const k of Object.keys(dropped) as Array<keyof DropCounts>) dropped[k] -= before.dropped[k];
-    const cpuMs = usage.selfCpuMs + usage.childrenCpuMs;
-    const otherBusyPct = Math.max(0, (usage.machineBusyMs - cpuMs) / usage.wallMs) * 100;
-    const bound = withAvailableCores(spec.bound, spec.cores, otherBusyPct);
-    return {
-      label: spec.label,
-      source: spec.source,
-      cameras: spec.cameras,
-      cameraFps: spec.cameraFps,
-      batchMax: spec.model.batchMax,
-      seconds: round(seconds, 3),
-      framesReceived: after.received - before.received,
-      framesInspected: inspected,
-      fps: round(fps),
-      receivedFps: round((after.received - before.received) / seconds),
-      bound,
-      ratio: round(fps / bound.fps, 3),
-      ratioAvailable: round(fps / (bound.availableFps ?? bound.fps), 3),
-      dropped,
-      inferLatencyMs: percentiles(latencies),
-      callMs: percentiles(calls),
-      waitMs: percentiles(waits),
-      arrivalDelayMs: percentiles([...lags.values()].flatMap(delaysBeyondQuickest)),
-      pubackLatencyMs: percentiles(puback),
-      alerts: alerts.length,
-      meanBatch: batches > 0 ? round(latencies.length / batches) : 0,
-      cpuPct: round((cpuMs / usage.wallMs) * 100, 1),
-      cpuSelfPct: round((usage.selfCpuMs / usage.wallMs) * 100, 1),
-      cpuChildrenPct: round((usage.childrenCpuMs / usage.wallMs) * 100, 1),
-      machineBusyPct: round((usage.machineBusyMs / usage.wallMs) * 100, 1),
-      otherBusyPct: round(otherBusyPct, 1),
-      peakRss: { selfMb: round(usage.selfPeakMb), childrenMb: round(usage.childrenPeakMb), totalMb: round(usage.selfPeakMb + usage.childrenPeakMb) },
-      restarts: after.restarts - before.restarts,
-    };
+    return pipelineResult(spec, before, after, usage, observer, await pubackLatencies(line, observer));
   } finally {
     await line?.stop();
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,7 @@
  */
 import type { DecoderScheduling } from '../config/schema.js';
 
-export const BENCH_SCHEMA = 'linesight.bench/1';
+export const BENCH_SCHEMA = 'linesight.bench/2';
 
 export interface Percentiles {
   /** Samples behind the figures; percentiles of 0 samples are null. */
@@ -47,37 +47,28 @@ export interface ModelSummary {
   dynamicBatch: boolean;
   /** Frames per session call in the pipeline (`model.batch_max`, 1 for a fixed-batch model). */
   pipelineBatch: number;
+  /** `model.threads` (0: onnxruntime's default). */
   threads: number;
-  /** `model.thread` of the pipeline runs: the session on a worker thread or on the main thread. */
-  thread: 'worker' | 'main';
-  /** `ingest.letterbox` of the pipeline runs. */
-  letterbox: 'ffmpeg' | 'sharp';
-  /** `model.sessions` of the pipeline runs (`auto` resolved: how many the line opened). */
+  /** `model.sessions` of the pipeline runs (`auto` resolved: how many worker threads the pool opened). */
   sessions: number;
-  /** Batches in the detector at once in the pipeline runs (2 with the sharp letterbox, 1 with ffmpeg's, unless `--in-flight`). */
-  inFlight: number;
-  /** `default`, or the session option variant forced on every session (`--session-variant`). */
-  sessionVariant: string;
 }
 
-/** (1) ffmpeg alone, same flags as the pipeline, rawvideo read and discarded. */
+/**
+ * (1) ffmpeg alone, same flags as the pipeline: the model input (letterboxed by
+ * ffmpeg) on stdout and every k-th frame at full size on fd 3, read and discarded.
+ */
 export interface DecodeResult {
-  /**
-   * What ffmpeg produced: every frame at full size in rgb24 (`ingest.letterbox: sharp`),
-   * or the model input plus every k-th frame at full size on fd 3 (`ffmpeg`).
-   */
-  variant: 'full-size' | 'ffmpeg-letterbox';
   /** `ingest.decode_threads` (0: ffmpeg's choice), as the pipeline's cameras run. */
   threads: number;
   /** `ingest.decoder_scheduling`, as the pipeline's cameras run. */
   scheduling: DecoderScheduling;
   args: string[];
-  /** Frames on stdout (model inputs, or full-size frames). */
+  /** Model inputs on stdout. */
   frames: number;
   seconds: number;
   fps: number;
   frameBytes: number;
-  /** Full-size frames ffmpeg produced in the window (= frames without the letterbox). */
+  /** Full-size frames ffmpeg sent on fd 3 in the window (every k-th, for the preview). */
   fullSizeFrames: number;
   /** CPU seconds per frame: ffmpeg plus this process reading the pipe (core-ms). */
   cpuMsPerFrame: number;
@@ -85,14 +76,16 @@ export interface DecodeResult {
   cpuPct: number;
 }
 
-/** (2) the model's session alone, tensors pre-filled, warm-up excluded. */
+/**
+ * (2) the model's sessions alone, on the pipeline's worker threads, fed model
+ * inputs as a letterboxing camera hands them over (the tensor fill included),
+ * warm-up excluded.
+ */
 export interface SessionResult {
   batch: number;
   threads: number;
   /** Sessions side by side (worker threads); `fps` is their sum, `callMs` per call. */
   sessions: number;
-  /** Session option variant (`default` is what the pipeline uses). */
-  variant: string;
   calls: number;
   seconds: number;
   /** Frames per second (calls × batch / seconds). */
@@ -100,18 +93,6 @@ export interface SessionResult {
   callMs: Percentiles;
   cpuMsPerFrame: number;
   cpuPct: number;
-}
-
-/** Per-frame cost of the preprocessing steps between decode and session. */
-export interface PreprocessResult {
-  frames: number;
-  /** sharp letterbox of a decoded source frame to the model size (wall, sequential). */
-  sharpLetterboxMs: number;
-  sharpLetterboxCpuMs: number;
-  /** RGB24 → float32 NCHW tensor (JS loop). */
-  tensorFillMs: number;
-  /** Allocating a fresh float32 input tensor per call: what the detector did before sessions kept their input buffers (TensorStore). */
-  tensorAllocMs: number;
 }
 
 export interface Bound {
@@ -144,6 +125,7 @@ export interface Bound {
 export interface DropCounts {
   superseded: number;
   bad_frame: number;
+  inference_error: number;
   shutdown: number;
 }
 
@@ -263,22 +245,14 @@ export interface BenchReport {
   machine: MachineInfo;
   clip: ClipInfo;
   model: ModelSummary;
-  /** `tcpNoDelay`: mosquitto's `set_tcp_nodelay` (false with `--broker-nagle`). */
-  broker: { kind: 'mosquitto' | 'embedded'; url: string; tcpNoDelay?: boolean };
-  /** RTSP cameras' frame phases: `spread` over the frame interval as independent cameras (default), or `aligned` (`--aligned-phases`, the worst case). */
-  rtspPhases: 'spread' | 'aligned';
+  /** mosquitto (with `set_tcp_nodelay true`) when installed, else linesight's embedded broker. */
+  broker: { kind: 'mosquitto' | 'embedded'; url: string };
   decode: DecodeResult;
   session: SessionResult[];
-  preprocess: PreprocessResult;
   pipeline: PipelineResult[];
   overload: PipelineResult | null;
   soak: SoakResult | null;
   peer: PeerResult | null;
-  /**
-   * Optional measurements: session option variants (`--sweep`), and ffmpeg's
-   * cost with the other `ingest.letterbox` than the pipeline's (always).
-   */
-  experiments: { session: SessionResult[]; decode: DecodeResult[] };
   /** Per-frame latency budget for the latency targets: decode cpu/frame + one session call. */
   latencyBudgetMs: number;
   targets: TargetCheck[];

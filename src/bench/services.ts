@@ -1,19 +1,30 @@
 /**
  * The real parts the bench talks to: a mosquitto broker (when installed) for
- * PUBACK latency, and the GStreamer RTSP server of the test fixtures
- * (test/fixtures/rtsp_server.py, run with Debian's /usr/bin/python3, which has
- * the GStreamer bindings) for cameras paced in real time.
+ * PUBACK latency, and a GStreamer RTSP server (src/bench/rtsp_server.py, run
+ * with Debian's /usr/bin/python3, which has the GStreamer bindings) for cameras
+ * paced in real time.
  */
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer, connect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { LinesightError } from '../errors.js';
+import { LinesightError, errorMessage } from '../errors.js';
 
-export const RTSP_SERVER_SCRIPT = fileURLToPath(new URL('../../test/fixtures/rtsp_server.py', import.meta.url));
+/**
+ * A Python script of the bench. Resolved through the sources, so the same path
+ * works from src/bench (tests) and dist/bench (the built CLI): tsc does not
+ * copy .py files, and src/bench/*.py ship with the package.
+ */
+export function benchScript(name: string): string {
+  return fileURLToPath(new URL(`../../src/bench/${name}`, import.meta.url));
+}
+
+export const RTSP_SERVER_SCRIPT = benchScript('rtsp_server.py');
 export const SYSTEM_PYTHON = '/usr/bin/python3';
+/** What the RTSP server needs from Debian, for the message when it is missing. */
+export const RTSP_PACKAGES = 'python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good gstreamer1.0-plugins-bad';
 
 export interface Service {
   url: string;
@@ -26,8 +37,9 @@ export function freePort(): Promise<number> {
     const server = createServer();
     server.once('error', reject);
     server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
+      const address = server.address();
+      const port = typeof address === 'object' && address !== null ? address.port : 0;
+      server.close(() => (port > 0 ? resolve(port) : reject(new Error(`Expected a TCP address from a loopback listener but received ${String(address)}`))));
     });
   });
 }
@@ -62,22 +74,23 @@ function canConnect(port: number): Promise<boolean> {
 }
 
 /**
- * mosquitto on a free loopback port, anonymous, no persistence, config in a temp dir.
- * `tcpNoDelay` (default true) sets `set_tcp_nodelay`: with mosquitto's default
- * (Nagle on), the second of two PUBACKs in a row waits for the client's delayed
- * TCP ACK, about 40 ms on Linux (docs/mqtt.md, *Broker settings*).
+ * mosquitto on a free loopback port, anonymous, no persistence, config in a temp dir,
+ * with `set_tcp_nodelay true`: with mosquitto's default (Nagle on), the second of two
+ * PUBACKs in a row waits for the client's delayed TCP ACK, about 40 ms on Linux
+ * (docs/mqtt.md, *Broker settings*).
  */
-export async function startMosquitto(tcpNoDelay = true): Promise<Service> {
+export async function startMosquitto(): Promise<Service> {
   const dir = mkdtempSync(join(tmpdir(), 'linesight-bench-mqtt-'));
   const port = await freePort();
   const conf = join(dir, 'mosquitto.conf');
-  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', `set_tcp_nodelay ${tcpNoDelay}`,
+  writeFileSync(conf, [`listener ${port} 127.0.0.1`, 'allow_anonymous true', 'persistence false', 'set_tcp_nodelay true',
     // Running as root, mosquitto would switch to its own user and lose the temp dir.
     'user root', 'log_dest stderr', 'log_type error', 'log_type warning'].join('\n') + '\n');
   let log = '';
   // Tied to this process like ffmpeg (bin/ffmpeg-tethered): a crashed bench leaves no broker behind.
-  const [cmd, args] = onPath('setpriv') ? ['setpriv', ['--pdeathsig', 'TERM', '--', 'mosquitto', '-c', conf]] : ['mosquitto', ['-c', conf]];
-  const child = spawn(cmd as string, args as string[], { stdio: ['ignore', 'ignore', 'pipe'] });
+  const mosquitto = ['mosquitto', '-c', conf];
+  const [cmd, ...args] = onPath('setpriv') ? ['setpriv', '--pdeathsig', 'TERM', '--', ...mosquitto] : mosquitto;
+  const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'] });
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));
   const deadline = Date.now() + 10_000;
   while (!(await canConnect(port))) {
@@ -99,12 +112,30 @@ export async function startMosquitto(tcpNoDelay = true): Promise<Service> {
 }
 
 /**
- * Serves `clip` on rtsp://127.0.0.1:PORT/cam, looped, paced in real time; one server takes many clients.
- * With `spreadPhases` the clients that connect together still get their frames at different instants
- * of the frame interval, as independent cameras do; without it, all at once (the worst case).
+ * Why the RTSP server cannot run here, with what to install (the script's own
+ * `--check` names the missing GStreamer parts); null when it can.
  */
-export async function startRtspServer(clip: string, spreadPhases = true): Promise<Service> {
-  const args = [RTSP_SERVER_SCRIPT, '--port', '0', '--clip', clip, '--loop', ...(spreadPhases ? ['--spread-phases'] : [])];
+export function rtspServerProblem(python = SYSTEM_PYTHON): Promise<string | null> {
+  return new Promise((resolve) => {
+    execFile(python, [RTSP_SERVER_SCRIPT, '--check'], { timeout: 30_000 }, (err, _stdout, stderr) => {
+      if (!err) {
+        resolve(null);
+        return;
+      }
+      // The script's last line: "rtsp_server[PID]: cannot serve RTSP: …; install them with: apt-get install …".
+      const said = /^rtsp_server\[\d+\]: (.+)$/m.exec(stderr.trim().split('\n').at(-1) ?? '')?.[1];
+      resolve(said ?? `${python} cannot run ${RTSP_SERVER_SCRIPT} (${errorMessage(err)}); install ${RTSP_PACKAGES} (Debian)`);
+    });
+  });
+}
+
+/**
+ * Serves `clip` on rtsp://127.0.0.1:PORT/cam, looped, paced in real time; one server takes many clients.
+ * The clients that connect together get their frames at different instants of the frame
+ * interval (`--spread-phases`), as independent cameras do.
+ */
+export async function startRtspServer(clip: string): Promise<Service> {
+  const args = [RTSP_SERVER_SCRIPT, '--port', '0', '--clip', clip, '--loop', '--spread-phases'];
   const child = spawn(SYSTEM_PYTHON, args, { stdio: ['ignore', 'pipe', 'pipe'] });
   let log = '';
   child.stderr?.on('data', (d: Buffer) => (log = (log + d.toString()).slice(-4000)));

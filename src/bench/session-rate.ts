@@ -1,72 +1,40 @@
 /**
- * (2) The raw session rate: the model alone on the pipeline's provider, one
- * pre-filled input tensor reused for every call, warm-up calls excluded.
+ * (2) The raw session rate: the model alone on the pipeline's own backend (its
+ * worker threads, `model.sessions` of them), kept busy by as many callers as it
+ * has sessions. Each call hands over letterbox-grey model inputs in shared
+ * memory, as a letterboxing camera does, and the worker fills its tensor from
+ * them, as in the pipeline. Warm-up calls are excluded; CPU is the whole
+ * process's (worker threads included).
  */
-import * as ort from 'onnxruntime-node';
-import { LinesightError, describeValue } from '../errors.js';
-import { openInWorker } from '../infer/backend.js';
+import { openInWorker, type InferenceBackend } from '../infer/backend.js';
 import { describeInput } from '../infer/model-shape.js';
-import { fillTensor, tensorDims, type TensorInput } from '../preprocess/tensor.js';
-import { openSession, type ProviderName } from '../infer/session.js';
+import type { ProviderName } from '../infer/session.js';
 import { silentLogger } from '../log.js';
+import { LETTERBOX_PAD } from '../preprocess/letterbox.js';
+import type { TensorInput } from '../preprocess/tensor.js';
 import type { ModelInfo } from '../types.js';
 import { percentiles, round } from './stats.js';
 import type { SessionResult } from './report.js';
 
-/** Session option variants tried by `--sweep`; `default` is the pipeline's own (src/infer/session.ts). */
-export const SESSION_VARIANTS: Record<string, Partial<ort.InferenceSession.SessionOptions>> = {
-  default: {},
-  'no-spinning': { extra: { session: { intra_op: { allow_spinning: '0' }, inter_op: { allow_spinning: '0' } } } },
-  'no-mem-pattern': { enableMemPattern: false },
-  'no-arena': { enableCpuMemArena: false },
-  'opt-basic': { graphOptimizationLevel: 'basic' },
-};
-
-type CreateSession = (model: unknown, options?: ort.InferenceSession.SessionOptions) => Promise<ort.InferenceSession>;
-
-/**
- * Experiment (`--session-variant`): every session this process opens from here on,
- * the pipeline's included, gets a SESSION_VARIANTS entry merged into its options,
- * so the effect of a session option on the whole pipeline is measured before
- * src/infer/session.ts adopts it. Returns the undo.
- */
-export function forceSessionVariant(variant: string): () => void {
-  const extra = SESSION_VARIANTS[variant];
-  if (!extra) {
-    throw new LinesightError('E_CLI', `Expected one of ${Object.keys(SESSION_VARIANTS).join(', ')} for --session-variant but received ${describeValue(variant)}`);
-  }
-  const Session = ort.InferenceSession as unknown as { create: CreateSession };
-  const original = Session.create;
-  Session.create = (model, options) => original.call(ort.InferenceSession, model, { ...options, ...extra });
-  return () => {
-    Session.create = original;
-  };
-}
-
-export interface SessionBenchOptions {
+export interface SessionPoolOptions {
   modelPath: string;
   providers: readonly ProviderName[];
   info: ModelInfo;
-  batch: number;
-  /** intraOpNumThreads; 0 = onnxruntime's default (one per core). */
+  /** `model.threads`: intraOpNumThreads; 0 = onnxruntime's default. */
   threads: number;
-  seconds: number;
-  variant?: string;
-  warmupCalls?: number;
+  /** `model.sessions`: sessions side by side on worker threads, as the pipeline opens them. */
+  sessions: number | 'auto';
 }
 
-async function open(options: SessionBenchOptions): Promise<ort.InferenceSession> {
-  const variant = options.variant ?? 'default';
-  if (variant === 'default') {
-    // The very code path the pipeline uses, so provider and options match.
-    return (await openSession(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger())).session;
-  }
-  return ort.InferenceSession.create(options.modelPath, {
-    executionProviders: [{ name: 'cpu' }],
-    graphOptimizationLevel: 'all',
-    ...(options.threads > 0 ? { intraOpNumThreads: options.threads } : {}),
-    ...SESSION_VARIANTS[variant],
-  });
+/** The pipeline's session pool, opened once and measured at each batch size. */
+export interface SessionPool {
+  readonly provider: string;
+  /** Sessions the pool opened (`auto` resolved). */
+  readonly sessions: number;
+  /** Most frames a call should carry, when the sessions fix it (see `framesPerCall`). */
+  readonly maxCallFrames?: number;
+  measure(batch: number, seconds: number, warmupCalls?: number): Promise<SessionResult>;
+  release(): Promise<void>;
 }
 
 /** The model input as the detector fills it: layout and type read by the detector's own check. */
@@ -75,9 +43,9 @@ export function tensorInputOf(info: ModelInfo): TensorInput {
   return { name: info.inputName, type: spec.type, layout: spec.layout, width: info.inputWidth, height: info.inputHeight };
 }
 
-/** A batch of letterbox-grey images in the model's layout and type. */
-function greyTensor(input: TensorInput, batch: number): ort.Tensor {
-  return new ort.Tensor(input.type, fillTensor(input, [], batch), tensorDims(input, batch));
+/** `batch` letterbox-grey RGB24 model inputs in shared memory, as a letterboxing camera's input pool holds them. */
+function greyInputs(input: TensorInput, batch: number): Uint8Array[] {
+  return Array.from({ length: batch }, () => new Uint8Array(new SharedArrayBuffer(input.width * input.height * 3)).fill(LETTERBOX_PAD));
 }
 
 interface Timed {
@@ -105,13 +73,12 @@ async function timeCalls(callers: number, seconds: number, call: () => Promise<u
   return { callMs, wallMs: end - t0, cpuMs: (cpu.user + cpu.system) / 1000 };
 }
 
-function sessionResult(batch: number, threads: number, sessions: number, variant: string, t: Timed): SessionResult {
+function sessionResult(batch: number, threads: number, sessions: number, t: Timed): SessionResult {
   const frames = t.callMs.length * batch;
   return {
     batch,
     threads,
     sessions,
-    variant,
     calls: t.callMs.length,
     seconds: round(t.wallMs / 1000, 3),
     fps: round(frames / (t.wallMs / 1000)),
@@ -121,40 +88,25 @@ function sessionResult(batch: number, threads: number, sessions: number, variant
   };
 }
 
-export async function measureSession(options: SessionBenchOptions): Promise<SessionResult> {
-  const session = await open(options);
-  try {
-    const feeds = { [options.info.inputName]: greyTensor(tensorInputOf(options.info), options.batch) };
-    for (let i = 0; i < (options.warmupCalls ?? 3); i++) await session.run(feeds);
-    const timed = await timeCalls(1, options.seconds, () => session.run(feeds));
-    return sessionResult(options.batch, options.threads, 1, options.variant ?? 'default', timed);
-  } finally {
-    await session.release();
-  }
-}
-
-export interface PoolBenchOptions extends Omit<SessionBenchOptions, 'variant'> {
-  /** `model.sessions`: sessions side by side on worker threads, as the pipeline opens them. */
-  sessions: number | 'auto';
+async function measureBatch(backend: InferenceBackend, input: TensorInput, threads: number, batch: number, seconds: number, warmupCalls: number): Promise<SessionResult> {
+  const images = greyInputs(input, batch);
+  const call = () => backend.run(input, images, batch);
+  await Promise.all(Array.from({ length: backend.sessions * warmupCalls }, call));
+  return sessionResult(batch, threads, backend.sessions, await timeCalls(backend.sessions, seconds, call));
 }
 
 /**
- * (2) for a session on worker threads: the pipeline's own backend (openInWorker),
- * kept busy by as many callers as it has sessions, each handing over a fresh
- * input buffer per call as the detector does. CPU is the whole process's
- * (worker threads included).
+ * Opens the model on worker threads exactly as the pipeline does (openInWorker),
+ * for measuring its raw rate at each batch size the pipeline may use.
  */
-export async function measureSessionPool(options: PoolBenchOptions): Promise<SessionResult> {
+export async function openSessionPool(options: SessionPoolOptions): Promise<SessionPool> {
   const backend = await openInWorker(options.modelPath, { providers: options.providers, threads: options.threads }, silentLogger(), options.sessions);
-  try {
-    const input = tensorInputOf(options.info);
-    const template = fillTensor(input, [], options.batch);
-    // A ready tensor per call: the raw session, without the tensor fill the pipeline adds (measured in preprocess).
-    const call = () => backend.run(input, { tensor: template.slice(), batch: options.batch });
-    await Promise.all(Array.from({ length: backend.sessions * (options.warmupCalls ?? 3) }, call));
-    const timed = await timeCalls(backend.sessions, options.seconds, call);
-    return sessionResult(options.batch, options.threads, backend.sessions, 'default', timed);
-  } finally {
-    await backend.release();
-  }
+  const input = tensorInputOf(options.info);
+  return {
+    provider: backend.provider,
+    sessions: backend.sessions,
+    ...(backend.maxCallFrames === undefined ? {} : { maxCallFrames: backend.maxCallFrames }),
+    measure: (batch, seconds, warmupCalls = 3) => measureBatch(backend, input, options.threads, batch, seconds, warmupCalls),
+    release: () => backend.release(),
+  };
 }

@@ -13,7 +13,7 @@ function table(header: string[], rows: Array<Array<string | number>>): string {
 const ms = (p: Percentiles) => (p.n === 0 ? '-' : `${p.p50}/${p.p95}/${p.p99}`);
 
 function pipelineRow(p: PipelineResult): Array<string | number> {
-  const drops = `${p.dropped.superseded}/${p.dropped.bad_frame}/${p.dropped.shutdown}`;
+  const drops = `${p.dropped.superseded}/${p.dropped.bad_frame}/${p.dropped.inference_error}/${p.dropped.shutdown}`;
   return [p.label, p.cameras, p.cameraFps, p.fps, `${p.bound.fps} (${p.bound.limitedBy})`, p.ratio, `${p.bound.availableFps} / ${p.bound.availableCores}`, p.ratioAvailable, p.meanBatch,
     ms(p.arrivalDelayMs), ms(p.inferLatencyMs), ms(p.waitMs), ms(p.callMs), `${ms(p.pubackLatencyMs)} (${p.alerts})`, drops, p.cpuPct, p.otherBusyPct, p.peakRss.totalMb];
 }
@@ -23,17 +23,14 @@ export function formatBenchTable(r: BenchReport): string {
   const out: string[] = [];
   const m = r.machine;
   out.push(`linesight bench — ${m.cores} cores (${m.cpuModel}), ${m.memTotalMb} MiB, load ${m.loadAverageAtStart} at start; node ${m.node}, ffmpeg ${m.ffmpeg}, onnxruntime ${m.onnxruntime}`);
-  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, session on the ${r.model.thread} thread, letterbox by ${r.model.letterbox}, ${r.model.sessions} session(s), ${r.model.inFlight} batch(es) in flight, session options ${r.model.sessionVariant}; broker ${r.broker.kind}${r.broker.tcpNoDelay === undefined ? '' : ` (set_tcp_nodelay ${r.broker.tcpNoDelay})`}; RTSP cameras at ${r.rtspPhases} phases`);
+  out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, ${r.model.sessions} session(s) on worker threads; broker ${r.broker.kind}`);
   out.push('');
-  out.push(`(1) decode only: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU; decoders ${r.decode.threads || 'ffmpeg\'s choice of'} thread(s), scheduling ${r.decode.scheduling}`);
-  out.push('(2) session:');
-  out.push(table(['batch', 'sessions', 'threads', 'variant', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
-    [...r.session, ...r.experiments.session].map((s) => [s.batch, s.sessions, s.threads || 'default', s.variant, s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));
-  for (const d of r.experiments.decode) out.push(`decode with ${d.variant}: ${d.fps} fps, ${d.cpuMsPerFrame} core-ms/frame (${d.frameBytes} bytes/frame)`);
-  const pp = r.preprocess;
-  out.push(`preprocess per frame: sharp letterbox ${pp.sharpLetterboxMs} ms (${pp.sharpLetterboxCpuMs} core-ms), tensor fill ${pp.tensorFillMs} ms, tensor alloc ${pp.tensorAllocMs} ms`);
+  out.push(`(1) decode only, letterboxed by ffmpeg: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU; decoders ${r.decode.threads || 'ffmpeg\'s choice of'} thread(s), scheduling ${r.decode.scheduling}`);
+  out.push('(2) session (tensor fill included):');
+  out.push(table(['batch', 'sessions', 'threads', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
+    r.session.map((s) => [s.batch, s.sessions, s.threads || 'default', s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));
   out.push('');
-  out.push('(3) pipeline (latency ms p50/p95/p99, arrival delay: how much later than the quickest of its camera an RTSP frame came; capture→inferred = waited for a session + the call of its batch; drops superseded/bad/shutdown; CPU % of one core):');
+  out.push('(3) pipeline (latency ms p50/p95/p99, arrival delay: how much later than the quickest of its camera an RTSP frame came; capture→inferred = waited for a session + the call of its batch; drops superseded/bad/inference error/shutdown; CPU % of one core):');
   const runs = [...r.pipeline, ...(r.overload ? [r.overload] : [])];
   out.push(table(['run', 'cams', 'cam fps', 'frames/s', 'bound', 'ratio', 'bound on free cores', 'ratio', 'batch', 'arrival delay', 'capture→inferred', '= waited', '+ call', 'capture→PUBACK (n)', 'drops', 'CPU %', 'other %', 'peak RSS MiB'],
     runs.map(pipelineRow)));

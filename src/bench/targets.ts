@@ -1,4 +1,4 @@
-/** The targets of issue 7, checked against one report. Benchmarks inform; tests never assert these. */
+/** linesight's performance targets (BENCHMARKS.md), checked against one report. Benchmarks inform; tests never assert these. */
 import { round } from './stats.js';
 import type { BenchReport, PipelineResult, TargetCheck } from './report.js';
 
@@ -9,7 +9,7 @@ function latencyCheck(name: string, run: PipelineResult | null | undefined, fact
   const target = `p99 capture→PUBACK ≤ ${factor} × ${budget} ms = ${limit} ms`;
   if (!run) return { name, target, measured: 'not run', met: null };
   const p = run.pubackLatencyMs;
-  const drops = run.dropped.superseded + run.dropped.bad_frame;
+  const drops = run.dropped.superseded + run.dropped.bad_frame + run.dropped.inference_error;
   const tail = `(${p.n} alerts; capture→inferred p99 ${fmt(run.inferLatencyMs.p99, ' ms')}, of which the call alone p99 ${fmt(run.callMs.p99, ' ms')}; ${drops} frames dropped)`;
   // A frame's latency is at least its own call: when the call alone is over the limit, no scheduling meets the target on this box.
   const verdict = run.callMs.p99 !== null && run.callMs.p99 > limit ? '; the call alone is over the limit' : '';

@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import { parseDocument } from 'yaml';
 import type { z } from 'zod';
@@ -121,10 +121,32 @@ export function parseConfigText(text: string, file: string): Record<string, unkn
 }
 
 /**
+ * Files the configuration names that must exist before anything opens: the
+ * model and the broker's TLS files. `run` and `check-config` ask the same
+ * question, so a file that passes `check-config` starts.
+ */
+export function fileProblems(config: Config): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const want = (path: string, value: string | undefined, what: string) => {
+    if (value !== undefined && !existsSync(value)) problems.push({ path, message: `expected ${what}, received ${JSON.stringify(value)} (no such file)` });
+  };
+  want('model.path', config.model.path, 'an existing .onnx file');
+  want('mqtt.tls.ca', config.mqtt.tls?.ca, 'an existing PEM file');
+  want('mqtt.tls.cert', config.mqtt.tls?.cert, 'an existing PEM file');
+  want('mqtt.tls.key', config.mqtt.tls?.key, 'an existing PEM file');
+  return problems;
+}
+
+export interface LoadOptions {
+  /** Check that the files the configuration names exist (`fileProblems`); default true. Commands that only read the database skip it. */
+  files?: boolean;
+}
+
+/**
  * Loads, validates and freezes a configuration file. Throws a LinesightError
  * (`E_CONFIG_READ` or `E_CONFIG` with every problem in `details.problems`).
  */
-export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): Config {
+export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env, options: LoadOptions = {}): Config {
   let text: string;
   try {
     text = readFileSync(file, 'utf8');
@@ -133,11 +155,16 @@ export function loadConfig(file: string, env: NodeJS.ProcessEnv = process.env): 
   }
   const raw = applyEnvOverrides(parseConfigText(text, file), env);
   const result = validateConfig(raw);
-  if (result.problems.length > 0) {
-    const lines = result.problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
-    throw new LinesightError('E_CONFIG', `${file}: ${result.problems.length} problem(s)\n${lines}`, { details: { problems: result.problems } });
-  }
-  return deepFreeze(resolvePaths(result.config as Config, dirname(resolve(file))));
+  if (result.problems.length > 0) throw configError(file, result.problems);
+  const config = deepFreeze(resolvePaths(result.config as Config, dirname(resolve(file))));
+  const missing = options.files === false ? [] : fileProblems(config);
+  if (missing.length > 0) throw configError(file, missing);
+  return config;
+}
+
+function configError(file: string, problems: ConfigProblem[]): LinesightError {
+  const lines = problems.map((p) => `  ${p.path}: ${p.message}`).join('\n');
+  return new LinesightError('E_CONFIG', `${file}: ${problems.length} problem(s)\n${lines}`, { details: { problems } });
 }
 
 function deepFreeze<T>(value: T): T {

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { cronProblem } from './cron.js';
 
 /*
  * The one schema for linesight's configuration. Every object is strict (an
@@ -20,6 +21,26 @@ const flag = () => z.boolean({ error: 'expected true or false' });
 const port = () =>
   z.number({ error: 'expected port number 0–65535' }).int({ error: 'expected port number 0–65535' })
     .min(0, { error: 'expected port number 0–65535' }).max(65535, { error: 'expected port number 0–65535' });
+
+/** A URL whose scheme is one of `schemes` (`mqtt:`…), as `new URL` reads it. */
+const urlWith = (schemes: readonly string[], what: string) =>
+  text(what).check((ctx) => {
+    const expected = `expected a ${what} (${schemes.map((s) => `${s}//`).join(', ')})`;
+    let protocol: string;
+    try {
+      protocol = new URL(ctx.value).protocol;
+    } catch {
+      ctx.issues.push({ code: 'custom', message: expected, input: ctx.value });
+      return;
+    }
+    if (!schemes.includes(protocol)) ctx.issues.push({ code: 'custom', message: `${expected}, not ${protocol}//`, input: ctx.value });
+  });
+
+/** `sync.schedule` is compiled the way the upload's scheduler compiles it, so a bad one fails here, before anything opens. */
+const cronCheck = (ctx: z.core.ParsePayload<string>) => {
+  const problem = cronProblem(ctx.value);
+  if (problem) ctx.issues.push({ code: 'custom', message: problem, input: ctx.value });
+};
 
 /** An MQTT topic level: no wildcards, no separators. */
 const topicLevel = (what: string) =>
@@ -45,7 +66,7 @@ export const cameraSchema = z.strictObject({
   hwaccel: z.enum(['none', 'jetson', 'vaapi'], { error: 'expected "none", "jetson" or "vaapi"' }).default('none')
     .describe('Hardware video decode: jetson (NVDEC via nvv4l2 decoders), vaapi (Intel/AMD), none (CPU)'),
   codec: z.enum(['h264', 'hevc'], { error: 'expected "h264" or "hevc"' }).optional()
-    .describe('The stream’s codec, for hwaccel: jetson (its decoder must be named before the stream opens); default h264'),
+    .describe('The stream’s codec, for hwaccel: jetson (its decoder must be named before the stream opens); when unset, read from the stream with ffprobe before a start (kept across restarts), else a .h265/.hevc file name, else h264'),
 });
 
 export const configSchema = z.strictObject({
@@ -59,8 +80,6 @@ export const configSchema = z.strictObject({
     backoff_initial: positive('positive number of seconds').default(1).describe('First reconnect delay in seconds; doubles on every failure'),
     backoff_max: positive('positive number of seconds').default(30).describe('Cap of the reconnect delay in seconds (full jitter below it)'),
     stable_after: positive('positive number of seconds').default(10).describe('A camera online this long resets its backoff'),
-    letterbox: z.enum(['ffmpeg', 'sharp'], { error: 'expected "ffmpeg" or "sharp"' }).default('ffmpeg')
-      .describe('Who letterboxes frames to the model input: ffmpeg (full-size frames travel only at the preview rate) or sharp (every frame travels at full size; slower, BENCHMARKS.md)'),
     decode_threads: nonNegativeInt().default(1)
       .describe('Threads of each camera\'s ffmpeg for decoding and filtering (-threads, -filter_complex_threads); 0 lets ffmpeg choose (about one per core). One spends the least CPU per frame once there are as many cameras as cores (BENCHMARKS.md); 0 suits one high-resolution camera decoded on the CPU'),
     decoder_scheduling: z.enum(['batch', 'normal'], { error: 'expected "batch" or "normal"' }).default('batch')
@@ -83,10 +102,8 @@ export const configSchema = z.strictObject({
     batch_max: positiveInt().default(4).describe('Most frames (from different cameras) in one session call'),
     batch_wait_ms: nonNegativeInt('integer ≥ 0 of milliseconds').default(5).describe('Longest wait for more frames before a partial batch runs'),
     threads: nonNegativeInt().default(0).describe('Intra-op threads per session for the CPU provider; 0: one with sessions auto on the CPU, else onnxruntime decides (one per core)'),
-    thread: z.enum(['worker', 'main'], { error: 'expected "worker" or "main"' }).default('worker')
-      .describe('Run the session(s) on worker threads, so the event loop keeps reading cameras and talking to the broker during a call, or on the main thread (measured: slower, higher latency; BENCHMARKS.md)'),
     sessions: z.union([z.literal('auto'), positiveInt()], { error: 'expected "auto" or an integer ≥ 1' }).default('auto')
-      .describe('Sessions running side by side, each on its own worker thread (model.thread: worker). auto: on the CPU provider one single-thread session per core (up to 4), else 1'),
+      .describe('Sessions running side by side, each on its own worker thread (the event loop keeps reading cameras and talking to the broker during a call). auto: on the CPU provider one single-thread session per core (up to 4), else 1'),
     device_id: nonNegativeInt().default(0).describe('GPU index for the tensorrt and cuda providers'),
     tensorrt: z.strictObject({
       fp16: flag().default(true).describe('Let TensorRT build FP16 kernels (trt_fp16_enable)'),
@@ -105,7 +122,7 @@ export const configSchema = z.strictObject({
       .describe('The same for a defect seen only once (speed not known yet): how far, in box sizes, a part may move between two analysed frames'),
   }).prefault({}).describe('Turning detections into one event per defect'),
   mqtt: z.strictObject({
-    url: text('broker URL (mqtt://, mqtts://, ws://, wss://)').optional().describe('Broker URL; none starts the embedded broker'),
+    url: urlWith(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'broker URL').optional().describe('Broker URL; none starts the embedded broker'),
     embedded_port: port().default(1883).describe('Port of the embedded broker when no url is set'),
     protocol_version: z.union([z.literal(5), z.literal(4)], { error: 'expected 5 (MQTT 5) or 4 (MQTT 3.1.1)' }).default(5)
       .describe('MQTT protocol version toward an external broker (the embedded broker always uses 3.1.1)'),
@@ -138,9 +155,9 @@ export const configSchema = z.strictObject({
     max_clients: positiveInt().default(16).describe('Most simultaneous page connections'),
   }).prefault({}).describe('Live operator page'),
   sync: z.strictObject({
-    url: text('HTTPS URL').optional().describe('Cloud endpoint for the nightly upload; none writes files to sync.dir'),
+    url: urlWith(['https:', 'http:'], 'HTTPS URL').optional().describe('Cloud endpoint for the nightly upload; none writes files to sync.dir'),
     token: text().optional().describe('Bearer token (env LINESIGHT_SYNC_TOKEN)'),
-    schedule: text('cron expression').default('0 2 * * *').describe('When the upload runs (cron, box time zone)'),
+    schedule: text('cron expression').check(cronCheck).default('0 2 * * *').describe('When the upload runs (cron, box time zone)'),
     dir: text('directory').default('data/sync').describe('Where batches go when no url is set'),
   }).prefault({}).describe('Nightly upload of aggregates'),
   log: z.strictObject({
@@ -155,12 +172,6 @@ export const configSchema = z.strictObject({
       ctx.addIssue({ code: 'custom', path: ['cameras', i, 'id'], message: `expected a unique camera id (cameras[${first}] is also "${cam.id}")`, input: cam.id });
     } else seen.set(cam.id, i);
   });
-  if (cfg.model.thread === 'main' && cfg.model.sessions !== 1 && cfg.model.sessions !== 'auto') {
-    ctx.addIssue({
-      code: 'custom', path: ['model', 'sessions'], input: cfg.model.sessions,
-      message: `expected 1 (or auto) with model.thread main, where calls cannot run side by side; set model.thread: worker for ${cfg.model.sessions} sessions`,
-    });
-  }
   if (cfg.events.confirm_hits > cfg.events.confirm_window) {
     ctx.addIssue({
       code: 'custom', path: ['events', 'confirm_hits'], input: cfg.events.confirm_hits,

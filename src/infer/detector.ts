@@ -2,15 +2,14 @@ import { existsSync } from 'node:fs';
 import { basename } from 'node:path';
 import { LinesightError } from '../errors.js';
 import { silentLogger, type Logger } from '../log.js';
-import { letterboxImage, type LetterboxedImage } from '../preprocess/resize.js';
 import { boxToSource, computeLetterbox, type Letterbox } from '../preprocess/letterbox.js';
 import type { TensorInput } from '../preprocess/tensor.js';
-import type { Detection, Frame, ModelInfo, OutputLayout } from '../types.js';
+import type { Detection, Frame, ModelInfo } from '../types.js';
+import { openInWorker, type InferenceBackend } from './backend.js';
 import { decodeOutput } from './decode.js';
 import { describeInput, detectLayout, type InputSpec } from './model-shape.js';
 import { nms } from './nms.js';
-import { parseImgsz, parseUltralyticsNames, readOnnxMetadata } from './onnx-metadata.js';
-import { openInProcess, openInWorker, type InferenceBackend } from './backend.js';
+import { parseImgsz, parseUltralyticsNames, readOnnxMetadata, type OnnxModelMetadata } from './onnx-metadata.js';
 import type { ProviderName, SessionOptions } from './session.js';
 
 export interface DetectorOptions {
@@ -30,34 +29,56 @@ export interface DetectorOptions {
   input?: { width: number; height: number };
   maxDetections?: number;
   providerOptions?: SessionOptions['providerOptions'];
-  /**
-   * Where the session runs: on the main thread (this API's default; the
-   * product's config defaults to `worker`), or on worker threads so the event
-   * loop keeps reading cameras and talking to the broker during a call
-   * (measured: +10 % frames/s with 4 cameras, BENCHMARKS.md).
-   */
-  thread?: 'worker' | 'main';
-  /** Sessions side by side on their own worker threads (`thread: worker` only; default 1; `auto`: see openInWorker). */
+  /** Sessions side by side, each on its own worker thread (default 1; `auto`: see poolPlan). */
   sessions?: number | 'auto';
 }
 
-/** The model behind a small interface: frames in, detections in source pixels out. */
+/** The model behind a small interface: letterboxed frames in, detections in source pixels out. */
 export interface Detector {
   readonly info: ModelInfo;
-  /** Runs one batched session call (or one per frame when the batch is fixed). Results are in frame order. */
+  /**
+   * Runs one batched session call (or one per frame when the batch is fixed) on
+   * the frames' model inputs (`Frame.input`, letterboxed by ffmpeg to the
+   * model's size). Results are in frame order.
+   */
   detect(frames: readonly Frame[]): Promise<Detection[][]>;
   close(): Promise<void>;
 }
 
+/** What the model file says about its input, checked before a session is opened. */
+interface ModelFile {
+  meta: OnnxModelMetadata;
+  spec: InputSpec;
+  tensorInput: TensorInput;
+  names?: readonly string[];
+}
+
 /**
- * Loads a YOLO-style ONNX detector, checks it is one linesight can feed and
- * decode, and picks the first execution provider that works.
+ * Loads a YOLO-style ONNX detector on worker threads, checks it is one
+ * linesight can feed and decode, and picks the first execution provider that
+ * works.
  *
  * @example
- * const detector = await createDetector({ path: 'models/linesight-defects-v1.onnx', providers: ['tensorrt', 'cpu'] });
- * const [detections] = await detector.detect([frame]);
+ * const detector = await createDetector({ path: 'models/linesight-defects-v1.onnx', providers: ['tensorrt', 'cuda', 'cpu'] });
+ * const [detections] = await detector.detect([frame]); // frame.input: ffmpeg's letterbox at detector.info's input size
  */
 export async function createDetector(options: DetectorOptions, log: Logger = silentLogger()): Promise<Detector> {
+  const file = readModelFile(options);
+  const sessionOptions = { providers: options.providers ?? ['cpu'], threads: options.threads ?? 0, providerOptions: options.providerOptions };
+  const backend = await openInWorker(options.path, sessionOptions, log, options.sessions ?? 1);
+  let info: ModelInfo;
+  try {
+    info = await describeModel(options, file, backend);
+  } catch (err) {
+    await backend.release();
+    throw err;
+  }
+  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, sessions: info.sessions, layout: info.layout,
+    input: `${info.inputWidth}x${info.inputHeight}`, classes: info.classNames }, `model loaded on ${info.provider}`);
+  return detectorOn(backend, info, file.tensorInput, options);
+}
+
+function readModelFile(options: DetectorOptions): ModelFile {
   const { path } = options;
   if (!existsSync(path)) {
     throw new LinesightError('E_MODEL_NOT_FOUND', `Expected an ONNX model file at ${path} but there is no such file`);
@@ -69,69 +90,88 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
   const input = meta.inputs[0];
   const spec = describeInput(input);
   const size = inputSize(spec, meta.metadata.imgsz, options.input, input.name);
-  const metaNames = meta.metadata.names ? parseUltralyticsNames(meta.metadata.names) : undefined;
+  const names = options.classes ?? (meta.metadata.names ? parseUltralyticsNames(meta.metadata.names) : undefined);
+  return { meta, spec, names, tensorInput: { name: input.name, type: spec.type, layout: spec.layout, ...size } };
+}
 
-  const sessionOptions = { providers: options.providers ?? ['cpu'], threads: options.threads ?? 0, providerOptions: options.providerOptions };
-  const session = options.thread === 'worker'
-    ? await openInWorker(path, sessionOptions, log, options.sessions ?? 1)
-    : await openInProcess(path, sessionOptions, log);
-  const outputName = session.outputNames[0];
-
-  const tensorInput: TensorInput = { name: input.name, type: spec.type, layout: spec.layout, width: size.width, height: size.height };
-  // One real run tells the actual output dims (exports often leave them dynamic).
-  const warm = await runBatch(session, tensorInput, [], 1);
-  const dims = warm.dims;
-  const names = options.classes ?? metaNames;
-  let layout: OutputLayout;
-  let classCount: number;
-  try {
-    ({ layout, classCount } = detectLayout(dims, names?.length));
-  } catch (err) {
-    await session.release();
-    throw err;
-  }
-  const classNames = names ? [...names] : Array.from({ length: classCount }, (_, i) => `class${i}`);
-
-  const info: ModelInfo = {
-    path,
-    name: basename(path).replace(/\.onnx$/i, ''),
+/** Runs the model once on a grey frame: the actual output dims (exports often leave them dynamic) tell the layout and class count. */
+async function describeModel(options: DetectorOptions, file: ModelFile, backend: InferenceBackend): Promise<ModelInfo> {
+  const { meta, spec, tensorInput } = file;
+  const warm = await runBatch(backend, tensorInput, [], 1);
+  const { layout, classCount } = detectLayout(warm.dims, file.names?.length);
+  return {
+    path: options.path,
+    name: basename(options.path).replace(/\.onnx$/i, ''),
     version: meta.metadata.version ?? (meta.producerVersion || 'unknown'),
-    inputName: input.name,
-    inputShape: input.shape,
-    inputType: input.elemType,
-    inputWidth: size.width,
-    inputHeight: size.height,
+    inputName: tensorInput.name,
+    inputShape: meta.inputs[0].shape,
+    inputType: meta.inputs[0].elemType,
+    inputWidth: tensorInput.width,
+    inputHeight: tensorInput.height,
     dynamicBatch: spec.dynamicBatch,
-    outputName,
+    outputName: backend.outputNames[0],
     outputShape: meta.outputs[0].shape,
     layout,
-    classNames,
-    provider: session.provider,
-    thread: session.thread,
-    sessions: session.sessions,
-    ...(session.maxCallFrames === undefined ? {} : { maxCallFrames: session.maxCallFrames }),
+    classNames: file.names ? [...file.names] : Array.from({ length: classCount }, (_, i) => `class${i}`),
+    provider: backend.provider,
+    sessions: backend.sessions,
+    ...(backend.maxCallFrames === undefined ? {} : { maxCallFrames: backend.maxCallFrames }),
     metadata: meta.metadata,
   };
-  log.info({ stage: 'infer', model: info.name, version: info.version, provider: info.provider, thread: session.thread, sessions: session.sessions, layout, input: `${size.width}x${size.height}`, classes: classNames },
-    `model loaded on ${info.provider}`);
+}
 
+/** A model input and the transform that maps its boxes back to the source frame. */
+interface Letterboxed {
+  rgb: Buffer;
+  transform: Letterbox;
+}
+
+function detectorOn(backend: InferenceBackend, info: ModelInfo, tensorInput: TensorInput, options: DetectorOptions): Detector {
+  const decode = detectionDecoder(info, options);
+  // Calls still running, for close(): the backend queues calls beyond its sessions, in call order.
+  const pending = new Set<Promise<unknown>>();
+
+  async function inferBatch(inputs: readonly Letterboxed[]): Promise<Detection[][]> {
+    const out = await runBatch(backend, tensorInput, inputs.map((b) => b.rgb), inputs.length);
+    return inputs.map((b, i) => decode(out.data, i, out.dims, b.transform));
+  }
+
+  async function inferFrames(frames: readonly Frame[]): Promise<Detection[][]> {
+    const inputs = frames.map((f) => modelInput(f, tensorInput));
+    if (info.dynamicBatch) return inferBatch(inputs);
+    const results: Detection[][] = [];
+    for (const b of inputs) results.push(...(await inferBatch([b])));
+    return results;
+  }
+
+  return {
+    info,
+    detect(frames) {
+      if (frames.length === 0) return Promise.resolve([]);
+      const run = inferFrames(frames);
+      const settled = run.then(() => undefined, () => undefined); // the caller gets the error; close() only waits
+      pending.add(settled);
+      void settled.then(() => pending.delete(settled));
+      return run;
+    },
+    async close() {
+      await Promise.all(pending);
+      await backend.release();
+    },
+  };
+}
+
+/** Output tensor → detections of one frame in source pixels: per-class thresholds, NMS, letterbox undone. */
+function detectionDecoder(info: ModelInfo, options: DetectorOptions) {
+  const { classNames, layout } = info;
   const thresholds = classNames.map((name) => {
     if (options.ignoreClasses?.includes(name)) return Infinity;
     return options.classConfidence?.[name] ?? options.confidence ?? 0.25;
   });
   const iou = options.iou ?? 0.45;
   const maxDetections = options.maxDetections ?? 300;
-  let busy: Promise<unknown> = Promise.resolve();
-
-  const letterbox = (frames: readonly Frame[]) => Promise.all(frames.map((f) => modelInput(f, size)));
-
-  async function inferBatch(boxes: LetterboxedImage[]): Promise<Detection[][]> {
-    const out = await runBatch(session, tensorInput, boxes.map((b) => b.rgb), boxes.length);
-    return boxes.map((b, i) => toDetections(out.data, i, out.dims, b.transform));
-  }
-
-  function toDetections(data: Float32Array, index: number, outDims: readonly number[], lb: Letterbox): Detection[] {
-    const kept = nms(decodeOutput(layout, data, index, outDims, thresholds), iou, maxDetections);
+  return (data: Float32Array, index: number, dims: readonly number[], lb: Letterbox): Detection[] => {
+    const kept = nms(decodeOutput(layout, data, index, dims, thresholds), iou, maxDetections);
     const result: Detection[] = [];
     for (const c of kept) {
       const box = boxToSource(lb, c.cx, c.cy, c.w, c.h);
@@ -139,54 +179,21 @@ export async function createDetector(options: DetectorOptions, log: Logger = sil
       result.push({ classId: c.classId, className: classNames[c.classId] ?? `class${c.classId}`, confidence: c.confidence, box });
     }
     return result;
-  }
-
-  return {
-    info,
-    detect(frames) {
-      if (frames.length === 0) return Promise.resolve([]);
-      // The letterbox starts now (sharp works on libuv's pool), so it overlaps a call
-      // still running. With one session, calls run one at a time in call order; with
-      // several, the backend hands each call to a free session.
-      const prepared = letterbox(frames);
-      prepared.catch(() => undefined); // reported by `run` below, in its turn
-      const run = (session.sessions > 1 ? prepared : busy).then(async () => {
-        const boxes = await prepared;
-        if (spec.dynamicBatch) return inferBatch(boxes);
-        const results: Detection[][] = [];
-        for (const b of boxes) results.push(...(await inferBatch([b])));
-        return results;
-      });
-      // `busy` settles when every call so far has (the serial order, and what close() waits for).
-      busy = Promise.allSettled([busy, run]).then(() => undefined); // no value: results must not pile up along the chain
-      return run;
-    },
-    async close() {
-      await busy;
-      await session.release();
-    },
   };
 }
 
-/**
- * A frame as the model takes it: ffmpeg's letterbox when the camera made one of
- * the model's size (same transform, so boxes map back alike), else sharp's from
- * the full-size picture.
- */
-async function modelInput(frame: Frame, size: { width: number; height: number }): Promise<LetterboxedImage> {
+/** A frame's model input as ffmpeg letterboxed it, checked against the model's size; the transform is the one ffmpeg applied (same rounding). */
+function modelInput(frame: Frame, size: { width: number; height: number }): Letterboxed {
   const made = frame.input;
-  if (made && made.width === size.width && made.height === size.height) {
-    const expected = size.width * size.height * 3;
-    if (made.rgb.length !== expected) {
-      throw new LinesightError('E_FRAME_SIZE', `Expected ${expected} bytes for a ${size.width}×${size.height} RGB24 model input but received ${made.rgb.length}`);
-    }
-    return { rgb: made.rgb, transform: computeLetterbox(frame.width, frame.height, size.width, size.height) };
+  if (!made || made.width !== size.width || made.height !== size.height) {
+    const found = made ? `a ${made.width}×${made.height} one` : 'none';
+    throw new LinesightError('E_FRAME_SIZE', `Expected a ${size.width}×${size.height} model input from camera ${frame.camera} but found ${found}`);
   }
-  if (!frame.rgb) {
-    const found = made ? `only a ${made.width}×${made.height} model input` : 'no pixels';
-    throw new LinesightError('E_FRAME_SIZE', `Expected a full-size frame or a ${size.width}×${size.height} model input from camera ${frame.camera} but found ${found}`);
+  const expected = size.width * size.height * 3;
+  if (made.rgb.length !== expected) {
+    throw new LinesightError('E_FRAME_SIZE', `Expected ${expected} bytes for a ${size.width}×${size.height} RGB24 model input but received ${made.rgb.length}`);
   }
-  return letterboxImage(frame.rgb, frame.width, frame.height, size.width, size.height);
+  return { rgb: made.rgb, transform: computeLetterbox(frame.width, frame.height, size.width, size.height) };
 }
 
 function inputSize(spec: InputSpec, imgsz: string | undefined, configured: DetectorOptions['input'], name: string): { width: number; height: number } {
@@ -200,8 +207,8 @@ function inputSize(spec: InputSpec, imgsz: string | undefined, configured: Detec
   return size;
 }
 
-async function runBatch(session: InferenceBackend, input: TensorInput, images: readonly Buffer[], batch: number): Promise<{ data: Float32Array; dims: number[] }> {
-  const output = await session.run(input, { images, batch });
+async function runBatch(backend: InferenceBackend, input: TensorInput, images: readonly Buffer[], batch: number): Promise<{ data: Float32Array; dims: number[] }> {
+  const output = await backend.run(input, images, batch);
   if (output.type !== 'float32') {
     throw new LinesightError('E_MODEL_LAYOUT', `Expected a float32 detection output but found ${output.type} with dims [${output.dims.join(', ')}]`);
   }

@@ -1,13 +1,15 @@
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import sharp from 'sharp';
 import { describeValue, LinesightError } from '../errors.js';
+import { letterboxPicture } from '../preprocess/ffmpeg-letterbox.js';
 import type { Box, Detection, Frame } from '../types.js';
 import type { Detector } from './detector.js';
 
 /**
  * Detection quality on a labelled image folder, measured through linesight's own
- * inference stage (letterbox, session, decode, NMS, box back to source pixels).
+ * path: ffmpeg letterboxes each image with the cameras' filter graph, then the
+ * detector runs it as it runs camera frames (session, decode, NMS, box back to
+ * source pixels).
  *
  * The maths follows the usual detection benchmarks: per class, detections are
  * taken in descending confidence and each one claims the unclaimed ground-truth
@@ -66,7 +68,7 @@ export interface EvaluationResult {
   map50: number;
   map50_95: number;
   model?: { name: string; version: string; inputWidth: number; inputHeight: number; provider: string };
-  /** Wall time of `detector.detect` per image (letterbox, session, decode, NMS). */
+  /** Wall time of `detector.detect` per image (session, decode, NMS; ffmpeg's letterbox is not counted). */
   msPerImage?: number;
 }
 
@@ -208,9 +210,10 @@ export async function readLabels(dir: string): Promise<DatasetLabels> {
   return doc as DatasetLabels;
 }
 
-async function readFrame(dir: string, file: string, seq: number): Promise<Frame> {
-  const { data, info } = await sharp(join(dir, file)).removeAlpha().raw().toBuffer({ resolveWithObject: true });
-  return { camera: 'eval', seq, captureTs: Date.now(), width: info.width, height: info.height, rgb: data };
+/** One image as a letterboxing camera would hand it on: its model input at the detector's size. */
+async function readFrame(dir: string, file: string, seq: number, size: { width: number; height: number }): Promise<Frame> {
+  const picture = await letterboxPicture(['-i', join(dir, file)], size);
+  return { camera: 'eval', seq, captureTs: Date.now(), width: picture.width, height: picture.height, input: { rgb: picture.input, ...size } };
 }
 
 export interface EvaluateOptions {
@@ -231,6 +234,29 @@ export interface EvaluateOptions {
  * console.log(formatEvaluation(result));
  */
 export async function evaluateDataset(detector: Detector, dir: string, opts: EvaluateOptions = {}): Promise<EvaluationResult> {
+  const { threshold, batch } = checkOptions(opts);
+  const labels = await readLabels(dir);
+  const byName = new Map(labels.classes.map((name, i) => [name, i]));
+  const size = { width: detector.info.inputWidth, height: detector.info.inputHeight };
+  const images: EvaluatedImage[] = [];
+  let detectMs = 0;
+  for (let start = 0; start < labels.images.length; start += batch) {
+    // Not overlapped with the session call: ffmpeg beside it would inflate the ms/image reported.
+    const frames = await Promise.all(labels.images.slice(start, start + batch).map((img, i) => readFrame(dir, img.file, start + i, size)));
+    const t0 = performance.now();
+    const results = await detector.detect(frames);
+    detectMs += performance.now() - t0;
+    frames.forEach((frame, i) => images.push(scoredImage(labels.images[start + i], frame, results[i], byName)));
+  }
+  const { info } = detector;
+  return {
+    ...evaluateImages(images, labels.classes, threshold),
+    model: { name: info.name, version: info.version, inputWidth: info.inputWidth, inputHeight: info.inputHeight, provider: info.provider },
+    msPerImage: images.length === 0 ? 0 : detectMs / images.length,
+  };
+}
+
+function checkOptions(opts: EvaluateOptions): { threshold: number; batch: number } {
   const threshold = opts.threshold ?? 0.25;
   const batch = opts.batch ?? 4;
   if (!isNum(threshold) || threshold < 0 || threshold > 1) {
@@ -239,42 +265,18 @@ export async function evaluateDataset(detector: Detector, dir: string, opts: Eva
   if (!Number.isInteger(batch) || batch < 1) {
     throw new LinesightError('E_ARGUMENT', `Expected a positive integer for batch but received ${describeValue(batch)}`);
   }
-  const labels = await readLabels(dir);
-  const byName = new Map(labels.classes.map((name, i) => [name, i]));
-  const images: EvaluatedImage[] = [];
-  let detectMs = 0;
-  // Decoding the next PNGs overlaps with the session call of the current batch.
-  const readBatch = (from: number) => {
-    const p = Promise.all(labels.images.slice(from, from + batch).map((img, i) => readFrame(dir, img.file, from + i)));
-    // Marked handled now: a read that fails while detect() runs is rethrown when awaited below.
-    p.catch(() => undefined);
-    return p;
-  };
-  let pending = readBatch(0);
-  for (let start = 0; start < labels.images.length; start += batch) {
-    const frames = await pending;
-    pending = readBatch(start + batch);
-    const t0 = performance.now();
-    const results = await detector.detect(frames);
-    detectMs += performance.now() - t0;
-    frames.forEach((frame, i) => {
-      const entry = labels.images[start + i];
-      if (entry.width !== undefined && entry.height !== undefined && (entry.width !== frame.width || entry.height !== frame.height)) {
-        throw new LinesightError('E_FRAME_SIZE',
-          `Expected ${entry.file} to be ${entry.width}×${entry.height} as labels.json says but the image is ${frame.width}×${frame.height}`);
-      }
-      images.push({
-        truths: entry.boxes.map((b) => ({ classId: b.class, box: { x: b.x, y: b.y, w: b.w, h: b.h } })),
-        detections: toDatasetClasses(results[i], byName),
-      });
-    });
+  return { threshold, batch };
+}
+
+/** One labelled image with the detections for it, in the dataset's classes; its size checked against labels.json. */
+function scoredImage(entry: DatasetLabels['images'][number], frame: Frame, detections: readonly Detection[], byName: ReadonlyMap<string, number>): EvaluatedImage {
+  if (entry.width !== undefined && entry.height !== undefined && (entry.width !== frame.width || entry.height !== frame.height)) {
+    throw new LinesightError('E_FRAME_SIZE',
+      `Expected ${entry.file} to be ${entry.width}×${entry.height} as labels.json says but the image is ${frame.width}×${frame.height}`);
   }
-  await pending;
-  const { info } = detector;
   return {
-    ...evaluateImages(images, labels.classes, threshold),
-    model: { name: info.name, version: info.version, inputWidth: info.inputWidth, inputHeight: info.inputHeight, provider: info.provider },
-    msPerImage: images.length === 0 ? 0 : detectMs / images.length,
+    truths: entry.boxes.map((b) => ({ classId: b.class, box: { x: b.x, y: b.y, w: b.w, h: b.h } })),
+    detections: toDatasetClasses(detections, byName),
   };
 }
 

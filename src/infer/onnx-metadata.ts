@@ -180,6 +180,7 @@ function describeBytes(bytes: Buffer): string {
   if (bytes.length === 0) return 'an empty file';
   // A cut multi-byte character at the end of the head decodes as one U+FFFD; drop it.
   const text = bytes.subarray(0, 24).toString('utf8').replace(/\ufffd$/, '');
+  // eslint-disable-next-line no-control-regex -- looking for control characters is the point
   if (!/[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffd]/.test(text)) {
     return `${bytes.length} bytes of text starting with ${JSON.stringify(text)}`;
   }

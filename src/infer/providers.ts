@@ -1,14 +1,15 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { ModelConfig } from '../config/schema.js';
+import type * as ort from 'onnxruntime-node';
 import type { ProviderName } from './session.js';
 
 /*
  * Execution-provider options built from `model.*`, one object per provider,
- * merged by `openSession()` into `{ name, ...options }` in
+ * merged by `executionProviders()` into `{ name, ...options }` in
  * `sessionOptions.executionProviders`.
  *
- * Names, and who reads them (see /work/shared/JETSON.md §1):
+ * Names, and who reads them (see docs/jetson.md):
  *
  * - `deviceId` is the one key the Node binding itself reads, for `cuda` and
  *   `tensorrt` alike (js/node/src/session_options_helper.cc; the typings in
@@ -23,7 +24,7 @@ import type { ProviderName } from './session.js';
  *   `trt_max_workspace_size` (bytes), `trt_dla_enable`, `trt_dla_core`.
  *
  * Upstream limitation, stated plainly: the stock onnxruntime-node binding
- * (npm, every version up to 1.23.x; issue microsoft/onnxruntime#26854) passes
+ * (npm, every version up to 1.23.x; microsoft/onnxruntime#26854) passes
  * ONLY `deviceId` to the TensorRT EP and ignores every other field, and the
  * `ORT_TENSORRT_*` environment variables are not read on the V2 path Node uses
  * (tensorrt_provider_factory.cc sets has_trt_options; #18380). With a stock
@@ -38,6 +39,27 @@ import type { ProviderName } from './session.js';
  */
 
 export type ProviderOptionsMap = Partial<Record<ProviderName, Record<string, unknown>>>;
+
+/**
+ * The provider lists tried in turn, one a session attempt: each attempt
+ * registers its provider and every one configured after it, so the nodes
+ * TensorRT rejects run on CUDA rather than on the CPU (onnxruntime assigns
+ * each node to the first registered provider that takes it; TensorRT on the
+ * Jetson: docs/jetson.md). An attempt whose provider is missing from the
+ * build fails as a whole, and the next one is tried.
+ *
+ * @example
+ * providerChains(['tensorrt', 'cuda', 'cpu']);
+ * // → [['tensorrt', 'cuda', 'cpu'], ['cuda', 'cpu'], ['cpu']]
+ */
+export function providerChains(order: readonly ProviderName[]): ProviderName[][] {
+  return order.map((_, i) => order.slice(i));
+}
+
+/** onnxruntime's `executionProviders` for one chain: `{ name, ...its options }` per provider, in chain order. */
+export function executionProviders(chain: readonly ProviderName[], options: ProviderOptionsMap = {}): ort.InferenceSession.ExecutionProviderConfig[] {
+  return chain.map((name) => ({ name, ...(options[name] ?? {}) }) as ort.InferenceSession.ExecutionProviderConfig);
+}
 
 const MIB = 1024 * 1024;
 

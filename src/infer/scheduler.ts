@@ -20,16 +20,10 @@ export interface SchedulerOptions {
   /** Longest wait for more cameras' frames before a partial batch runs. */
   batchWaitMs: number;
   /**
-   * Batches in the detector at once (default 2): while one is in the session the
-   * next is letterboxed, so the model does not wait for the resize. 1 runs them
-   * strictly one after the other.
-   */
-  inFlight?: number;
-  /**
-   * Sessions that run calls side by side (default 1). With more than one (and
-   * `inFlight` set to match), a session that frees up takes what is waiting at
-   * once instead of waiting for a full batch; results are emitted in the order
-   * the batches were taken either way.
+   * Sessions that run calls side by side (default 1): batches in the detector at
+   * once, one per session. With more than one, a session that frees up takes
+   * what is waiting at once instead of waiting for a full batch; results are
+   * emitted in the order the batches were taken either way.
    */
   sessions?: number;
 }
@@ -48,12 +42,11 @@ export interface SchedulerEvents {
  * Between ingest and the model: one slot per camera holding only its freshest
  * frame (an older waiting frame is dropped and counted as `superseded`), and a
  * loop that gathers frames of different cameras into one batched session call,
- * as DeepStream's stream muxer does. Two batches may be in the detector at once
- * (`inFlight`): one in the session, the next being letterboxed; with several
- * sessions side by side (`sessions`), one batch per session, results emitted in
- * the order the batches were taken. Memory is
- * bounded by the number of cameras and latency stays flat when the model is
- * slower than the cameras.
+ * as DeepStream's stream muxer does. One batch per session is in the detector
+ * at once (ffmpeg has letterboxed the frames, so there is nothing to prepare
+ * while a call runs); with several sessions, results are emitted in the order
+ * the batches were taken. Memory is bounded by the number of cameras and
+ * latency stays flat when the model is slower than the cameras.
  */
 export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   private readonly slots = new Map<string, Slot>();
@@ -137,36 +130,27 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   }
 
   private async run(): Promise<void> {
+    const sessions = this.options.sessions ?? 1;
     while (this.running) {
       if (this.slots.size === 0) {
         await this.waitForFrames();
         continue;
       }
-      const sessions = this.options.sessions ?? 1;
-      const want = Math.min(this.options.batchMax, Math.max(1, Math.ceil(this.activeCameras(Date.now()) / sessions)));
-      if (this.busy.size > 0 && sessions > 1) {
-        // A session is free while another works: frames keep coming, so take what is there.
-        while (this.running && this.slots.size === 0) await this.waitForFrames();
-      } else if (this.busy.size > 0) {
-        // A batch is in the session: gather a full one while it runs, or take what
-        // is there once it is done, so overlapping never shrinks the batches.
-        let done = false;
-        void Promise.race(this.busy).then(() => {
-          done = true;
-          this.signal();
-        });
-        while (this.running && this.slots.size < want && !done) await this.waitForFrames();
-      } else {
-        const deadline = Date.now() + this.options.batchWaitMs;
-        while (this.running && this.slots.size < want && Date.now() < deadline) {
-          await this.waitForFrames(Math.max(0, deadline - Date.now()));
-        }
-      }
+      // With a session free while another works, frames keep coming: take what is there.
+      if (this.busy.size === 0) await this.gather(Math.min(this.options.batchMax, Math.max(1, Math.ceil(this.activeCameras(Date.now()) / sessions))));
       const batch = this.take(this.options.batchMax);
       if (batch.length === 0) continue;
       const inspecting = this.inspect(batch).finally(() => this.busy.delete(inspecting));
       this.busy.add(inspecting);
-      if (this.busy.size >= (this.options.inFlight ?? 2)) await Promise.race(this.busy);
+      if (this.busy.size >= sessions) await Promise.race(this.busy);
+    }
+  }
+
+  /** Waits up to `batchWaitMs` for `want` cameras' frames. */
+  private async gather(want: number): Promise<void> {
+    const deadline = Date.now() + this.options.batchWaitMs;
+    while (this.running && this.slots.size < want && Date.now() < deadline) {
+      await this.waitForFrames(Math.max(0, deadline - Date.now()));
     }
   }
 
@@ -203,10 +187,10 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       const message = errorMessage(err);
       if (message !== this.lastError) {
         this.log.error({ stage: 'infer', code: (err as { code?: string }).code, err: message, cameras: batch.map((s) => s.frame.camera) },
-          'inference failed for a batch; its frames are dropped and the next batch is tried');
+          'inference failed for a batch; its frames are dropped (inference_error) and the next batch is tried');
         this.lastError = message;
       }
-      for (const s of batch) s.accounting.countDropped('bad_frame');
+      for (const s of batch) s.accounting.countDropped('inference_error');
       return;
     }
     const inferredAt = Date.now();

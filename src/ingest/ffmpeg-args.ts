@@ -72,16 +72,6 @@ export function rateFilter(fps: number): string {
  */
 const RAW_OUTPUT = ['-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo'] as const;
 
-/**
- * Output options without letterboxing: full-size RGB24 frames on stdout, at
- * no more than `fps` (`rateFilter`), each reported by `FRAME_TIMES_FILTER`.
- * `pre` is a filter chain for the decoder's frames first (VA-API's download).
- */
-export function outputOptions(cam: Pick<CameraConfig, 'fps'>, pre?: string): string[] {
-  const chain = [...(pre ? [pre] : []), rateFilter(cam.fps), FRAME_TIMES_FILTER].join(',');
-  return ['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', chain, '-pix_fmt', 'rgb24', ...RAW_OUTPUT];
-}
-
 /** Where ffmpeg letterboxes a camera's frames to the model input, and how often it also sends the full-size frame. */
 export interface LetterboxPlan {
   /** Model input size. */

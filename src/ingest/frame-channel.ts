@@ -23,7 +23,7 @@ const SCRATCH_BYTES = 64 * 1024;
  * chooses. Node reads a child's `'pipe'` stdio in 64 KiB chunks that it
  * allocates for every read, and those chunks (and the frame each is then copied
  * into) are external memory that drives V8's garbage collector: with four 720p
- * cameras that was a fifth of the box (BENCHMARKS.md, session 6). A socket
+ * cameras that was a fifth of the box (BENCHMARKS.md). A socket
  * made here can be read with `onread`, so each read lands in the frame it
  * belongs to.
  *

@@ -1,4 +1,4 @@
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import type { CameraConfig } from '../config/schema.js';
 import { LinesightError } from '../errors.js';
 import { FRAME_TIMES_FILTER } from './ffmpeg-args.js';
@@ -10,15 +10,14 @@ import { FRAME_TIMES_FILTER } from './ffmpeg-args.js';
  * - `jetson`: NVIDIA's own ffmpeg build for JetPack (apt repo
  *   repo.download.nvidia.com/jetson/ffmpeg, FFmpeg 4.2.x) with the NVDEC
  *   decoders `h264_nvv4l2dec` / `hevc_nvv4l2dec`, chosen with `-c:v` before
- *   `-i`; they hand back `nv12` frames in system memory
- *   (/work/shared/JETSON.md §4), so the usual `-pix_fmt rgb24` output
- *   conversion works unchanged.
+ *   `-i`; they hand back `nv12` frames in system memory (docs/jetson.md), so
+ *   the letterbox graph's `format=rgb24` conversions work unchanged.
  * - `vaapi`: Intel/AMD through VA-API. Frames stay on the GPU
- *   (`-hwaccel_output_format vaapi`) until the filter chain converts them to
+ *   (`-hwaccel_output_format vaapi`) until the filter graph converts them to
  *   8-bit nv12 on the GPU (`scale_vaapi=format=nv12`, which also covers 10-bit
  *   HEVC surfaces that a bare `hwdownload,format=nv12` would refuse) and copies
- *   them to system memory (`hwdownload,format=nv12`); `-pix_fmt rgb24` then
- *   does the last step on the CPU.
+ *   them to system memory (`hwdownload,format=nv12`); the RGB24 conversion is
+ *   then done on the CPU.
  * - `none`: software decode.
  */
 
@@ -36,8 +35,8 @@ const JETSON_DECODERS: Readonly<Record<VideoCodec, string>> = {
 
 export interface HwaccelOptions {
   /**
-   * The stream's codec when known: from the camera config, or from
-   * `probeVideoCodec()` run once per camera. Only `jetson` needs it.
+   * The stream's codec when known: from the camera config, or asked of the
+   * stream (`StreamCodec` in codec-probe.ts). Only `jetson` needs it.
    */
   codec?: string;
   /** VA-API device (default /dev/dri/renderD128). */
@@ -49,20 +48,32 @@ export interface HwaccelOptions {
  * before ffmpeg opens the stream, and a forced decoder also forces the codec
  * ffmpeg reports for the stream (ffmpeg sets the demuxer's video_codec_id from
  * `-c:v`), so ffmpeg's own output cannot tell; ffprobe can
- * (`probeVideoCodec()`). In order: an explicit or probed codec, then a hint in
+ * (`probeVideoCodec()`, codec-probe.ts). In order: an explicit or probed codec, then a hint in
  * a file name (`.h265`, `.hevc`, `.265`), then H.264 — what most line cameras
  * send by default. A wrong guess shows as a camera that never delivers its
  * first frame (start timeout, logged at warn), not as wrong detections.
  */
 export function jetsonCodec(url: string, codec?: string): VideoCodec {
-  const known = normaliseCodec(codec);
-  if (known) return known;
-  const path = url.replace(/[?#].*$/, '');
-  if (/\.(h265|hevc|265)$/i.test(path)) return 'hevc';
-  return 'h264';
+  return videoCodec(codec) ?? codecFromName(url) ?? 'h264';
 }
 
-function normaliseCodec(codec: string | undefined): VideoCodec | undefined {
+/** The codec a file name says (`.h265`, `.hevc`, `.265`: HEVC), or undefined when it says none. */
+export function codecFromName(url: string): VideoCodec | undefined {
+  const path = url.replace(/[?#].*$/, '');
+  return /\.(h265|hevc|265)$/i.test(path) ? 'hevc' : undefined;
+}
+
+/**
+ * Whether a camera's Jetson decoder can only be chosen by asking the stream:
+ * `hwaccel: jetson` with no `codec` in the config and no hint in the URL.
+ * An RTSP URL never names its codec, and many line cameras send H.265.
+ */
+export function needsCodecProbe(cfg: Pick<CameraConfig, 'hwaccel' | 'url' | 'codec'>): boolean {
+  return cfg.hwaccel === 'jetson' && cfg.codec === undefined && codecFromName(cfg.url) === undefined;
+}
+
+/** A codec name as ffprobe or a config spells it (`h265`, `hvc1`, `avc`…) as one linesight has a decoder for, or undefined. */
+export function videoCodec(codec: string | undefined): VideoCodec | undefined {
   if (codec === undefined) return undefined;
   const c = codec.trim().toLowerCase();
   if (c === 'h264' || c === 'avc' || c === 'avc1') return 'h264';
@@ -72,7 +83,7 @@ function normaliseCodec(codec: string | undefined): VideoCodec | undefined {
 
 /** The NVDEC decoder name for a codec, or undefined when NVIDIA's build has none linesight uses. */
 export function jetsonDecoder(codec: string): string | undefined {
-  const c = normaliseCodec(codec);
+  const c = videoCodec(codec);
   return c ? JETSON_DECODERS[c] : undefined;
 }
 
@@ -107,39 +118,6 @@ export const VAAPI_DOWNLOAD_FILTER = 'scale_vaapi=format=nv12,hwdownload,format=
  */
 export function hwaccelPreFilter(kind: HwaccelKind): string | undefined {
   return kind === 'vaapi' ? VAAPI_DOWNLOAD_FILTER : undefined;
-}
-
-/**
- * Asks ffprobe for the codec of the first video stream (`h264`, `hevc`, …).
- * Costs one connection to the camera (about a second on RTSP): call it once
- * per camera before its first start with `hwaccel: jetson` and keep the
- * answer across restarts. Never blocks the event loop; resolves undefined when
- * ffprobe is missing, fails or takes longer than `timeoutMs` (it is killed),
- * and the caller keeps its default.
- */
-export function probeVideoCodec(url: string, options: { ffprobe?: string; timeoutMs?: number; transport?: 'tcp' | 'udp' } = {}): Promise<string | undefined> {
-  const rtsp = /^rtsps?:\/\//i.test(url);
-  const args = [
-    '-v', 'error',
-    ...(rtsp ? ['-rtsp_transport', options.transport ?? 'tcp'] : []),
-    '-select_streams', 'v:0',
-    '-show_entries', 'stream=codec_name',
-    '-of', 'default=noprint_wrappers=1:nokey=1',
-    url,
-  ];
-  return new Promise((resolve) => {
-    let out = '';
-    const child = spawn(options.ffprobe ?? 'ffprobe', args, { stdio: ['ignore', 'pipe', 'ignore'], timeout: options.timeoutMs ?? 15_000, killSignal: 'SIGKILL' });
-    child.stdout.setEncoding('utf8');
-    child.stdout.on('data', (chunk: string) => {
-      if (out.length < 1000) out += chunk;
-    });
-    child.once('error', () => resolve(undefined));
-    child.once('close', (code) => {
-      const codec = code === 0 ? out.trim().split('\n')[0]?.trim().toLowerCase() : undefined;
-      resolve(codec ? codec : undefined);
-    });
-  });
 }
 
 // ---------------------------------------------------------------------------

@@ -10,7 +10,7 @@ interface Slot {
  * A camera's full-size pictures (`Frame.rgb` when ffmpeg letterboxes), in a
  * fixed ring of buffers reused in turn instead of a fresh 2.8 MB buffer per
  * picture. Allocating them was most of the box's garbage-collection work
- * (BENCHMARKS.md, session 6).
+ * (BENCHMARKS.md).
  *
  * Reuse is safe by construction, not by timing: when a buffer comes round
  * again, the frame that held it loses its picture (`rgb` is deleted), so a

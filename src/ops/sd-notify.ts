@@ -7,7 +7,7 @@ import type { Logger } from '../log.js';
  *
  * Node cannot send the datagram itself: core Node has no AF_UNIX SOCK_DGRAM
  * sockets (removed in v0.5; nodejs/node#29339), and the npm options are native
- * addons (/work/shared/JETSON.md §5). So each notification is one short-lived
+ * addons (docs/jetson.md). So each notification is one short-lived
  * `systemd-notify` child. That needs `NotifyAccess=all` in the unit (the sender
  * is not the main PID), and systemd ≥ 246's `systemd-notify` waits for the
  * manager to process the message (sd_notify_barrier) before it exits, so the
@@ -101,82 +101,20 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
   const socket = env.NOTIFY_SOCKET;
   const enabled = typeof socket === 'string' && socket !== '';
   const intervalMs = enabled ? watchdogInterval(env) : undefined;
-  const command = options.command ?? 'systemd-notify';
-  const timeoutMs = options.timeoutMs ?? 10_000;
   const opsLog = log.child({ stage: 'ops' });
-
-  const queue: Pending[] = [];
-  let current: Pending | null = null;
-  let idleWaiters: Array<() => void> = [];
-  let timer: NodeJS.Timeout | null = null;
-  let lastFailure = '';
-  let withheld = false;
-
   // The child gets NOTIFY_SOCKET and little else; WATCHDOG_* are not for it.
   const childEnv: NodeJS.ProcessEnv = { PATH: env.PATH ?? process.env.PATH ?? '/usr/sbin:/usr/bin:/sbin:/bin', NOTIFY_SOCKET: socket };
-
-  const settleIdle = () => {
-    if (current || queue.length > 0) return;
-    const waiters = idleWaiters;
-    idleWaiters = [];
-    for (const w of waiters) w();
-  };
-
-  const pump = () => {
-    if (current) return;
-    const next = queue.shift();
-    if (!next) {
-      settleIdle();
-      return;
-    }
-    current = next;
-    let done = false;
-    let stderr = '';
-    const finish = (failure: string | undefined) => {
-      if (done) return;
-      done = true;
-      current = null;
-      if (failure) {
-        // Logged once per distinct cause: a missing systemd-notify would otherwise log every ping.
-        if (failure !== lastFailure) {
-          opsLog.warn({ code: 'E_SD_NOTIFY', err: failure, notification: next.assignments.join(' ') },
-            'could not notify systemd; the unit may time out or be restarted by its watchdog');
-          lastFailure = failure;
-        }
-      } else if (lastFailure !== '') {
-        opsLog.info('systemd notifications delivered again');
-        lastFailure = '';
-      }
-      pump();
-    };
-    // Assignments as positional arguments work in every systemd-notify (READY=1 ≡ --ready).
-    const child = spawn(command, next.assignments, { env: childEnv, stdio: ['ignore', 'ignore', 'pipe'], timeout: timeoutMs, killSignal: 'SIGKILL' });
-    child.stderr?.setEncoding('utf8');
-    child.stderr?.on('data', (chunk: string) => {
-      if (stderr.length < 1000) stderr += chunk;
-    });
-    child.once('error', (err) => finish(`${command}: ${err.message}`));
-    child.once('close', (code, signal) => {
-      if (code === 0) finish(undefined);
-      else finish(`${command} ${signal ? `killed by ${signal}` : `exited with ${code}`}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
-    });
-  };
-
+  const queue = new NotifyQueue(options.command ?? 'systemd-notify', childEnv, options.timeoutMs ?? 10_000, opsLog);
   const send = (assignments: Assignment[], kind: Pending['kind']) => {
-    if (!enabled) return;
-    if (kind === 'ping' && (current?.kind === 'ping' || queue.some((p) => p.kind === 'ping'))) return;
-    const waitingStatus = kind === 'status' ? queue.find((p) => p.kind === 'status') : undefined;
-    if (waitingStatus) waitingStatus.assignments = assignments;
-    else queue.push({ assignments, kind });
-    while (queue.length > MAX_QUEUED) {
-      const expendable = queue.findIndex((p) => p.kind !== 'state');
-      queue.splice(expendable < 0 ? 0 : expendable, 1);
-    }
-    pump();
+    if (enabled) queue.send(assignments, kind);
   };
-
   const withStatus = (first: Assignment, status?: string): Assignment[] =>
     status === undefined ? [first] : [first, `STATUS=${oneLine(status)}`];
+  let timer: NodeJS.Timeout | null = null;
+  const stopTimer = () => {
+    if (timer) clearInterval(timer);
+    timer = null;
+  };
 
   return {
     enabled,
@@ -191,41 +129,120 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
     },
     stopping: (status) => send(withStatus('STOPPING=1', status), 'state'),
     startWatchdog(isProgressing) {
-      if (timer) clearInterval(timer);
-      timer = null;
+      stopTimer();
       if (!enabled || intervalMs === undefined) {
         opsLog.debug({ enabled }, 'no systemd watchdog requested; not pinging');
         return;
       }
       opsLog.info({ intervalMs }, 'systemd watchdog armed: pinging while the pipeline makes progress');
-      const tick = () => {
-        let ok: boolean;
-        try {
-          ok = isProgressing();
-        } catch (err) {
-          ok = false;
-          opsLog.warn({ err: err instanceof Error ? err.message : String(err) }, 'progress check threw; treating as no progress');
-        }
-        if (ok) {
-          if (withheld) opsLog.info('pipeline progressing again; systemd watchdog pings resumed');
-          withheld = false;
-          send(['WATCHDOG=1'], 'ping');
-        } else if (!withheld) {
-          withheld = true;
-          opsLog.warn({ code: 'E_WATCHDOG' }, 'pipeline made no progress; withholding systemd watchdog pings (systemd restarts the service after WatchdogSec unless it recovers)');
-        }
-      };
+      const tick = watchdogTick(isProgressing, () => send(['WATCHDOG=1'], 'ping'), opsLog);
       timer = setInterval(tick, intervalMs);
       timer.unref(); // the watchdog never keeps the process alive on its own
       tick();
     },
-    stop() {
-      if (timer) clearInterval(timer);
-      timer = null;
-    },
-    idle() {
-      if (!current && queue.length === 0) return Promise.resolve();
-      return new Promise<void>((resolve) => idleWaiters.push(resolve));
-    },
+    stop: stopTimer,
+    idle: () => queue.idle(),
   };
+}
+
+/** One watchdog tick: ping when the pipeline progresses; withhold (and say so once) when it does not. */
+function watchdogTick(isProgressing: () => boolean, ping: () => void, log: Logger): () => void {
+  let withheld = false;
+  return () => {
+    let ok: boolean;
+    try {
+      ok = isProgressing();
+    } catch (err) {
+      ok = false;
+      log.warn({ err: err instanceof Error ? err.message : String(err) }, 'progress check threw; treating as no progress');
+    }
+    if (ok) {
+      if (withheld) log.info('pipeline progressing again; systemd watchdog pings resumed');
+      withheld = false;
+      ping();
+    } else if (!withheld) {
+      withheld = true;
+      log.warn({ code: 'E_WATCHDOG' }, 'pipeline made no progress; withholding systemd watchdog pings (systemd restarts the service after WatchdogSec unless it recovers)');
+    }
+  };
+}
+
+/**
+ * Notifications go out one `systemd-notify` child at a time, in order. A
+ * failure is logged once per distinct cause (a missing systemd-notify would
+ * otherwise log every ping), and its recovery once.
+ */
+class NotifyQueue {
+  private readonly queue: Pending[] = [];
+  private current: Pending | null = null;
+  private idleWaiters: Array<() => void> = [];
+  private lastFailure = '';
+
+  constructor(private readonly command: string, private readonly env: NodeJS.ProcessEnv, private readonly timeoutMs: number, private readonly log: Logger) {}
+
+  send(assignments: Assignment[], kind: Pending['kind']): void {
+    if (kind === 'ping' && (this.current?.kind === 'ping' || this.queue.some((p) => p.kind === 'ping'))) return;
+    const waitingStatus = kind === 'status' ? this.queue.find((p) => p.kind === 'status') : undefined;
+    if (waitingStatus) waitingStatus.assignments = assignments;
+    else this.queue.push({ assignments, kind });
+    while (this.queue.length > MAX_QUEUED) {
+      const expendable = this.queue.findIndex((p) => p.kind !== 'state');
+      this.queue.splice(expendable < 0 ? 0 : expendable, 1);
+    }
+    this.pump();
+  }
+
+  idle(): Promise<void> {
+    if (!this.current && this.queue.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve) => this.idleWaiters.push(resolve));
+  }
+
+  private settleIdle(): void {
+    if (this.current || this.queue.length > 0) return;
+    const waiters = this.idleWaiters;
+    this.idleWaiters = [];
+    for (const w of waiters) w();
+  }
+
+  private pump(): void {
+    if (this.current) return;
+    const next = this.queue.shift();
+    if (!next) {
+      this.settleIdle();
+      return;
+    }
+    this.current = next;
+    let done = false;
+    let stderr = '';
+    const finish = (failure: string | undefined) => {
+      if (done) return;
+      done = true;
+      this.current = null;
+      this.outcome(next, failure);
+      this.pump();
+    };
+    // Assignments as positional arguments work in every systemd-notify (READY=1 ≡ --ready).
+    const child = spawn(this.command, next.assignments, { env: this.env, stdio: ['ignore', 'ignore', 'pipe'], timeout: this.timeoutMs, killSignal: 'SIGKILL' });
+    child.stderr?.setEncoding('utf8');
+    child.stderr?.on('data', (chunk: string) => {
+      if (stderr.length < 1000) stderr += chunk;
+    });
+    child.once('error', (err) => finish(`${this.command}: ${err.message}`));
+    child.once('close', (code, signal) => {
+      if (code === 0) finish(undefined);
+      else finish(`${this.command} ${signal ? `killed by ${signal}` : `exited with ${code}`}${stderr.trim() ? `: ${stderr.trim()}` : ''}`);
+    });
+  }
+
+  private outcome(sent: Pending, failure: string | undefined): void {
+    if (failure) {
+      if (failure === this.lastFailure) return;
+      this.log.warn({ code: 'E_SD_NOTIFY', err: failure, notification: sent.assignments.join(' ') },
+        'could not notify systemd; the unit may time out or be restarted by its watchdog');
+      this.lastFailure = failure;
+    } else if (this.lastFailure !== '') {
+      this.log.info('systemd notifications delivered again');
+      this.lastFailure = '';
+    }
+  }
 }

@@ -1,7 +1,7 @@
 import type { CameraSnapshot, DefectEvent, Frame, InspectedFrame, ModelInfo } from '../types.js';
 
-/** Removes a listener. */
-export type Unsubscribe = () => void;
+import type { Unsubscribe } from '../listeners.js';
+export type { Unsubscribe } from '../listeners.js';
 
 /** A live track as the tracker reports it (src/events). */
 export type { TrackView } from '../events/index.js';

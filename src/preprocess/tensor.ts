@@ -1,3 +1,5 @@
+import { LinesightError } from '../errors.js';
+
 /**
  * Writes a packed RGB24 image into a model input tensor at batch index `index`.
  * Layouts follow the model's declared input: NCHW float32 0..1 (Ultralytics
@@ -68,13 +70,13 @@ export function fillTensor(input: TensorInput, images: readonly Uint8Array[], ba
   const plane = input.width * input.height * 3;
   const length = plane * batch;
   if (images.length > batch) {
-    throw new RangeError(`Expected at most ${batch} images for a batch of ${batch} but received ${images.length}`);
+    throw new LinesightError('E_ARGUMENT', `Expected at most ${batch} images for a batch of ${batch} but received ${images.length}`);
   }
   const fits = reuse !== undefined && reuse.length === length && (input.type === 'uint8' ? reuse instanceof Uint8Array : reuse instanceof Float32Array);
   const data = fits ? reuse : input.type === 'uint8' ? new Uint8Array(length) : new Float32Array(length);
   images.forEach((rgb, i) => {
     if (rgb.length !== plane) {
-      throw new RangeError(`Expected ${plane} bytes for a ${input.width}×${input.height} RGB24 image but received ${rgb.length}`);
+      throw new LinesightError('E_FRAME_SIZE', `Expected ${plane} bytes for a ${input.width}×${input.height} RGB24 image but received ${rgb.length}`);
     }
     writeImageToTensor(rgb, input.width, input.height, data, i, input.layout);
   });

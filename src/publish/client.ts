@@ -3,6 +3,7 @@ import mqtt, { type IClientOptions, type IClientPublishOptions, type MqttClient 
 import { LinesightError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { describeFailure, hintFor, sameCause, type ConnectionFailure } from './failure.js';
+import { retryDelay } from '../backoff.js';
 
 export interface ConnectionOptions {
   url: string;
@@ -140,8 +141,7 @@ export class BrokerConnection {
 
   private delay(): number {
     const { initialMs, maxMs } = this.opts.backoff;
-    const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(this.failures - 1, 20));
-    return Math.round(ceiling / 2 + (Math.random() * ceiling) / 2);
+    return retryDelay(this.failures, initialMs, maxMs);
   }
 
   private clientOptions(): IClientOptions {

@@ -3,7 +3,7 @@ import { errorMessage, isLinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ModelRef, Outbox } from '../store/index.js';
 import type { CameraSnapshot } from '../types.js';
-import { BrokerConnection } from './client.js';
+import { BrokerConnection, type ConnectionOptions } from './client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
 import { ALERT_SCHEMA, alertPayload } from './payload.js';
@@ -76,8 +76,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     ? undefined
     : await startEmbeddedBroker(opts.mqtt.embedded_port, log, t.embeddedHost);
   const root: TopicRoot = { prefix: opts.mqtt.topic_prefix, site: opts.site, line: opts.line };
-  const protocolVersion = broker ? 4 : opts.mqtt.protocol_version;
-  const lastSnapshots = new Map<string, { snapshot: CameraSnapshot; provider: string }>();
+  const statuses = new Statuses(opts, root, (topic, body) => connection.publish(topic, JSON.stringify(body), { qos: 1, retain: true }), log);
 
   const drain = new OutboxDrain(
     opts.outbox,
@@ -96,76 +95,19 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     log,
   );
 
-  const connection = await createConnection(broker, () => new BrokerConnection(
-    {
-      url: broker?.url ?? (opts.mqtt.url as string),
-      protocolVersion,
-      clientId: opts.mqtt.client_id ?? `linesight-${opts.site}-${opts.line}`,
-      username: opts.mqtt.username,
-      password: opts.mqtt.password,
-      tls: opts.mqtt.tls && {
-        ca: opts.mqtt.tls.ca, cert: opts.mqtt.tls.cert, key: opts.mqtt.tls.key, rejectUnauthorized: opts.mqtt.tls.reject_unauthorized,
-      },
-      will: { topic: nodeStatusTopic(root), payload: OFFLINE_WILL },
-      keepaliveSec: t.keepaliveSec ?? 30,
-      connectTimeoutMs: t.connectTimeoutMs ?? 10_000,
-      backoff: { initialMs: t.backoffInitialMs ?? 1000, maxMs: t.backoffMaxMs ?? 30_000 },
+  const connection = await createConnection(broker, () => new BrokerConnection(connectionOptions(opts, root, broker), {
+    onConnect: (receiveMaximum) => {
+      drain.start(receiveMaximum);
+      // Retained statuses may be gone (a broker without persistence): state them again.
+      statuses.restate();
     },
-    {
-      onConnect: (receiveMaximum) => {
-        drain.start(receiveMaximum);
-        // Retained statuses may be gone (a broker without persistence): state them again.
-        safely('publish the statuses', () => {
-          publishNodeStatus();
-          if (opts.statusSource) publishAllCameraStatuses();
-          else for (const { snapshot, provider } of lastSnapshots.values()) publishCameraStatus(snapshot, { provider });
-        });
-      },
-      onDisconnect: () => drain.stop(),
-    },
-    log,
-  ));
-
-  /** Status is best effort; a failure (store, snapshot source) must not reach mqtt.js or a timer unhandled. */
-  function safely(what: string, fn: () => void): void {
-    try {
-      fn();
-    } catch (err) {
-      log.error({ code: isLinesightError(err) ? err.code : 'E_MQTT', cause: errorMessage(err) }, `could not ${what}: ${errorMessage(err)}`);
-    }
-  }
-
-  const retained = (topic: string, body: unknown) => connection.publish(topic, JSON.stringify(body), { qos: 1, retain: true });
-
-  function nodeStatus(state: 'online' | 'offline') {
-    const c = opts.outbox.counters();
-    const base = nodeStatusPayload({ state, version: opts.version, cameras: opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
-    return opts.nodeExtra ? { ...opts.nodeExtra(), ...base } : base;
-  }
-
-  function publishNodeStatus(): void {
-    retained(nodeStatusTopic(root), nodeStatus('online'));
-  }
-
-  function publishCameraStatus(snapshot: CameraSnapshot, extra: { provider: string }, state?: PublishedState): void {
-    lastSnapshots.set(snapshot.id, { snapshot, provider: extra.provider });
-    const body = cameraStatusPayload(snapshot, { provider: extra.provider, outboxDepth: opts.outbox.depth(snapshot.id), state }, Date.now());
-    retained(cameraStatusTopic(root, snapshot.id), body);
-  }
-
-  function publishAllCameraStatuses(): void {
-    if (!opts.statusSource) return;
-    const { snapshots, provider } = opts.statusSource();
-    for (const snapshot of snapshots) publishCameraStatus(snapshot, { provider });
-  }
+    onDisconnect: () => drain.stop(),
+  }, log));
 
   connection.start();
   const timers = [
     setInterval(() => drain.kick(), t.pollMs ?? 1000),
-    setInterval(() => safely('publish the statuses', () => {
-      publishNodeStatus();
-      publishAllCameraStatuses();
-    }), opts.mqtt.status_interval * 1000),
+    setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
   ];
 
   return {
@@ -180,20 +122,108 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       return f && { kind: f.kind, message: f.message, at: f.at };
     },
     kick: () => drain.kick(),
-    publishCameraStatus: (snapshot, extra) => publishCameraStatus(snapshot, extra),
-    publishNodeStatus,
+    publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
+    publishNodeStatus: () => statuses.node(),
     async stop() {
       for (const timer of timers) clearInterval(timer);
-      let last: string = OFFLINE_WILL;
-      safely('publish the offline statuses', () => {
-        for (const { snapshot, provider } of lastSnapshots.values()) publishCameraStatus(snapshot, { provider }, 'offline');
-        last = JSON.stringify(nodeStatus('offline'));
-      });
+      const last = statuses.offline();
       await connection.stop({ topic: nodeStatusTopic(root), payload: last });
       drain.stop();
       await broker?.close();
     },
   };
+}
+
+/** The connection's settings: the embedded broker speaks MQTT 3.1.1 only, a configured one the configured version. */
+function connectionOptions(opts: PublisherOptions, root: TopicRoot, broker: EmbeddedBroker | undefined): ConnectionOptions {
+  const t = opts.tuning ?? {};
+  const tls = opts.mqtt.tls;
+  return {
+    url: broker?.url ?? (opts.mqtt.url as string),
+    protocolVersion: broker ? 4 : opts.mqtt.protocol_version,
+    clientId: opts.mqtt.client_id ?? `linesight-${opts.site}-${opts.line}`,
+    username: opts.mqtt.username,
+    password: opts.mqtt.password,
+    tls: tls && { ca: tls.ca, cert: tls.cert, key: tls.key, rejectUnauthorized: tls.reject_unauthorized },
+    will: { topic: nodeStatusTopic(root), payload: OFFLINE_WILL },
+    keepaliveSec: t.keepaliveSec ?? 30,
+    connectTimeoutMs: t.connectTimeoutMs ?? 10_000,
+    backoff: { initialMs: t.backoffInitialMs ?? 1000, maxMs: t.backoffMaxMs ?? 30_000 },
+  };
+}
+
+/**
+ * The retained status topics: the node's and each camera's. Status is best
+ * effort: a failure (the store, the snapshot source) is logged and never
+ * reaches mqtt.js or a timer unhandled.
+ */
+class Statuses {
+  private readonly last = new Map<string, { snapshot: CameraSnapshot; provider: string }>();
+
+  constructor(
+    private readonly opts: PublisherOptions,
+    private readonly root: TopicRoot,
+    private readonly retained: (topic: string, body: unknown) => void,
+    private readonly log: Logger,
+  ) {}
+
+  node(): void {
+    this.safely('publish the node status', () => this.retained(nodeStatusTopic(this.root), this.nodeBody('online')));
+  }
+
+  camera(snapshot: CameraSnapshot, extra: { provider: string }, state?: PublishedState): void {
+    this.safely('publish a camera status', () => this.publishCamera(snapshot, extra, state));
+  }
+
+  /** Node and every camera, from the status source. */
+  publishAll(): void {
+    this.safely('publish the statuses', () => {
+      this.retained(nodeStatusTopic(this.root), this.nodeBody('online'));
+      if (!this.opts.statusSource) return;
+      const { snapshots, provider } = this.opts.statusSource();
+      for (const snapshot of snapshots) this.publishCamera(snapshot, { provider });
+    });
+  }
+
+  /** After a (re)connect: from the source when there is one, else the last ones published. */
+  restate(): void {
+    if (this.opts.statusSource) {
+      this.publishAll();
+      return;
+    }
+    this.node();
+    for (const { snapshot, provider } of this.last.values()) this.camera(snapshot, { provider });
+  }
+
+  /** Publishes every camera as offline; returns the node's offline status for the clean disconnect. */
+  offline(): string {
+    let body: string = OFFLINE_WILL;
+    this.safely('publish the offline statuses', () => {
+      for (const { snapshot, provider } of this.last.values()) this.publishCamera(snapshot, { provider }, 'offline');
+      body = JSON.stringify(this.nodeBody('offline'));
+    });
+    return body;
+  }
+
+  private publishCamera(snapshot: CameraSnapshot, extra: { provider: string }, state?: PublishedState): void {
+    this.last.set(snapshot.id, { snapshot, provider: extra.provider });
+    const body = cameraStatusPayload(snapshot, { provider: extra.provider, outboxDepth: this.opts.outbox.depth(snapshot.id), state }, Date.now());
+    this.retained(cameraStatusTopic(this.root, snapshot.id), body);
+  }
+
+  private nodeBody(state: 'online' | 'offline'): object {
+    const c = this.opts.outbox.counters();
+    const base = nodeStatusPayload({ state, version: this.opts.version, cameras: this.opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
+    return this.opts.nodeExtra ? { ...this.opts.nodeExtra(), ...base } : base;
+  }
+
+  private safely(what: string, fn: () => void): void {
+    try {
+      fn();
+    } catch (err) {
+      this.log.error({ code: isLinesightError(err) ? err.code : 'E_MQTT', cause: errorMessage(err) }, `could not ${what}: ${errorMessage(err)}`);
+    }
+  }
 }
 
 /** Builds the connection; if that throws (an unreadable TLS file), the embedded broker must not outlive it. */

@@ -40,8 +40,12 @@ export function openAggregateStore(path: string, log: Logger): AggregateStore {
   return aggregateStoreOn(openDatabase(path, log), path);
 }
 
-/** Wraps a connection that is already open and migrated (to share one connection with the alert store). */
-export function aggregateStoreOn(db: Db, path: string): AggregateStore {
+/**
+ * Wraps a connection that is already open and migrated. With `ownsConnection`
+ * false (the alert store's `statistics()`), `close()` leaves the connection to
+ * its owner.
+ */
+export function aggregateStoreOn(db: Db, path: string, ownsConnection = true): AggregateStore {
   const table = new AggregatesTable(db);
   const guard = <T>(what: string, fn: () => T): T => {
     try {
@@ -63,7 +67,7 @@ export function aggregateStoreOn(db: Db, path: string): AggregateStore {
         throw storeError('purge old per-minute statistics', path, err);
       }),
     close: () => {
-      if (db.open) db.close();
+      if (ownsConnection && db.open) db.close();
     },
   };
 }

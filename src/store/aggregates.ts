@@ -1,5 +1,5 @@
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
-import { DAY_MS } from './clock.js';
+import { DAY_MS } from '../clock.js';
 import type { Db } from './db.js';
 import { parseHistogram } from './latency-histogram.js';
 import { mergeMinutes, type ClassStats, type MinuteStats } from './minute-stats.js';
@@ -95,7 +95,7 @@ export class AggregatesTable {
   /**
    * Deletes records older than `days`, `chunk` rows per statement, yielding to
    * the event loop between chunks. Records not yet acknowledged by the upload
-   * are kept whatever their age (DESIGN.md guarantee 4), unless `keepUnsynced`
+   * are kept whatever their age (the upload guarantee, docs/architecture.md), unless `keepUnsynced`
    * is false (a box that never uploads).
    */
   async purge(days: number, options: { chunk?: number; now?: number; keepUnsynced?: boolean } = {}): Promise<number> {

@@ -1,7 +1,7 @@
 import { errorMessage, isLinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { CameraSnapshot, CameraState, DefectEvent, InspectedFrame } from '../types.js';
-import { MINUTE_MS, minuteOf, systemClock, type Clock } from './clock.js';
+import { MINUTE_MS, minuteOf, systemClock, type Clock } from '../clock.js';
 import { recordLatency } from './latency-histogram.js';
 import { classStats, counterDelta, emptyMinute, splitByMinute, type MinuteStats } from './minute-stats.js';
 

@@ -72,7 +72,7 @@ function isCorruption(err: unknown): boolean {
 function corrupt(path: string, problems: string[], log: Logger): LinesightError {
   const stamp = new Date().toISOString().replace(/[:.]/g, '-');
   const copy = `${path}.corrupt-${stamp}`;
-  let saved = '';
+  let saved: string;
   try {
     copyFileSync(path, copy);
     if (existsSync(`${path}-wal`)) copyFileSync(`${path}-wal`, `${copy}-wal`);

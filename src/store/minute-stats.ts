@@ -1,4 +1,4 @@
-import { MINUTE_MS, minuteOf } from './clock.js';
+import { MINUTE_MS, minuteOf } from '../clock.js';
 import { emptyHistogram, mergeHistograms, type Histogram } from './latency-histogram.js';
 
 /**

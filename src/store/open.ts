@@ -1,6 +1,7 @@
 import { LinesightError, describeValue, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DefectEvent } from '../types.js';
+import { aggregateStoreOn, type AggregateStore } from './aggregate-store.js';
 import { AlertsTable } from './alerts.js';
 import { Counters } from './counters.js';
 import { integrityProblems, openDatabase, type Db } from './db.js';
@@ -32,12 +33,18 @@ class SqliteStore implements Store {
   private readonly recorder: EventRecorder;
   private readonly outbox: OutboxTable;
   private readonly alerts: AlertsTable;
+  private stats: AggregateStore | undefined;
 
   constructor(readonly path: string, private readonly db: Db, options: StoreOptions, log: Logger) {
     const counters = new Counters(db);
     this.recorder = new EventRecorder(db, counters, options, log);
     this.outbox = new OutboxTable(db, counters);
     this.alerts = new AlertsTable(db);
+  }
+
+  statistics(): AggregateStore {
+    this.stats ??= aggregateStoreOn(this.db, this.path, false);
+    return this.stats;
   }
 
   recordEvent(event: DefectEvent, model?: ModelRef): RecordResult {

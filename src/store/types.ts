@@ -1,3 +1,4 @@
+import type { AggregateStore } from './aggregate-store.js';
 import type { DefectEvent } from '../types.js';
 
 export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
@@ -81,5 +82,8 @@ export interface Store extends Outbox {
   purgeOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number>;
   /** `PRAGMA integrity_check` rows: `['ok']` when healthy. */
   integrityCheck(): string[];
+  /** The per-minute statistics on this store's own connection (one connection per database file). */
+  statistics(): AggregateStore;
+  /** Closes the connection (the statistics' too). */
   close(): void;
 }

@@ -1,15 +1,4 @@
-import type { Clock } from '../store/clock.js';
-
-/**
- * Exponential backoff with full jitter (AWS Architecture Blog, "Exponential
- * Backoff and Jitter"): the wait after the n-th failed attempt (n from 1) is
- * uniform in [0, min(cap, base·2ⁿ⁻¹)]. Jitter keeps a fleet of boxes whose
- * uplink came back together from hammering the cloud in lockstep.
- */
-export function fullJitter(attempt: number, baseMs: number, capMs: number, random: () => number = Math.random): number {
-  const ceiling = Math.min(capMs, baseMs * 2 ** Math.min(Math.max(0, attempt - 1), 30));
-  return Math.round(random() * ceiling);
-}
+import type { Clock } from '../clock.js';
 
 /**
  * `Retry-After` (RFC 9110 §10.2.3): delay-seconds or an HTTP-date. Returns the

@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
-import { isoTime } from '../store/clock.js';
+import { isoTime } from '../clock.js';
 import { LATENCY_BOUNDS_MS, quantile, type Histogram } from '../store/latency-histogram.js';
 import type { MinuteStats } from '../store/minute-stats.js';
 

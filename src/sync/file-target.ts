@@ -1,7 +1,7 @@
 import { closeSync, fsyncSync, mkdirSync, openSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import { LinesightError, errorMessage } from '../errors.js';
-import { isoTime } from '../store/clock.js';
+import { isoTime } from '../clock.js';
 import type { Batch } from './batch.js';
 
 /**

@@ -1,7 +1,8 @@
 import { LinesightError, errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { isoTime, type Clock } from '../store/clock.js';
-import { fullJitter, parseRetryAfter, sleep } from './backoff.js';
+import { isoTime, type Clock } from '../clock.js';
+import { retryDelay } from '../backoff.js';
+import { parseRetryAfter, sleep } from './backoff.js';
 import type { Batch } from './batch.js';
 import type { SyncTuning } from './types.js';
 
@@ -37,7 +38,7 @@ type Attempt =
  */
 export async function deliverHttp(batch: Batch, target: HttpTarget, signal: AbortSignal): Promise<Delivered> {
   const { tuning } = target;
-  let lastReason = '';
+  let lastReason: string;
   for (let attempt = 1; ; attempt++) {
     const result = await attemptOnce(batch, target, signal);
     if (result.kind === 'done') {
@@ -54,7 +55,7 @@ export async function deliverHttp(batch: Batch, target: HttpTarget, signal: Abor
     if (attempt >= tuning.maxAttempts) break;
     const delay = result.retryAfterMs !== undefined
       ? Math.min(result.retryAfterMs, tuning.retryAfterMaxMs)
-      : fullJitter(attempt, tuning.backoffBaseMs, tuning.backoffMaxMs, target.random);
+      : retryDelay(attempt, tuning.backoffBaseMs, tuning.backoffMaxMs, target.random);
     const log = attempt === 1 ? target.log.warn.bind(target.log) : target.log.debug.bind(target.log);
     log({ code: 'E_SYNC', key: batch.key, attempt, delayMs: delay, reason: result.reason },
       `upload attempt ${attempt} failed (${result.reason}); retrying in ${delay} ms, at most ${tuning.maxAttempts} attempts`);

@@ -1,4 +1,4 @@
-import { DAY_MS, MINUTE_MS, dayOf } from '../store/clock.js';
+import { DAY_MS, MINUTE_MS, dayOf } from '../clock.js';
 import type { AggregateStore } from '../store/aggregate-store.js';
 import { buildBatch, toWireRow, type Batch, type WireRow } from './batch.js';
 

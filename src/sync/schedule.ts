@@ -1,6 +1,6 @@
-import { CronExpressionParser } from 'cron-parser';
-import { LinesightError, describeValue, errorMessage } from '../errors.js';
-import type { Clock } from '../store/clock.js';
+import { compileCron, cronProblem, localTimeZone } from '../config/cron.js';
+import { describeValue, LinesightError } from '../errors.js';
+import type { Clock } from '../clock.js';
 
 /** Longest single timer: re-checking hourly keeps a wall-clock step (NTP, DST, suspend) from delaying a run for long. */
 const MAX_TIMER_MS = 3_600_000;
@@ -10,11 +10,6 @@ export interface Schedule {
   readonly timeZone: string;
   /** The first fire time strictly after `after` (ms since epoch). */
   next(after: number): number;
-}
-
-/** The box's own IANA time zone (TZ, /etc/localtime). */
-export function localTimeZone(): string {
-  return Intl.DateTimeFormat().resolvedOptions().timeZone || 'UTC';
 }
 
 /**
@@ -27,24 +22,12 @@ export function localTimeZone(): string {
  * parseSchedule('0 2 * * *', 'Europe/Berlin').next(Date.parse('2025-03-04T00:30:00Z')) // 2025-03-04T01:00:00Z
  */
 export function parseSchedule(expression: string, timeZone = localTimeZone()): Schedule {
-  const expected = 'a cron expression of 5 fields "minute hour day-of-month month day-of-week" (e.g. "0 2 * * *" for 02:00 nightly) or a preset like "@daily"';
-  const fields = typeof expression === 'string' ? expression.trim().split(/\s+/).filter(Boolean) : [];
-  const preset = fields.length === 1 && fields[0].startsWith('@');
-  if (!preset && fields.length !== 5 && fields.length !== 6) {
-    throw new LinesightError('E_CONFIG',
-      `sync.schedule: expected ${expected} but received ${describeValue(expression)} with ${fields.length} field(s)`);
-  }
-  const compile = (currentDate: number) => CronExpressionParser.parse(expression.trim(), { currentDate, tz: timeZone });
-  try {
-    compile(Date.now()).next();
-  } catch (err) {
-    throw new LinesightError('E_CONFIG',
-      `sync.schedule: expected ${expected} in time zone ${timeZone} but received ${describeValue(expression)}: ${errorMessage(err)}`, { cause: err });
-  }
+  const problem = cronProblem(expression, timeZone);
+  if (problem) throw new LinesightError('E_CONFIG', `sync.schedule: ${problem}, received ${describeValue(expression)}`);
   return {
     expression,
     timeZone,
-    next: (after) => compile(after).next().getTime(),
+    next: (after) => compileCron(expression, timeZone, after).next().getTime(),
   };
 }
 

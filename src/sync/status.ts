@@ -1,4 +1,4 @@
-import { isoTime } from '../store/clock.js';
+import { isoTime } from '../clock.js';
 import type { SyncResult, SyncStatus } from './types.js';
 
 /** The `sync` part of the node status topic (`{prefix}/{site}/{line}/status`). */

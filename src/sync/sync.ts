@@ -1,12 +1,12 @@
 import { LinesightError, describeValue, errorMessage, isLinesightError } from '../errors.js';
-import { DAY_MS, minuteOf, systemClock } from '../store/clock.js';
+import { DAY_MS, minuteOf, systemClock, type Clock } from '../clock.js';
 import type { Batch } from './batch.js';
 import { writeBatchFile } from './file-target.js';
 import { deliverHttp, describeBatch, redactUrl, type HttpTarget } from './http-target.js';
 import { SyncLedger } from './ledger.js';
 import { planBatch, type BatchLimits } from './planner.js';
-import { Scheduler, parseSchedule } from './schedule.js';
-import { DEFAULT_TUNING, type Backlog, type LastRun, type Sync, type SyncOptions, type SyncResult, type SyncStatus } from './types.js';
+import { Scheduler, parseSchedule, type Schedule } from './schedule.js';
+import { DEFAULT_TUNING, type Backlog, type LastRun, type Sync, type SyncOptions, type SyncResult, type SyncStatus, type SyncTuning } from './types.js';
 
 /** How long `status()` reuses a backlog count: the status topic asks every few seconds. */
 const BACKLOG_CACHE_MS = 30_000;
@@ -27,169 +27,198 @@ const BACKLOG_CACHE_MS = 30_000;
  * if (!result.ok) throw result.error;
  */
 export function createSync(options: SyncOptions): Sync {
-  const { config, site, line, store } = options;
-  const log = options.log.child({ stage: 'sync' });
-  const clock = options.clock ?? systemClock;
-  const tuning = { ...DEFAULT_TUNING, ...options.tuning };
-  const schedule = parseSchedule(config.schedule, options.timeZone);
-  const url = config.url === undefined ? undefined : checkUrl(config.url);
-  const target = url === undefined ? 'dir' : 'http';
-  const destination = url === undefined ? config.dir : redactUrl(url);
-  const limits: BatchLimits = { maxRows: tuning.maxRowsPerBatch, maxBytes: tuning.maxBytesPerBatch };
-  const meta = { site, line };
-  const ledger = new SyncLedger(store.db);
-  const retentionMs = (options.retentionDays ?? 30) * DAY_MS;
+  return new CloudSync(options);
+}
 
-  if (url !== undefined && new URL(url).protocol === 'http:' && config.token !== undefined && !isLoopback(url)) {
-    log.warn({ url: destination }, 'sync.url is plain http: the bearer token travels unencrypted; use https');
+/** What a run reports and keeps. */
+interface RunCounts {
+  batches: number;
+  duplicates: number;
+  rows: number;
+}
+
+class CloudSync implements Sync {
+  private readonly log: SyncOptions['log'];
+  private readonly clock: Clock;
+  private readonly tuning: SyncTuning;
+  private readonly schedule: Schedule;
+  private readonly target: 'dir' | 'http';
+  private readonly destination: string;
+  private readonly limits: BatchLimits;
+  private readonly ledger: SyncLedger;
+  private readonly retentionMs: number;
+  private readonly http: HttpTarget | undefined;
+  private readonly scheduler: Scheduler;
+  private running: Promise<SyncResult> | undefined;
+  private lastRun: LastRun | undefined;
+  private abort: AbortController | undefined;
+  private backlogCache: { at: number; value: Backlog } | undefined;
+
+  constructor(private readonly options: SyncOptions) {
+    const { config } = options;
+    this.log = options.log.child({ stage: 'sync' });
+    this.clock = options.clock ?? systemClock;
+    this.tuning = { ...DEFAULT_TUNING, ...options.tuning };
+    this.schedule = parseSchedule(config.schedule, options.timeZone);
+    const url = config.url === undefined ? undefined : checkUrl(config.url);
+    this.target = url === undefined ? 'dir' : 'http';
+    this.destination = url === undefined ? config.dir : redactUrl(url);
+    this.limits = { maxRows: this.tuning.maxRowsPerBatch, maxBytes: this.tuning.maxBytesPerBatch };
+    this.ledger = new SyncLedger(options.store.db);
+    this.retentionMs = (options.retentionDays ?? 30) * DAY_MS;
+    if (url !== undefined && new URL(url).protocol === 'http:' && config.token !== undefined && !isLoopback(url)) {
+      this.log.warn({ url: this.destination }, 'sync.url is plain http: the bearer token travels unencrypted; use https');
+    }
+    this.http = url === undefined ? undefined : {
+      url,
+      token: config.token,
+      fetchImpl: options.fetchImpl ?? fetch,
+      clock: this.clock,
+      tuning: this.tuning,
+      random: options.random ?? Math.random,
+      log: this.log,
+      userAgent: `linesight/${options.version ?? '0'}`,
+      onFailedAttempt: (batch, reason) => this.ledger.recordAttempt(batch.key, reason),
+    };
+    this.scheduler = new Scheduler(this.schedule, this.clock, (scheduledFor) => {
+      if (this.running) {
+        this.log.warn({ scheduledFor: new Date(scheduledFor).toISOString() }, 'scheduled upload skipped: the previous run is still going');
+        return;
+      }
+      void this.runOnce();
+    });
   }
 
-  const http: HttpTarget | undefined = url === undefined ? undefined : {
-    url,
-    token: config.token,
-    fetchImpl: options.fetchImpl ?? fetch,
-    clock,
-    tuning,
-    random: options.random ?? Math.random,
-    log,
-    userAgent: `linesight/${options.version ?? '0'}`,
-    onFailedAttempt: (batch, reason) => ledger.recordAttempt(batch.key, reason),
-  };
+  runOnce(): Promise<SyncResult> {
+    if (this.running) return this.running;
+    this.abort = new AbortController();
+    this.running = this.run(this.abort.signal).finally(() => {
+      this.running = undefined;
+    });
+    return this.running;
+  }
 
-  let running: Promise<SyncResult> | undefined;
-  let lastRun: LastRun | undefined;
-  let abort: AbortController | undefined;
-  let backlogCache: { at: number; value: Backlog } | undefined;
-  const scheduler = new Scheduler(schedule, clock, (scheduledFor) => {
-    if (running) {
-      log.warn({ scheduledFor: new Date(scheduledFor).toISOString() }, 'scheduled upload skipped: the previous run is still going');
-      return;
-    }
-    void runOnce();
-  });
+  startSchedule(): void {
+    this.scheduler.start();
+    this.log.info({
+      schedule: this.schedule.expression, timeZone: this.schedule.timeZone, next: new Date(this.scheduler.nextRunAt ?? 0).toISOString(),
+      target: this.target, destination: this.destination,
+    }, 'upload scheduled');
+  }
 
-  function backlog(fresh = false): Backlog {
-    const now = clock.now();
-    if (!fresh && backlogCache && now - backlogCache.at < BACKLOG_CACHE_MS) return backlogCache.value;
-    const { rows, minutes } = store.countSince(ledger.acknowledgedUntil() ?? 0);
-    const value = { rows, minutes, pendingBatches: ledger.pendingCount() };
-    backlogCache = { at: now, value };
+  async stop(): Promise<void> {
+    this.scheduler.stop();
+    this.abort?.abort(new LinesightError('E_SYNC', 'Expected the upload to finish but linesight is stopping; the batch stays queued'));
+    await this.running;
+  }
+
+  status(): SyncStatus {
+    this.lastRun ??= this.ledger.lastRun();
+    const acked = this.ledger.acknowledgedUntil();
+    const lastSuccessAt = this.ledger.lastSuccessAt();
+    return {
+      target: this.target,
+      destination: this.destination,
+      running: this.running !== undefined,
+      ...(this.lastRun ? { lastRun: this.lastRun } : {}),
+      ...(lastSuccessAt === undefined ? {} : { lastSuccessAt }),
+      ...(acked === undefined ? {} : { acknowledgedUntil: acked }),
+      backlog: this.backlog(),
+      ...(this.scheduler.nextRunAt === undefined ? {} : { nextRunAt: this.scheduler.nextRunAt }),
+    };
+  }
+
+  private backlog(fresh = false): Backlog {
+    const now = this.clock.now();
+    if (!fresh && this.backlogCache && now - this.backlogCache.at < BACKLOG_CACHE_MS) return this.backlogCache.value;
+    const { rows, minutes } = this.options.store.countSince(this.ledger.acknowledgedUntil() ?? 0);
+    const value = { rows, minutes, pendingBatches: this.ledger.pendingCount() };
+    this.backlogCache = { at: now, value };
     return value;
   }
 
-  async function deliver(batch: Batch, signal: AbortSignal): Promise<number> {
-    if (http) return (await deliverHttp(batch, http, signal)).answer;
-    writeBatchFile(config.dir, meta, batch);
+  private safeBacklog(): Backlog {
+    try {
+      return this.backlog(true);
+    } catch {
+      return this.backlogCache?.value ?? { rows: 0, minutes: 0, pendingBatches: 0 };
+    }
+  }
+
+  private async deliver(batch: Batch, signal: AbortSignal): Promise<number> {
+    if (this.http) return (await deliverHttp(batch, this.http, signal)).answer;
+    writeBatchFile(this.options.config.dir, { site: this.options.site, line: this.options.line }, batch);
     return 0;
   }
 
-  async function run(signal: AbortSignal): Promise<SyncResult> {
-    const startedAt = clock.now();
+  /** Sends every batch up to `ceiling`, oldest first: a stored pending batch, else the next one planned. */
+  private async sendAll(ceiling: number, signal: AbortSignal, counts: RunCounts): Promise<void> {
+    const meta = { site: this.options.site, line: this.options.line };
+    for (;;) {
+      let batch = this.ledger.pending();
+      if (!batch) {
+        const from = this.ledger.plannedUntil();
+        batch = planBatch(this.options.store, meta, from, ceiling, this.limits);
+        if (!batch) return;
+        if (!this.ledger.plan(batch, from, this.clock.now())) continue;
+      }
+      const answer = await this.deliver(batch, signal);
+      this.ledger.markDone(batch, answer, this.clock.now());
+      counts.batches += 1;
+      counts.rows += batch.rowCount;
+      if (answer === 409) counts.duplicates += 1;
+      this.log.debug({ key: batch.key, answer, rows: batch.rowCount }, `batch ${describeBatch(batch)} settled`);
+    }
+  }
+
+  private async run(signal: AbortSignal): Promise<SyncResult> {
+    const startedAt = this.clock.now();
     // Only minutes that ended a while ago: the aggregator may still be writing the latest ones.
-    const ceiling = minuteOf(startedAt - tuning.settleMs);
-    let batches = 0;
-    let duplicates = 0;
-    let rows = 0;
+    const ceiling = minuteOf(startedAt - this.tuning.settleMs);
+    const counts: RunCounts = { batches: 0, duplicates: 0, rows: 0 };
     let error: LinesightError | undefined;
     try {
-      for (;;) {
-        let batch = ledger.pending();
-        if (!batch) {
-          const from = ledger.plannedUntil();
-          batch = planBatch(store, meta, from, ceiling, limits);
-          if (!batch) break;
-          if (!ledger.plan(batch, from, clock.now())) continue;
-        }
-        const answer = await deliver(batch, signal);
-        ledger.markDone(batch, answer, clock.now());
-        batches += 1;
-        rows += batch.rowCount;
-        if (answer === 409) duplicates += 1;
-        log.debug({ key: batch.key, answer, rows: batch.rowCount }, `batch ${describeBatch(batch)} settled`);
-      }
-      ledger.purgeDone(clock.now() - retentionMs);
+      await this.sendAll(ceiling, signal, counts);
+      this.ledger.purgeDone(this.clock.now() - this.retentionMs);
     } catch (err) {
       error = asSyncError(err, signal);
     }
-    const finishedAt = clock.now();
-    const outcome = error ? 'failed' : batches > 0 ? 'uploaded' : 'up_to_date';
+    const finishedAt = this.clock.now();
+    const outcome = error ? 'failed' : counts.batches > 0 ? 'uploaded' : 'up_to_date';
     const result: SyncResult = {
-      ok: !error, outcome, target, batches, duplicates, rows, startedAt, finishedAt, backlog: safeBacklog(), ...(error ? { error } : {}),
+      ok: !error, outcome, target: this.target, ...counts, startedAt, finishedAt, backlog: this.safeBacklog(), ...(error ? { error } : {}),
     };
-    persist(result);
-    report(result);
+    this.persist(result);
+    this.report(result);
     return result;
   }
 
-  function safeBacklog(): Backlog {
-    try {
-      return backlog(true);
-    } catch {
-      return backlogCache?.value ?? { rows: 0, minutes: 0, pendingBatches: 0 };
-    }
-  }
-
-  function persist(result: SyncResult): void {
+  private persist(result: SyncResult): void {
     const last: LastRun = {
       ok: result.ok, outcome: result.outcome, startedAt: result.startedAt, finishedAt: result.finishedAt, batches: result.batches, rows: result.rows,
       ...(result.error ? { error: { code: result.error.code, message: result.error.message } } : {}),
     };
     try {
-      ledger.saveRun(last);
+      this.ledger.saveRun(last);
     } catch (err) {
-      log.warn({ code: 'E_STORE', err: errorMessage(err) }, 'could not record the upload run in the database; status shows it until restart');
+      this.log.warn({ code: 'E_STORE', err: errorMessage(err) }, 'could not record the upload run in the database; status shows it until restart');
     }
-    lastRun = last;
+    this.lastRun = last;
   }
 
-  function report(result: SyncResult): void {
-    const fields = { target, destination, batches: result.batches, rows: result.rows, duplicates: result.duplicates, backlog: result.backlog, ms: result.finishedAt - result.startedAt };
+  private report(result: SyncResult): void {
+    const fields = {
+      target: this.target, destination: this.destination, batches: result.batches, rows: result.rows, duplicates: result.duplicates,
+      backlog: result.backlog, ms: result.finishedAt - result.startedAt,
+    };
     if (result.error) {
-      const next = scheduler.nextRunAt === undefined ? '' : `; next scheduled run ${new Date(scheduler.nextRunAt).toISOString()}`;
-      log.warn({ ...fields, code: result.error.code, err: result.error.message }, `upload stopped: ${result.error.message}${next}`);
+      const nextAt = this.scheduler.nextRunAt;
+      const next = nextAt === undefined ? '' : `; next scheduled run ${new Date(nextAt).toISOString()}`;
+      this.log.warn({ ...fields, code: result.error.code, err: result.error.message }, `upload stopped: ${result.error.message}${next}`);
     } else {
-      log.info(fields, result.batches > 0 ? `uploaded ${result.batches} batch(es), ${result.rows} records` : 'upload: nothing new to send');
+      this.log.info(fields, result.batches > 0 ? `uploaded ${result.batches} batch(es), ${result.rows} records` : 'upload: nothing new to send');
     }
   }
-
-  function runOnce(): Promise<SyncResult> {
-    if (running) return running;
-    abort = new AbortController();
-    const signal = abort.signal;
-    running = run(signal).finally(() => {
-      running = undefined;
-    });
-    return running;
-  }
-
-  return {
-    runOnce,
-    startSchedule() {
-      scheduler.start();
-      log.info({ schedule: schedule.expression, timeZone: schedule.timeZone, next: new Date(scheduler.nextRunAt ?? 0).toISOString(), target, destination },
-        'upload scheduled');
-    },
-    async stop() {
-      scheduler.stop();
-      abort?.abort(new LinesightError('E_SYNC', 'Expected the upload to finish but linesight is stopping; the batch stays queued'));
-      await running;
-    },
-    status(): SyncStatus {
-      lastRun ??= ledger.lastRun();
-      const acked = ledger.acknowledgedUntil();
-      const lastSuccessAt = ledger.lastSuccessAt();
-      return {
-        target,
-        destination,
-        running: running !== undefined,
-        ...(lastRun ? { lastRun } : {}),
-        ...(lastSuccessAt === undefined ? {} : { lastSuccessAt }),
-        ...(acked === undefined ? {} : { acknowledgedUntil: acked }),
-        backlog: backlog(),
-        ...(scheduler.nextRunAt === undefined ? {} : { nextRunAt: scheduler.nextRunAt }),
-      };
-    },
-  };
 }
 
 function asSyncError(err: unknown, signal: AbortSignal): LinesightError {

@@ -2,7 +2,7 @@ import type { SyncConfig } from '../config/schema.js';
 import type { LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AggregateStore } from '../store/aggregate-store.js';
-import type { Clock } from '../store/clock.js';
+import type { Clock } from '../clock.js';
 
 export type SyncTarget = 'http' | 'dir';
 

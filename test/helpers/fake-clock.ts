@@ -1,4 +1,4 @@
-import type { Clock } from '../../src/store/clock.js';
+import type { Clock } from '../../src/clock.js';
 
 interface Timer {
   id: number;

@@ -5,6 +5,7 @@ import { connect as tcpConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { freePort } from '../../src/bench/services.js';
+import { waitFor } from './wait.js';
 
 export interface MosquittoOptions {
   port?: number;
@@ -26,7 +27,11 @@ export interface Mosquitto {
   /** Start again on the same port with the same config and persistence. */
   start(): Promise<void>;
   restart(): Promise<void>;
-  /** SIGHUP: mosquitto re-reads its password and ACL files. */
+  /**
+   * SIGHUP: mosquitto re-reads its password and ACL files. Resolves once it has
+   * logged "Reloading config."; it reads the files in the same pass of its
+   * single-threaded loop, before it handles another packet.
+   */
   reload(): Promise<void>;
   /** Stop and delete the temp dir. */
   dispose(): Promise<void>;
@@ -70,6 +75,8 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     'log_type error',
     'log_type warning',
     'log_type notice',
+    // For "Reloading config." (reload() waits for it) and the connection log when a test fails.
+    'log_type information',
   ];
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');
@@ -105,8 +112,15 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
       await start();
     },
     reload: async () => {
-      child?.kill('SIGHUP');
-      await new Promise((r) => setTimeout(r, 200));
+      const proc = child;
+      if (!proc) throw new Error('mosquitto is not running: nothing to reload');
+      const reloads = () => stderr.split('Reloading config.').length - 1;
+      const before = reloads();
+      proc.kill('SIGHUP');
+      await waitFor('mosquitto to reload its config (SIGHUP)', () => {
+        if (proc.exitCode !== null || proc.signalCode !== null) throw new Error(`mosquitto exited: ${stderr}`);
+        return reloads() > before;
+      }, 10_000, 20);
     },
     dispose: async () => {
       await stop();

@@ -22,7 +22,7 @@ function listeners<A extends unknown[]>() {
 export const TEST_MODEL: ModelInfo = {
   path: 'squares-v8.onnx', name: 'squares', version: 'fixture-1', inputName: 'images', inputShape: ['batch', 3, 320, 320],
   inputType: 'float32', inputWidth: 320, inputHeight: 320, dynamicBatch: true, outputName: 'output0',
-  outputShape: ['batch', 7, 3], layout: 'yolov8', classNames: ['red', 'green', 'blue'], provider: 'cpu', thread: 'main', sessions: 1, metadata: {},
+  outputShape: ['batch', 7, 3], layout: 'yolov8', classNames: ['red', 'green', 'blue'], provider: 'cpu', sessions: 1, metadata: {},
 };
 
 /**
@@ -46,7 +46,7 @@ export class HandSource implements OverlaySource {
     for (const id of cameraIds) {
       this.snaps.set(id, {
         id, state: 'connecting', fps: 0, framesReceived: 0, framesInspected: 0,
-        framesDropped: { superseded: 0, bad_frame: 0, shutdown: 0 }, restarts: 0,
+        framesDropped: { superseded: 0, bad_frame: 0, shutdown: 0, inference_error: 0 }, restarts: 0,
       });
     }
   }

@@ -1,6 +1,6 @@
 /**
- * Starts test/fixtures/rtsp_server.py (GStreamer's RTSP server, real-time paced like a
- * camera) as a child process and hands back its URL.
+ * Starts src/bench/rtsp_server.py (GStreamer's RTSP server, real-time paced like a
+ * camera; the bench's RTSP cameras use it too) as a child process and hands back its URL.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -8,7 +8,7 @@ import { LinesightError, describeValue } from '../../src/errors.js';
 
 /** Debian's Python, the one with the GStreamer bindings (not the `python3` on PATH). */
 const PYTHON = '/usr/bin/python3';
-const SCRIPT = fileURLToPath(new URL('../fixtures/rtsp_server.py', import.meta.url));
+const SCRIPT = fileURLToPath(new URL('../../src/bench/rtsp_server.py', import.meta.url));
 const READY_LINE = /^READY (rtsp:\/\/127\.0\.0\.1:(\d+)\/\S*)$/m;
 const STOP_GRACE_MS = 3000;
 const LOG_LIMIT = 64 * 1024;

@@ -10,7 +10,7 @@ export function syntheticMinute(camera: string, minute: number): MinuteStats {
   const m = emptyMinute(camera, minute);
   m.framesReceived = 300;
   m.framesInspected = 290 + (i % 10);
-  m.framesDropped = { superseded: 10 - (i % 10), bad_frame: 0, shutdown: 0 };
+  m.framesDropped = { superseded: 10 - (i % 10), bad_frame: 0, inference_error: 0, shutdown: 0 };
   m.fpsSum = 5 * 12;
   m.fpsSamples = 12;
   m.secondsOnline = 60;

@@ -40,7 +40,7 @@ describe('aggregate store', () => {
     let stats = openAggregateStore(path, log);
     let agg = new MinuteAggregator({ sink: stats, log, clock });
     agg.onPublished('cam1', 100);
-    agg.onSnapshots([{ id: 'cam1', state: 'online', fps: 5, framesReceived: 40, framesInspected: 0, framesDropped: { superseded: 1, bad_frame: 0, shutdown: 0 }, restarts: 0 }], 'cpu');
+    agg.onSnapshots([{ id: 'cam1', state: 'online', fps: 5, framesReceived: 40, framesInspected: 0, framesDropped: { superseded: 1, bad_frame: 0, shutdown: 0, inference_error: 0 }, restarts: 0 }], 'cpu');
     clock.advanceTo('2025-03-04T10:00:20Z');
     expect(agg.close()).toBe(1);
     stats.close();
@@ -49,13 +49,13 @@ describe('aggregate store', () => {
     stats = openAggregateStore(path, log);
     agg = new MinuteAggregator({ sink: stats, log, clock });
     agg.onPublished('cam1', 300);
-    agg.onSnapshots([{ id: 'cam1', state: 'online', fps: 3, framesReceived: 10, framesInspected: 0, framesDropped: { superseded: 0, bad_frame: 2, shutdown: 0 }, restarts: 0 }], 'cuda');
+    agg.onSnapshots([{ id: 'cam1', state: 'online', fps: 3, framesReceived: 10, framesInspected: 0, framesDropped: { superseded: 0, bad_frame: 2, shutdown: 0, inference_error: 0 }, restarts: 0 }], 'cuda');
     clock.advanceTo('2025-03-04T10:01:30Z'); // the flush timer writes 10:00
     expect(agg.stats().written).toBe(1);
     const [m] = stats.minutes(0, Number.MAX_SAFE_INTEGER);
     expect(m).toMatchObject({
       camera: 'cam1', minute: Date.parse('2025-03-04T10:00:00Z'), framesReceived: 50,
-      framesDropped: { superseded: 1, bad_frame: 2, shutdown: 0 }, fpsSum: 8, fpsSamples: 2, provider: 'cuda',
+      framesDropped: { superseded: 1, bad_frame: 2, shutdown: 0, inference_error: 0 }, fpsSum: 8, fpsSamples: 2, provider: 'cuda',
     });
     expect(m.latency).toMatchObject({ count: 2, sum: 400, max: 300 });
     agg.close();

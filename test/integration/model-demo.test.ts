@@ -110,7 +110,7 @@ describe('the bundled defect model on the bundled demo clip (per part, against g
     return { alerts, clipTime: (ts: number) => ((seqOf.get(ts) ?? 1) - 1) / 5, frames: () => seqOf.size };
   }
 
-  // Issue 3's target: recall and precision ≥ 0.9 counted per planted defect.
+  // The demo's target: recall and precision ≥ 0.9, counted per planted defect.
   it('finds ≥ 90 % of the planted defects with ≥ 90 % precision from a file camera', async () => {
     const { alerts, clipTime } = await run(CLIP, true);
     await waitFor('the clip to end', () => line!.cameras()[0].state === 'stopped', 120_000, 500);

@@ -6,12 +6,13 @@ import { isLinesightError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { startPublisher, type Publisher, type PublisherOptions } from '../../src/publish/index.js';
 import { openStore, type Store } from '../../src/store/index.js';
-import { captureLogger } from '../helpers/capture-log.js';
+import { captureLogger, type LogLine } from '../helpers/capture-log.js';
 import { makeCerts } from '../helpers/certs.js';
 import { makeEvent } from '../helpers/events.js';
 import { startMosquitto, writePasswordFile, type Mosquitto } from '../helpers/mosquitto.js';
 import { fastTuning, mqttConfig } from '../helpers/mqtt-config.js';
 import { subscribe } from '../helpers/subscriber.js';
+import { waitFor } from '../helpers/wait.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'linesight-mqtt-sec-'));
 const model = { name: 'm', version: '1' };
@@ -41,27 +42,22 @@ async function publisher(opts: Partial<PublisherOptions> & Pick<PublisherOptions
   return p;
 }
 
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-async function until(cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const start = Date.now();
-  while (!cond()) {
-    if (Date.now() - start > timeoutMs) throw new Error(`condition not met within ${timeoutMs} ms`);
-    await sleep(20);
-  }
-}
+/** Failed connection attempts so far: the first is logged at warn, each repeat of the same cause at debug. */
+const failedAttempts = (lines: LogLine[]) => lines.filter((l) => l.code === 'E_MQTT' && /cannot connect|failed again/.test(l.msg)).length;
 
 describe('broker credentials and TLS', () => {
-  it('(d) a wrong password is logged once with the CONNACK reason; alerts wait and go out with the right one', async () => {
+  it('a wrong password is logged once with the CONNACK reason; alerts wait and go out with the right one', async () => {
     const passwordFile = writePasswordFile(dir, { linesight: 'right-secret', reader: 'reader-secret' });
     const b = await broker({ passwordFile });
     const outbox = store();
-    const { log, at } = captureLogger();
+    const { log, lines, at } = captureLogger();
     const wrong = await publisher({ mqtt: mqttConfig({ url: b.url, username: 'linesight', password: 'wrong' }), outbox, log });
     for (let i = 0; i < 5; i++) {
       outbox.recordEvent(makeEvent(), model);
       wrong.kick();
     }
-    await sleep(2000); // several attempts with the test backoff (100 → 800 ms)
+    // Several refused attempts with the test backoff (100 → 800 ms), so "once" means once.
+    await waitFor('three refused connection attempts', () => failedAttempts(lines) >= 3, 15_000);
     expect(wrong.connected).toBe(false);
     expect(outbox.depth()).toBe(5);
     const warns = at('warn');
@@ -80,16 +76,16 @@ describe('broker credentials and TLS', () => {
     expect(alerts.every((a) => a.body.replayed === true)).toBe(true);
   });
 
-  it('(d) TLS works with mqtt.tls.ca and fails clearly without it', async () => {
+  it('TLS works with mqtt.tls.ca and fails clearly without it', async () => {
     const certs = makeCerts(dir);
     const b = await broker({ tls: { cafile: certs.ca, certfile: certs.cert, keyfile: certs.key } });
     expect(b.url).toMatch(/^mqtts:/);
 
-    const { log, at } = captureLogger();
+    const { log, lines, at } = captureLogger();
     const untrusted = store();
     const bad = await publisher({ mqtt: mqttConfig({ url: b.url, client_id: 'no-ca' }), outbox: untrusted, log });
     untrusted.recordEvent(makeEvent(), model);
-    await sleep(1500);
+    await waitFor('three failed TLS handshakes', () => failedAttempts(lines) >= 3, 15_000);
     expect(bad.connected).toBe(false);
     expect(untrusted.depth()).toBe(1);
     const warns = at('warn');
@@ -102,7 +98,7 @@ describe('broker credentials and TLS', () => {
     cleanups.push(() => sub.close());
     const trusted = store();
     const good = await publisher({ mqtt: mqttConfig({ url: b.url, client_id: 'with-ca', tls: { ca: certs.ca, reject_unauthorized: true } }), outbox: trusted });
-    await until(() => good.connected);
+    await waitFor('the publisher with the CA to connect', () => good.connected, 10_000);
     const e = makeEvent();
     trusted.recordEvent(e, model);
     good.kick();
@@ -110,7 +106,7 @@ describe('broker credentials and TLS', () => {
     expect(sub.messages[0].body.id).toBe(e.id);
   });
 
-  it('(d) an alert refused by the broker ACL stays in the outbox without blocking other cameras', async () => {
+  it('an alert refused by the broker ACL stays in the outbox without blocking other cameras', async () => {
     const aclFile = join(dir, 'acl');
     const acl = (cameras: string) =>
       `topic write linesight/plant/line1/status\ntopic write linesight/plant/line1/+/status\n${cameras}topic read linesight/#\n`;
@@ -119,14 +115,16 @@ describe('broker credentials and TLS', () => {
     const sub = await subscribe(b.url, 'linesight/plant/line1/+/alert');
     cleanups.push(() => sub.close());
     const outbox = store();
-    const { log, at } = captureLogger();
+    const { log, lines, at } = captureLogger();
     const pub = await publisher({ mqtt: mqttConfig({ url: b.url, client_id: 'acl-pub' }), outbox, log });
-    await until(() => pub.connected);
+    await waitFor('the publisher to connect', () => pub.connected, 10_000);
     for (let i = 0; i < 3; i++) outbox.recordEvent(makeEvent({ camera: 'cam2' }), model); // oldest, refused
     for (let i = 0; i < 30; i++) outbox.recordEvent(makeEvent({ camera: 'cam1' }), model);
     pub.kick();
     await sub.waitFor((m) => m.length >= 30);
-    await sleep(800); // a couple of retries of the refused ones (retryMs 300 in the test tuning)
+    // Each refused alert refused three times: the first PUBLISH and two retries (retryMs 300 in the test tuning).
+    const refusals = () => lines.filter((l) => l.code === 'E_MQTT' && l.camera === 'cam2').length;
+    await waitFor('two retries of the refused alerts', () => refusals() >= 9, 15_000);
     expect(sub.messages.every((m) => m.body.camera === 'cam1')).toBe(true);
     expect(outbox.depth()).toBe(3);
     expect(pub.connected).toBe(true);
@@ -143,7 +141,7 @@ describe('broker credentials and TLS', () => {
     expect([...late].sort((a, b) => a[1] - b[1])).toEqual([
       ['cam2', 1, true], ['cam2', 2, true], ['cam2', 3, true],
     ]);
-    await until(() => outbox.depth() === 0);
+    await waitFor('the outbox to drain', () => outbox.depth() === 0, 10_000);
     expect(at('info').filter((l) => /accepts the refused alerts now/.test(l.msg))).toHaveLength(1);
   });
 

@@ -17,16 +17,15 @@ import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
-/** The README's screenshot is refreshed only on request (UPDATE_SCREENSHOT=1 npm test); a test run leaves the tree clean. */
-const SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1'
-  ? join(import.meta.dirname, '../../docs/overlay.png')
-  : join(tmpdir(), `linesight-overlay-${process.pid}.png`);
+/** The README's screenshot is refreshed only on request (UPDATE_SCREENSHOT=1 npm test); otherwise it goes to the test's temp dir. */
+const UPDATE_SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1';
 const TOKEN = 'line-7-token';
 const SIZE = { width: 640, height: 360 };
 /** The planted defect, source pixels (the fixture model finds pure red). */
 const SQUARE = { x: 212, y: 118, w: 96, h: 72 };
 
 let dir: string;
+let screenshot: string;
 let rtsp: RtspServer | undefined;
 let line: Line | undefined;
 let overlay: Overlay | undefined;
@@ -56,7 +55,8 @@ const badge = (camera: string) => page.locator(`.tile[data-camera="${camera}"] .
 
 beforeAll(async () => {
   dir = await mkdtemp(join(tmpdir(), 'linesight-overlay-'));
-  await mkdir(dirname(SCREENSHOT), { recursive: true });
+  screenshot = UPDATE_SCREENSHOT ? join(import.meta.dirname, '../../docs/overlay.png') : join(dir, 'overlay.png');
+  await mkdir(dirname(screenshot), { recursive: true });
   const clip = await makeClip({ ...SIZE, fps: 10, seconds: 4, squares: [{ color: 'red', ...SQUARE }] });
   // A second camera (a file replayed as one) so the page shows a grid; it must not notice press-1's outage.
   const other = await makeClip({ width: 640, height: 480, fps: 10, seconds: 4, squares: [{ color: 'blue', x: 40, y: 300, w: 64, h: 64, vx: 100 }] });
@@ -123,7 +123,7 @@ describe('operator page in Chromium on the real pipeline', () => {
     await waitFor('both cameras on screen', async () => (await litPixels(page, 'weld-2')) > 1000, 20_000, 200);
     await expect.poll(() => page.locator('.tile .facts').allTextContents(), { timeout: 10_000, interval: 200 })
       .toEqual([expect.stringMatching(/ [1-9][\d.]* fps/), expect.stringMatching(/ [1-9][\d.]* fps/)]); // a settled rate for the screenshot
-    await page.screenshot({ path: SCREENSHOT });
+    await page.screenshot({ path: screenshot });
     await rtsp!.stop();
     await expect.poll(() => badge('press-1').getAttribute('data-state'), { timeout: 20_000, interval: 200 }).toBe('reconnecting');
     expect(await badge('weld-2').getAttribute('data-state')).toBe('online');

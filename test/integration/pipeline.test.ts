@@ -1,4 +1,5 @@
 import { mkdtempSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -19,11 +20,11 @@ const servers: RtspServer[] = [];
 
 type CameraSpec = { id: string; url: string; realtime?: boolean; loop?: boolean };
 
-function config(cameras: CameraSpec[], letterbox: 'ffmpeg' | 'sharp' = 'ffmpeg', sessions: number | 'auto' = 'auto'): Config {
+function config(cameras: CameraSpec[], sessions: number | 'auto' = 'auto'): Config {
   const { config: cfg, problems } = validateConfig({
     cameras: cameras.map((c) => ({ ...c, fps: 5 })),
     model: { path: MODEL, confidence: 0.5, sessions },
-    ingest: { backoff_initial: 0.2, backoff_max: 1, letterbox },
+    ingest: { backoff_initial: 0.2, backoff_max: 1 },
     store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-pipe-')), 'line.db') },
     mqtt: { embedded_port: 0 },
     overlay: { host: '127.0.0.1', port: 0 },
@@ -33,8 +34,8 @@ function config(cameras: CameraSpec[], letterbox: 'ffmpeg' | 'sharp' = 'ffmpeg',
   return cfg;
 }
 
-async function collect(cameras: CameraSpec[], perCamera: number, letterbox?: 'ffmpeg' | 'sharp', sessions?: number): Promise<Map<string, InspectedFrame[]>> {
-  line = await startLine(config(cameras, letterbox, sessions), silentLogger());
+async function collect(cameras: CameraSpec[], perCamera: number, sessions?: number): Promise<Map<string, InspectedFrame[]>> {
+  line = await startLine(config(cameras, sessions), silentLogger());
   const seen = new Map<string, InspectedFrame[]>(cameras.map((c) => [c.id, []]));
   line.onInspected((r) => seen.get(r.frame.camera)!.push(r));
   await waitFor(`${perCamera} inspected frames per camera`, () => [...seen.values()].every((v) => v.length >= perCamera), 30_000);
@@ -49,18 +50,18 @@ afterEach(async () => {
 });
 afterAll(() => killStrays());
 
-describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in source pixels', () => {
+describe('end to end: camera → ffmpeg letterbox → ONNX → detections in source pixels', () => {
   const squares = {
     '1280x720': { width: 1280, height: 720, square: { color: 'red' as const, x: 412, y: 236, w: 160, h: 120 }, tol: 5 },
     '640x480': { width: 640, height: 480, square: { color: 'red' as const, x: 206, y: 118, w: 80, h: 60 }, tol: 3 },
   };
 
-  for (const [name, s, letterbox] of [...Object.entries(squares).map(([n, v]) => [n, v, 'ffmpeg'] as const), ['640x480', squares['640x480'], 'sharp'] as const]) {
-    it(`finds a square drawn at known pixels, file and RTSP cameras, ${name}, letterboxed by ${letterbox}`, async () => {
+  for (const [name, s] of Object.entries(squares)) {
+    it(`finds a square drawn at known pixels, file and RTSP cameras, ${name}`, async () => {
       const clip = await makeClip({ width: s.width, height: s.height, fps: 10, seconds: 6, squares: [s.square] });
       const server = await startRtspServer({ clip, loop: true });
       servers.push(server);
-      const seen = await collect([{ id: 'file', url: clip }, { id: 'rtsp', url: server.url }], 3, letterbox);
+      const seen = await collect([{ id: 'file', url: clip }, { id: 'rtsp', url: server.url }], 3);
       for (const [camera, results] of seen) {
         const last = results.at(-1)!;
         expect(last.frame).toMatchObject({ camera, width: s.width, height: s.height });
@@ -82,7 +83,7 @@ describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in s
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 6, squares: [{ color: 'green', x: 10, y: 10, w: 40, h: 40 }] });
     // Replayed as fast as possible, every camera always has a frame waiting while a call runs, so calls are
     // batched whatever the machine's load; live cameras batch only when their frames happen to come together.
-    const seen = await collect([1, 2, 3, 4].map((i) => ({ id: `c${i}`, url: clip, realtime: false, loop: true })), 10, 'ffmpeg', 1);
+    const seen = await collect([1, 2, 3, 4].map((i) => ({ id: `c${i}`, url: clip, realtime: false, loop: true })), 10, 1);
     const all = [...seen.values()].flat();
     expect(Math.max(...all.map((r) => r.batchSize))).toBeGreaterThan(1);
     for (const snap of line!.cameras()) {
@@ -93,4 +94,37 @@ describe('end to end: camera → ffmpeg (→ sharp) → ONNX → detections in s
       expect(snap.framesReceived - snap.framesInspected - dropped).toBeLessThanOrEqual(3);
     }
   });
+
+  it('closes everything it opened when a later stage cannot start (a port in use), so a retry can start', async () => {
+    const busy = createServer();
+    await new Promise<void>((resolve) => busy.listen(0, '127.0.0.1', resolve));
+    const overlayPort = (busy.address() as AddressInfo).port;
+    const brokerPort = await freePort();
+    const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 2, squares: [] });
+    const base = config([{ id: 'c1', url: clip }]);
+    const cfg = { ...base, mqtt: { ...base.mqtt, embedded_port: brokerPort }, overlay: { ...base.overlay, port: overlayPort } };
+    try {
+      await expect(startLine(cfg, silentLogger())).rejects.toMatchObject({ code: 'E_OVERLAY_LISTEN' });
+      // The embedded broker that had started was closed: its port can be taken again.
+      const again = createServer();
+      await new Promise<void>((resolve, reject) => {
+        again.once('error', reject);
+        again.listen(brokerPort, '127.0.0.1', resolve);
+      });
+      await new Promise<void>((resolve) => again.close(() => resolve()));
+      // The same configuration with a free overlay port starts: nothing of the failed start holds the database.
+      line = await startLine({ ...cfg, overlay: { ...cfg.overlay, port: 0 } }, silentLogger());
+      await waitFor('a frame inspected', () => line!.cameras().some((c) => c.framesInspected > 0), 30_000);
+    } finally {
+      busy.close();
+    }
+  });
 });
+
+async function freePort(): Promise<number> {
+  const probe = createServer();
+  await new Promise<void>((resolve) => probe.listen(0, '127.0.0.1', resolve));
+  const { port } = probe.address() as AddressInfo;
+  await new Promise<void>((resolve) => probe.close(() => resolve()));
+  return port;
+}

@@ -123,7 +123,7 @@ describe('publisher against a real mosquitto', () => {
     await until(() => pub.connected);
     const snapshot: CameraSnapshot = {
       id: 'cam1', state: 'reconnecting', fps: 4.987, framesReceived: 100, framesInspected: 90,
-      framesDropped: { superseded: 8, bad_frame: 2, shutdown: 0 }, restarts: 3,
+      framesDropped: { superseded: 8, bad_frame: 2, shutdown: 0, inference_error: 0 }, restarts: 3,
       lastError: { code: 'E_CAMERA_STALL', message: 'no frame for 20 s', at: Date.UTC(2025, 0, 2, 3, 4, 5, 6) },
     };
     pub.publishCameraStatus(snapshot, { provider: 'cpu' });
@@ -134,7 +134,7 @@ describe('publisher against a real mosquitto', () => {
     expect(cam.retain).toBe(true);
     expect(cam.body).toMatchObject({
       state: 'reconnecting', fps: 4.99, frames_received: 100, frames_inspected: 90,
-      frames_dropped: { superseded: 8, bad_frame: 2, shutdown: 0 }, restarts: 3, provider: 'cpu',
+      frames_dropped: { superseded: 8, bad_frame: 2, shutdown: 0, inference_error: 0 }, restarts: 3, provider: 'cpu',
       last_error: { code: 'E_CAMERA_STALL', message: 'no frame for 20 s', ts: '2025-01-02T03:04:05.006Z' }, outbox_depth: 0,
     });
     const node = sub.messages.find((m) => m.topic === 'st/plant/line1/status') as Received;

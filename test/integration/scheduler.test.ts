@@ -2,32 +2,49 @@ import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createDetector, type Detector } from '../../src/infer/detector.js';
 import { InferenceScheduler, type FrameAccounting } from '../../src/infer/scheduler.js';
+import { LinesightError } from '../../src/errors.js';
 import { InputPool } from '../../src/ingest/input-pool.js';
-import { letterboxImage } from '../../src/preprocess/resize.js';
+import { LETTERBOX_PAD } from '../../src/preprocess/letterbox.js';
 import { silentLogger } from '../../src/log.js';
+import { captureLogger } from '../helpers/capture-log.js';
 import type { DropReason, Frame, InspectedFrame } from '../../src/types.js';
 import { sleep, waitFor } from '../helpers/wait.js';
 
 const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 
-/** A 640×480 grey frame with one red square whose x encodes the frame's sequence number. */
-function frame(camera: string, seq: number): Frame {
-  const width = 640;
-  const height = 480;
-  const rgb = Buffer.alloc(width * height * 3, 64);
-  const x0 = 20 + seq * 10;
-  for (let y = 100; y < 160; y++) for (let x = x0; x < x0 + 60; x++) rgb.set([255, 0, 0], (y * width + x) * 3);
-  return { camera, seq, captureTs: Date.now() + seq, width, height, rgb };
+/**
+ * The model input of a 640×480 grey frame with one 60×60 red square at (20 + seq × 10, 100),
+ * letterboxed to 320×320 as ffmpeg does it (scale ½, 40 grey rows above and below): written
+ * straight into `into`, since halving a flat-coloured picture leaves exact pixels.
+ */
+function drawInput(seq: number, into: Buffer = Buffer.alloc(320 * 320 * 3)): Buffer {
+  into.fill(LETTERBOX_PAD);
+  into.fill(64, 40 * 320 * 3, 280 * 320 * 3);
+  const x0 = 10 + seq * 5;
+  for (let y = 90; y < 120; y++) for (let x = x0; x < x0 + 30; x++) into.set([255, 0, 0], (y * 320 + x) * 3);
+  return into;
 }
 
+/** A 640×480 frame as a letterboxing camera hands it on: its model input only; the square's x encodes the sequence number. */
+function frame(camera: string, seq: number, input: Buffer = drawInput(seq)): Frame {
+  return { camera, seq, captureTs: Date.now() + seq, width: 640, height: 480, input: { rgb: input, width: 320, height: 320 } };
+}
+
+/** A frame source's counters, and the frames whose model input the scheduler handed back (`onRelease` sees each). */
 class Counts implements FrameAccounting {
   inspected = 0;
-  dropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0 };
+  dropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0, inference_error: 0 };
+  readonly released: Frame[] = [];
+  constructor(private readonly onRelease?: (frame: Frame) => void) {}
   countInspected(n = 1): void {
     this.inspected += n;
   }
   countDropped(reason: DropReason, n = 1): void {
     this.dropped[reason] += n;
+  }
+  release(frame: Frame): void {
+    this.released.push(frame);
+    this.onRelease?.(frame);
   }
 }
 
@@ -53,11 +70,11 @@ afterAll(async () => {
   await Promise.all(detectors.map((d) => d.close()));
 });
 
-async function setup(inFlight?: number) {
+async function setup() {
   const detector = await createDetector({ path: MODEL });
   detectors.push(detector);
   const { wrapped, calls } = recording(detector);
-  const scheduler = new InferenceScheduler(wrapped, { batchMax: 4, batchWaitMs: 5, inFlight }, silentLogger());
+  const scheduler = new InferenceScheduler(wrapped, { batchMax: 4, batchWaitMs: 5 }, silentLogger());
   const seen: InspectedFrame[] = [];
   scheduler.on('inspected', (r) => seen.push(r));
   scheduler.start();
@@ -95,31 +112,8 @@ describe('inference scheduler with the real detector', () => {
     for (const r of seen) expect(Math.abs(r.detections[0].box.x - (20 + r.frame.seq * 10))).toBeLessThanOrEqual(3);
   });
 
-  it('letterboxes the next batch while one is in the session (two in flight), results still in order', async () => {
-    const { scheduler, seen, calls } = await setup(2);
-    const counts = new Counts();
-    let seq = 0;
-    // Two cameras fed continuously, so a full batch is always ready while one runs.
-    const feeder = setInterval(() => {
-      seq++;
-      scheduler.offer(frame('a', seq), counts);
-      scheduler.offer(frame('b', seq), counts);
-    }, 2);
-    await waitFor('10 session calls', () => calls.length >= 10 && calls[9].end !== undefined, 30_000);
-    clearInterval(feeder);
-    await scheduler.stop();
-    // Some call started before the previous one had finished.
-    expect(calls.slice(1).some((c, i) => c.start < (calls[i].end ?? Infinity))).toBe(true);
-    expect(calls.every((c) => c.frames === 2)).toBe(true); // overlapping did not shrink the batches
-    for (const cam of ['a', 'b']) {
-      const seqs = seen.filter((r) => r.frame.camera === cam).map((r) => r.frame.seq);
-      expect(seqs).toEqual([...seqs].sort((x, y) => x - y));
-    }
-    expect(counts.inspected + counts.dropped.superseded + counts.dropped.shutdown).toBe(2 * seq);
-  });
-
-  it('with one in flight, never starts a call before the previous one ended', async () => {
-    const { scheduler, calls } = await setup(1);
+  it('with one session, never starts a call before the previous one ended', async () => {
+    const { scheduler, calls } = await setup();
     const counts = new Counts();
     let seq = 0;
     const feeder = setInterval(() => scheduler.offer(frame('a', ++seq), counts), 2);
@@ -130,7 +124,7 @@ describe('inference scheduler with the real detector', () => {
   });
 
   it('runs frames on two sessions side by side (worker threads) and still emits each camera\'s results in order', async () => {
-    const detector = await createDetector({ path: MODEL, thread: 'worker', sessions: 2 });
+    const detector = await createDetector({ path: MODEL, sessions: 2 });
     detectors.push(detector);
     expect(detector.info.sessions).toBe(2);
     const calls: Array<{ seq: number; start: number; end: number }> = [];
@@ -147,7 +141,7 @@ describe('inference scheduler with the real detector', () => {
       },
       close: () => detector.close(),
     };
-    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, inFlight: 2, sessions: 2 }, silentLogger());
+    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, sessions: 2 }, silentLogger());
     const seen: InspectedFrame[] = [];
     scheduler.on('inspected', (r) => seen.push(r));
     scheduler.start();
@@ -171,19 +165,12 @@ describe('inference scheduler with the real detector', () => {
   });
 
   it('hands each model input in shared memory back once the scheduler is done with it: after its call, when superseded, when forgotten', async () => {
-    const detector = await createDetector({ path: MODEL, thread: 'worker', sessions: 2 });
+    const detector = await createDetector({ path: MODEL, sessions: 2 });
     detectors.push(detector);
     const { inputWidth: W, inputHeight: H } = detector.info;
     const pool = new InputPool(W * H * 3, 4);
-    /** A frame as a letterboxing camera hands it on: its model input in one of the pool's buffers. */
-    const pooled = async (camera: string, seq: number): Promise<Frame> => {
-      const full = frame(camera, seq);
-      const boxed = await letterboxImage(full.rgb!, full.width, full.height, W, H);
-      const buf = pool.acquire();
-      boxed.rgb.copy(buf);
-      const { rgb: _full, ...rest } = full;
-      return { ...rest, input: { rgb: buf, width: W, height: H } };
-    };
+    /** A frame as a letterboxing camera hands it on: its model input in one of the pool's buffers (shared memory). */
+    const pooled = async (camera: string, seq: number): Promise<Frame> => frame(camera, seq, drawInput(seq, pool.acquire()));
     const heldDuringCall: boolean[] = [];
     const wrapped: Detector = {
       info: detector.info,
@@ -194,16 +181,11 @@ describe('inference scheduler with the real detector', () => {
       },
       close: () => detector.close(),
     };
-    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, inFlight: 2, sessions: 2 }, silentLogger());
+    const scheduler = new InferenceScheduler(wrapped, { batchMax: 1, batchWaitMs: 0, sessions: 2 }, silentLogger());
     const seen: InspectedFrame[] = [];
     scheduler.on('inspected', (r) => seen.push(r));
-    const released: Frame[] = [];
-    const source = new (class extends Counts {
-      release(f: Frame): void {
-        released.push(f);
-        pool.release(f);
-      }
-    })();
+    const source = new Counts((f) => pool.release(f));
+    const { released } = source;
     // Offered before the scheduler runs: each newer frame supersedes the one waiting, whose buffer comes back at once.
     const first = await pooled('a', 1);
     scheduler.offer(first, source);
@@ -228,6 +210,43 @@ describe('inference scheduler with the real detector', () => {
     scheduler.forget('d');
     expect(waiting.input).toBeUndefined();
     expect(released.at(-1)).toBe(waiting);
+  });
+  it('counts the frames of a batch whose inference failed as inference_error (not bad_frame), logs it once, and runs the next batch', async () => {
+    const detector = await createDetector({ path: MODEL });
+    detectors.push(detector);
+    let failing = true;
+    const failed: number[] = [];
+    const flaky: Detector = {
+      info: detector.info,
+      async detect(frames) {
+        if (!failing) return detector.detect(frames);
+        failed.push(frames.length);
+        throw new LinesightError('E_INFERENCE', 'the session refused the batch');
+      },
+      close: () => detector.close(),
+    };
+    const { log, at } = captureLogger();
+    const scheduler = new InferenceScheduler(flaky, { batchMax: 4, batchWaitMs: 5 }, log);
+    const seen: InspectedFrame[] = [];
+    scheduler.on('inspected', (r) => seen.push(r));
+    const counts = new Counts();
+    scheduler.start();
+    for (const cam of ['a', 'b', 'c']) scheduler.offer(frame(cam, 1), counts);
+    await waitFor('the failed batch counted', () => counts.dropped.inference_error === 3);
+    scheduler.offer(frame('a', 2), counts);
+    await waitFor('the second failed batch counted', () => counts.dropped.inference_error === 4);
+    failing = false;
+    scheduler.offer(frame('b', 3), counts);
+    await waitFor('the next batch inspected', () => seen.length === 1);
+    await scheduler.stop();
+    expect(failed).toEqual([3, 1]);
+    expect(counts.dropped).toEqual({ superseded: 0, bad_frame: 0, shutdown: 0, inference_error: 4 });
+    expect(counts.inspected).toBe(1);
+    expect(counts.released).toHaveLength(5); // failed frames hand their inputs back too
+    // The same error twice in a row is logged once, with its code.
+    expect(at('error')).toHaveLength(1);
+    expect(at('error')[0]).toMatchObject({ code: 'E_INFERENCE', err: 'the session refused the batch' });
+    expect(Math.abs(seen[0].detections[0].box.x - 50)).toBeLessThanOrEqual(3);
   });
 });
 

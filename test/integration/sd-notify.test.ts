@@ -4,22 +4,26 @@ import { createNotifier, watchdogInterval, type Notifier } from '../../src/ops/s
 import { createProgressCheck } from '../../src/ops/progress.js';
 import { captureLogger } from '../helpers/capture-log.js';
 import { startNotifyListener, type NotifyListener } from '../helpers/notify-listener.js';
-import { sleep, waitFor } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 // `systemd-notify` comes with Debian's `systemd` package (scripts/install-deps.sh);
 // the listener needs /usr/bin/python3. Both are required, not optional: a missing
 // one fails the suite here rather than skipping it.
 const SYSTEMD_NOTIFY = '/usr/bin/systemd-notify';
 
+/** The ping interval these tests ask for: WATCHDOG_USEC=400000 → WATCHDOG=1 every 200 ms. */
+const INTERVAL_MS = 200;
+
 /**
- * Lets a ping that was already decided land: one more interval for a tick in
- * progress, the notification in flight, then a moment for the listener's line
- * to travel through its stdout pipe.
+ * Resolves once no WATCHDOG=1 has arrived for `quietMs`, counted from the last
+ * one observed (or from `since`, if that is later). While pings keep coming the
+ * quiet window never completes, and the wait fails at its deadline.
  */
-async function settled(n: Notifier): Promise<void> {
-  await sleep(250);
-  await n.idle();
-  await sleep(150);
+async function pingsStop(listener: NotifyListener, what: string, since: number, quietMs = 5 * INTERVAL_MS): Promise<void> {
+  await waitFor(`${what}: no WATCHDOG=1 for ${quietMs} ms`, () => {
+    const last = Math.max(since, listener.having('WATCHDOG=1').at(-1)?.at ?? 0);
+    return Date.now() - last >= quietMs;
+  }, 10_000 + quietMs, 25);
 }
 
 describe('watchdogInterval', () => {
@@ -103,27 +107,24 @@ describe('createNotifier against a real notification socket', () => {
     notifier.startWatchdog(() => progressing);
     await waitFor('three watchdog pings', () => listener.having('WATCHDOG=1').length >= 3, 10_000);
 
-    // The pipeline hangs: after the ping in flight has landed, none may follow.
+    // The pipeline hangs: the next tick withholds the ping (logged once, not per tick), and none follow.
     progressing = false;
-    await settled(notifier);
-    const frozen = listener.having('WATCHDOG=1').length;
-    await sleep(1000); // five intervals
-    expect(listener.having('WATCHDOG=1').length).toBe(frozen);
-    expect(at('warn').filter((l) => l.code === 'E_WATCHDOG')).toHaveLength(1); // logged once, not per tick
+    const hungAt = Date.now();
+    await waitFor('the hang to be noticed', () => at('warn').some((l) => l.code === 'E_WATCHDOG'), 10_000);
+    await pingsStop(listener, 'while the pipeline hangs', hungAt);
+    expect(at('warn').filter((l) => l.code === 'E_WATCHDOG')).toHaveLength(1);
 
+    const frozen = listener.having('WATCHDOG=1').length;
     progressing = true;
     await waitFor('pings to resume', () => listener.having('WATCHDOG=1').length >= frozen + 2, 10_000);
     expect(at('info').some((l) => /resumed/.test(l.msg))).toBe(true);
 
     notifier.stop();
-    await settled(notifier);
-    const stopped = listener.having('WATCHDOG=1').length;
-    await sleep(600);
-    expect(listener.having('WATCHDOG=1').length).toBe(stopped);
+    await pingsStop(listener, 'after stop()', Date.now());
   });
 
   it('with a real progress check: a hung inference loop (cameras online, nothing inspected) stops the pings', async () => {
-    const { log } = captureLogger();
+    const { log, at } = captureLogger();
     notifier = createNotifier(log, envFor({ WATCHDOG_USEC: '400000' }));
     const cams = [{ state: 'online' as const, framesInspected: 0 }];
     const inspecting = setInterval(() => cams[0].framesInspected++, 50);
@@ -131,11 +132,9 @@ describe('createNotifier against a real notification socket', () => {
       notifier.startWatchdog(createProgressCheck(() => cams, 500));
       await waitFor('pings while frames are inspected', () => listener.having('WATCHDOG=1').length >= 3, 10_000);
       clearInterval(inspecting); // the inference loop hangs
-      await sleep(500); // the progress window runs out
-      await settled(notifier);
-      const frozen = listener.having('WATCHDOG=1').length;
-      await sleep(800);
-      expect(listener.having('WATCHDOG=1').length).toBe(frozen);
+      // Pings go on until the 500 ms progress window runs out, then stop for good.
+      await pingsStop(listener, 'after the inference loop hung', Date.now() + 500);
+      expect(at('warn').filter((l) => l.code === 'E_WATCHDOG')).toHaveLength(1);
     } finally {
       clearInterval(inspecting);
     }
@@ -148,7 +147,8 @@ describe('createNotifier against a real notification socket', () => {
     notifier.startWatchdog(() => true);
     notifier.ready();
     await waitFor('READY=1', () => listener.having('READY=1').length > 0, 10_000);
-    await sleep(400);
+    // Had it armed, it would ping every 100 ms; ten intervals pass without one.
+    await pingsStop(listener, 'for another process', Date.now(), 1000);
     expect(listener.having('WATCHDOG=1')).toEqual([]);
   });
 
@@ -156,8 +156,11 @@ describe('createNotifier against a real notification socket', () => {
     const { log, at } = captureLogger();
     notifier = createNotifier(log, envFor({ WATCHDOG_USEC: '100000' }), { command: '/nonexistent/systemd-notify' });
     notifier.ready();
-    notifier.startWatchdog(() => true);
-    await sleep(400);
+    let ticks = 0;
+    notifier.startWatchdog(() => ++ticks > 0);
+    // Every tick tries a ping (each spawn fails at once), so by the fifth the failure has repeated.
+    await waitFor('five watchdog ticks', () => ticks >= 5, 10_000);
+    notifier.stop();
     await notifier.idle();
     const warnings = at('warn').filter((l) => l.code === 'E_SD_NOTIFY');
     expect(warnings).toHaveLength(1);

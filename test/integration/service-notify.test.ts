@@ -1,5 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -11,10 +11,13 @@ import { waitFor } from '../helpers/wait.js';
 
 let listener: NotifyListener | undefined;
 let child: ChildProcess | undefined;
+let dir: string | undefined;
 
 afterEach(async () => {
   child?.kill('SIGKILL');
   await listener?.close();
+  if (dir) rmSync(dir, { recursive: true, force: true });
+  dir = undefined;
   await expectNoStrays();
 });
 afterAll(() => killStrays());
@@ -22,7 +25,7 @@ afterAll(() => killStrays());
 describe('linesight under a systemd notify socket (Type=notify, WatchdogSec)', () => {
   it('sends READY=1 once running, WATCHDOG=1 while inspecting, STOPPING=1 on SIGTERM', async () => {
     listener = await startNotifyListener();
-    const dir = mkdtempSync(join(tmpdir(), 'linesight-notify-run-'));
+    dir = mkdtempSync(join(tmpdir(), 'linesight-notify-run-'));
     const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 4 });
     const cfg = join(dir, 'line.yaml');
     writeFileSync(cfg, [
@@ -45,6 +48,8 @@ describe('linesight under a systemd notify socket (Type=notify, WatchdogSec)', (
     expect(pings[2] - pings[1]).toBeLessThan(2000); // inside WatchdogSec
     child.kill('SIGTERM');
     expect(await exited).toBe(0);
+    // The datagram was handled before the exit (systemd-notify's barrier); its line may still be on the listener's pipe.
+    await waitFor('STOPPING=1', () => listener!.having('STOPPING=1').length > 0, 5000);
     expect(listener.having('STOPPING=1')).toHaveLength(1);
   });
 });

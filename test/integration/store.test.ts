@@ -41,6 +41,19 @@ describe('store', () => {
     raw.close();
   });
 
+  it('keeps statistics on its own connection: one handle per file, closed with the store', () => {
+    const store = openStore(freshPath(), roomy, log);
+    const stats = store.statistics();
+    expect(store.statistics()).toBe(stats);
+    stats.writeMinutes([]);
+    stats.close(); // the statistics do not own the connection
+    expect(stats.db.open).toBe(true);
+    store.recordEvent(makeEvent({ camera: 'cam1' }));
+    expect(stats.countSince(0)).toEqual({ rows: 0, minutes: 0 });
+    store.close();
+    expect(stats.db.open).toBe(false);
+  });
+
   it('records alert, outbox row and per-camera seq together; seq survives a restart', () => {
     const path = freshPath();
     let store: Store = openStore(path, roomy, log);

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { openAggregateStore } from '../../src/store/aggregate-store.js';
-import type { Clock } from '../../src/store/clock.js';
+import type { Clock } from '../../src/clock.js';
 import { idempotencyKey } from '../../src/sync/batch.js';
 import { createSync } from '../../src/sync/index.js';
 import { startIngestServer, type Fault, type IngestServer } from '../helpers/ingest-server.js';

@@ -89,7 +89,7 @@ function feedDay(store: AggregateStore): { transactions: number; written: number
     clock.advanceTo(t);
     const snaps: CameraSnapshot[] = ['cam1', 'cam2'].map((id) => ({
       id, state: 'online', fps: 5, framesReceived: 50 * (k + 1), framesInspected: 6 * (k + 1),
-      framesDropped: { superseded: k + 1, bad_frame: 0, shutdown: 0 }, restarts: 0,
+      framesDropped: { superseded: k + 1, bad_frame: 0, shutdown: 0, inference_error: 0 }, restarts: 0,
     }));
     agg.onSnapshots(snaps, 'cpu');
     for (const camera of ['cam1', 'cam2']) {
@@ -139,7 +139,7 @@ describe('sync: happy path', () => {
     const row = stored[1].rows.find((r) => r.camera === 'cam2' && r.minute === '2025-03-04T10:00:00.000Z');
     expect(row).toEqual({
       camera: 'cam2', minute: '2025-03-04T10:00:00.000Z', frames_received: 300, frames_inspected: 6,
-      frames_dropped: { bad_frame: 0, shutdown: 0, superseded: 6 }, fps: 5, seconds_online: 60, provider: 'cpu',
+      frames_dropped: { bad_frame: 0, inference_error: 0, shutdown: 0, superseded: 6 }, fps: 5, seconds_online: 60, provider: 'cpu',
       detections: 1, events: 1,
       classes: { scratch: { detections: 1, events: 1, confidence_mean: 0.8, confidence_max: 0.8 } },
       latency_ms: { count: 1, mean: 150, p50: 150, p95: 150, max: 150, buckets: [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0] },
@@ -227,8 +227,8 @@ describe('sync: bad input', () => {
   it('refuses a malformed cron expression or URL at creation with E_CONFIG', () => {
     const store = freshStore();
     for (const [config, pattern] of [
-      [{ schedule: '0 2 * *' }, /^sync\.schedule: expected a cron expression .* but received "0 2 \* \*" \(string\) with 4 field\(s\)$/],
-      [{ schedule: '0 26 * * *' }, /^sync\.schedule: expected .* received "0 26 \* \* \*" \(string\): Constraint error, got value 26 expected range 0-23$/],
+      [{ schedule: '0 2 * *' }, /^sync\.schedule: expected a cron expression .* \(found 4 field\(s\)\), received "0 2 \* \*" \(string\)$/],
+      [{ schedule: '0 26 * * *' }, /^sync\.schedule: expected .* \(Constraint error, got value 26 expected range 0-23\), received "0 26 \* \* \*" \(string\)$/],
       [{ url: 'ftp://cloud.example/in' }, /^sync\.url: expected an https:\/\/ \(or http:\/\/\) URL .* received "ftp:\/\/cloud\.example\/in" \(string\)$/],
     ] as const) {
       let error: unknown;

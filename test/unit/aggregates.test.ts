@@ -29,7 +29,7 @@ function inspected(camera: string, captureTs: number, inferredAt: number, detect
 function snapshot(id: string, state: CameraState, received: number, superseded: number, fps: number): CameraSnapshot {
   return {
     id, state, fps, framesReceived: received, framesInspected: 0,
-    framesDropped: { superseded, bad_frame: 0, shutdown: 0 }, restarts: 0,
+    framesDropped: { superseded, bad_frame: 0, shutdown: 0, inference_error: 0 }, restarts: 0,
   };
 }
 
@@ -143,7 +143,7 @@ describe('MinuteAggregator', () => {
       minute: T('10:00:00'),
       framesReceived: 150,
       framesInspected: 2,
-      framesDropped: { superseded: 6, bad_frame: 0, shutdown: 0 },
+      framesDropped: { superseded: 6, bad_frame: 0, shutdown: 0, inference_error: 0 },
       fpsSum: 9,
       fpsSamples: 2,
       secondsOnline: 60, // 55 s to the second snapshot, 5 s of the interval that crossed into 10:01
@@ -177,7 +177,7 @@ describe('MinuteAggregator', () => {
     expect(agg.close()).toBe(1); // the current minute is written on close
     expect(sink.writes).toHaveLength(2);
     expect(sink.writes[1][0]).toMatchObject({
-      minute: T('10:01:00'), framesReceived: 20, framesDropped: { superseded: 1, bad_frame: 0, shutdown: 0 },
+      minute: T('10:01:00'), framesReceived: 20, framesDropped: { superseded: 1, bad_frame: 0, shutdown: 0, inference_error: 0 },
       secondsOnline: 5, fpsSum: 0, fpsSamples: 1, provider: 'cuda',
     });
     agg.onInspected(inspected('cam1', 0, 1, []), []); // ignored after close

@@ -13,7 +13,7 @@ function run(label: string, latencies: { puback: number[]; call: number[]; infer
     ratio: 1,
     ratioAvailable: 1,
     bound: { fps: 60, availableCores: 2 },
-    dropped: { superseded: 3, bad_frame: 0, shutdown: 0 },
+    dropped: { superseded: 3, bad_frame: 0, inference_error: 0, shutdown: 0 },
     pubackLatencyMs: percentiles(latencies.puback),
     inferLatencyMs: percentiles(latencies.infer),
     callMs: percentiles(latencies.call),
@@ -50,7 +50,7 @@ describe('bench targets', () => {
   });
 
   it('checks overload against 2 × the budget, counts its drops, and leaves unmeasured targets open', () => {
-    const over = run('rtsp-overload', { puback: flat(50), call: flat(45), infer: flat(48) }, { dropped: { superseded: 1855, bad_frame: 2, shutdown: 0 } });
+    const over = run('rtsp-overload', { puback: flat(50), call: flat(45), infer: flat(48) }, { dropped: { superseded: 1855, bad_frame: 2, inference_error: 0, shutdown: 0 } });
     const checks = checkTargets(report([], over));
     const overload = checks.find((c) => c.name === 'latency at 2× overload')!;
     expect(overload.target).toContain('= 40 ms');

@@ -6,12 +6,15 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isLinesightError } from '../../src/errors.js';
+import { silentLogger } from '../../src/log.js';
 import { cameraFfmpegArgs } from '../../src/ingest/camera.js';
-import { inputOptions, outputOptions } from '../../src/ingest/ffmpeg-args.js';
+import { probeVideoCodec, StreamCodec, type CodecProbe } from '../../src/ingest/codec-probe.js';
+import { inputOptions, letterboxFilterGraph, letterboxOutputOptions } from '../../src/ingest/ffmpeg-args.js';
 import {
-  adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelPreFilter, jetsonCodec, jetsonDecoder,
-  parseFfmpegVersion, probeFfmpegVersion, probeVideoCodec, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
+  adaptArgsToFfmpeg, DEFAULT_VAAPI_DEVICE, hwaccelInputArgs, hwaccelPreFilter, jetsonCodec, jetsonDecoder, needsCodecProbe,
+  parseFfmpegVersion, probeFfmpegVersion, VAAPI_DOWNLOAD_FILTER, type HwaccelKind,
 } from '../../src/ingest/hwaccel.js';
+import { captureLogger } from '../helpers/capture-log.js';
 
 const RTSP = 'rtsp://user:pw@10.0.0.7:554/Streaming/Channels/101';
 
@@ -41,6 +44,15 @@ describe('hwaccelInputArgs', () => {
     expect(jetsonDecoder('mjpeg')).toBeUndefined();
   });
 
+  it('asks the stream for its codec only for jetson, without a configured codec, where the URL gives no hint', () => {
+    expect(needsCodecProbe({ hwaccel: 'jetson', url: RTSP })).toBe(true);
+    expect(needsCodecProbe({ hwaccel: 'jetson', url: '/clips/line3.mp4' })).toBe(true);
+    expect(needsCodecProbe({ hwaccel: 'jetson', url: RTSP, codec: 'hevc' })).toBe(false);
+    expect(needsCodecProbe({ hwaccel: 'jetson', url: '/clips/line3.h265' })).toBe(false);
+    expect(needsCodecProbe({ hwaccel: 'vaapi', url: RTSP })).toBe(false);
+    expect(needsCodecProbe({ hwaccel: 'none', url: RTSP })).toBe(false);
+  });
+
   it('vaapi decodes on the render node, keeps frames on the GPU and downloads them as nv12 for the rgb24 conversion', () => {
     expect(hwaccelInputArgs('vaapi', RTSP)).toEqual([
       '-hwaccel', 'vaapi', '-hwaccel_device', '/dev/dri/renderD128', '-hwaccel_output_format', 'vaapi',
@@ -48,8 +60,6 @@ describe('hwaccelInputArgs', () => {
     expect(DEFAULT_VAAPI_DEVICE).toBe('/dev/dri/renderD128');
     expect(hwaccelInputArgs('vaapi', RTSP, { vaapiDevice: '/dev/dri/renderD129' })).toContain('/dev/dri/renderD129');
     expect(hwaccelPreFilter('vaapi')).toBe('scale_vaapi=format=nv12,hwdownload,format=nv12');
-    const vf = outputOptions({ fps: 5 }, hwaccelPreFilter('vaapi'));
-    expect(vf[vf.indexOf('-vf') + 1]).toMatch(/^scale_vaapi=format=nv12,hwdownload,format=nv12,select=/);
   });
 
   it('rejects an unknown preset with E_ARGUMENT', () => {
@@ -61,26 +71,23 @@ describe('hwaccelInputArgs', () => {
     }
   });
 
-  it('composes with the camera arguments: decoder before -i, filter before the rgb24 output or at the head of the letterbox graph', () => {
+  it('composes with the camera arguments: decoder before -i, filter at the head of the letterbox graph', () => {
     const cam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5, hwaccel: 'vaapi' as const };
-    const args = cameraFfmpegArgs(cam);
-    const i = args.indexOf('-i');
-    expect(args[i + 1]).toBe(RTSP);
-    expect(args.indexOf('-hwaccel')).toBeLessThan(i);
-    expect(args.indexOf('-hwaccel_output_format')).toBeLessThan(i);
-    expect(args.indexOf('-vf')).toBeGreaterThan(i);
-    expect(args.indexOf('-vf')).toBeLessThan(args.indexOf('-pix_fmt'));
-    expect(args[args.indexOf('-pix_fmt') + 1]).toBe('rgb24');
-    expect(args.at(-1)).toBe('pipe:1');
-
     const boxed = cameraFfmpegArgs(cam, { width: 320, height: 320, viewEvery: 1, pad: 114 });
-    expect(boxed.indexOf('-hwaccel')).toBeLessThan(boxed.indexOf('-i'));
+    const i = boxed.indexOf('-i');
+    expect(boxed[i + 1]).toBe(RTSP);
+    expect(boxed.indexOf('-hwaccel')).toBeLessThan(i);
+    expect(boxed.indexOf('-hwaccel_output_format')).toBeLessThan(i);
     expect(boxed).not.toContain('-vf');
     expect(boxed[boxed.indexOf('-filter_complex') + 1]).toMatch(/^\[0:v:0\]scale_vaapi=format=nv12,hwdownload,format=nv12,select=/);
     expect(boxed.filter((a) => a.startsWith('pipe:'))).toEqual(['pipe:1', 'pipe:3']);
+    // A Jetson camera names its NVDEC decoder by the codec given (configured or probed).
+    const jetson = cameraFfmpegArgs({ ...cam, hwaccel: 'jetson', codec: 'hevc' }, { width: 320, height: 320, viewEvery: 1, pad: 114 });
+    expect(jetson.slice(jetson.indexOf('-c:v'), jetson.indexOf('-c:v') + 2)).toEqual(['-c:v', 'hevc_nvv4l2dec']);
+    expect(jetson.indexOf('-c:v')).toBeLessThan(jetson.indexOf('-i'));
   });
 
-  it('sets ingest.decode_threads for the decoder, and for the filter graph when ffmpeg letterboxes; 0 leaves ffmpeg\'s default there', () => {
+  it('sets ingest.decode_threads for the decoder and the filter graph; 0 leaves ffmpeg\'s default there', () => {
     const cam = { url: '/data/clip.mp4', transport: 'tcp' as const, realtime: false, loop: true, fps: 5, hwaccel: 'none' as const };
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
     const boxed = cameraFfmpegArgs(cam, plan, 1);
@@ -88,11 +95,12 @@ describe('hwaccelInputArgs', () => {
     expect(boxed.slice(boxed.indexOf('-threads'), boxed.indexOf('-threads') + 4)).toEqual(['-threads', '1', '-filter_complex_threads', '1']);
     expect(boxed.indexOf('-threads')).toBeLessThan(i); // an input option: the decoder's
     const inputPart = (args: string[]) => args.slice(0, args.indexOf('-i'));
-    expect(inputPart(cameraFfmpegArgs(cam, undefined, 2)).filter((a) => a.includes('threads'))).toEqual(['-threads']);
+    expect(inputPart(cameraFfmpegArgs(cam, plan, 2)).filter((a) => a.includes('threads'))).toEqual(['-threads', '-filter_complex_threads']);
     expect(inputPart(cameraFfmpegArgs(cam, plan, 0)).some((a) => a.includes('threads'))).toBe(false);
     // Each raw output's encoder (a copy) has one thread whatever the setting: a frame-threaded one holds every frame back a frame.
-    for (const args of [cameraFfmpegArgs(cam, plan, 0), cameraFfmpegArgs(cam, undefined, 0)]) {
-      expect(args.slice(args.indexOf('-i')).filter((a, k, all) => a === '-threads' && all[k + 1] === '1')).toHaveLength(args.includes('pipe:3') ? 2 : 1);
+    for (const threads of [0, 2]) {
+      const args = cameraFfmpegArgs(cam, plan, threads);
+      expect(args.slice(args.indexOf('-i')).filter((a, k, all) => a === '-threads' && all[k + 1] === '1')).toHaveLength(2);
     }
   });
 
@@ -116,7 +124,9 @@ describe('ffmpeg version differences', () => {
   });
 
   const rtspCam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5 };
-  const full = () => [...inputOptions(rtspCam), '-i', RTSP, ...outputOptions(rtspCam)];
+  const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+  const full = () => [...inputOptions(rtspCam), '-i', RTSP, '-filter_complex', letterboxFilterGraph(rtspCam.fps, plan), ...letterboxOutputOptions()];
+  const graphOf = (args: string[]) => args[args.indexOf('-filter_complex') + 1];
 
   it('leaves the arguments alone for FFmpeg ≥ 5.1 and for an unknown version', () => {
     expect(adaptArgsToFfmpeg(full(), { major: 5, minor: 1, raw: '5.1.6' })).toEqual(full());
@@ -132,7 +142,8 @@ describe('ffmpeg version differences', () => {
     expect(out[out.indexOf('-vsync') + 1]).toBe('passthrough');
     expect(out[out.indexOf('-loglevel') + 1]).toBe('verbose');
     // showinfo's checksum option is not relied upon before 5.0.
-    expect(out[out.indexOf('-vf') + 1]).toMatch(/,showinfo@ts$/);
+    expect(graphOf(out)).toContain(',showinfo@ts[input]');
+    expect(graphOf(out)).not.toContain('checksum');
     expect(out.length).toBe(full().length);
   });
 
@@ -141,7 +152,7 @@ describe('ffmpeg version differences', () => {
     expect(out).toContain('-timeout');
     expect(out).toContain('-vsync');
     expect(out[out.indexOf('-loglevel') + 1]).toBe('level+verbose');
-    expect(out[out.indexOf('-vf') + 1]).toMatch(/,showinfo@ts=checksum=0$/);
+    expect(graphOf(out)).toContain(',showinfo@ts=checksum=0[input]');
   });
 
   it('the local ffmpeg reports its version', () => {
@@ -177,22 +188,72 @@ describe('probing the codec (real ffprobe on generated clips)', () => {
     for (const [file, codec, expected] of [['a.mp4', 'libx264', 'h264'], ['b.mkv', 'libx265', 'hevc']] as const) {
       const path = clip(file, codec);
       const probed = await probeVideoCodec(path);
-      expect(probed).toBe(expected);
-      expect(hwaccelInputArgs('jetson', path, { codec: probed })).toEqual(['-c:v', `${expected}_nvv4l2dec`]);
+      expect(probed).toEqual({ codec: expected });
+      expect(hwaccelInputArgs('jetson', path, { codec: probed.codec })).toEqual(['-c:v', `${expected}_nvv4l2dec`]);
     }
   });
 
-  it('resolves undefined instead of throwing when the probe fails, is missing, or takes too long', async () => {
-    expect(await probeVideoCodec(join(dir, 'missing.mp4'))).toBeUndefined();
-    expect(await probeVideoCodec(join(dir, 'a.mp4'), { ffprobe: '/nonexistent/ffprobe' })).toBeUndefined();
-    // A camera that accepts the connection and never answers: killed at the timeout.
+  it('says why instead of throwing when the probe fails, is missing, takes too long or is aborted', async () => {
+    expect((await probeVideoCodec(join(dir, 'missing.mp4'))).problem).toMatch(/exit code 1: .*missing\.mp4: No such file or directory/);
+    expect((await probeVideoCodec(join(dir, 'a.mp4'), { ffprobe: '/nonexistent/ffprobe' })).problem).toMatch(/ENOENT/);
+    // A camera that accepts the connection and never answers: killed at the timeout, or when the camera stops.
     const server = createServer(() => undefined).listen(0, '127.0.0.1');
     await once(server, 'listening');
     const { port } = server.address() as AddressInfo;
     try {
-      expect(await probeVideoCodec(`rtsp://127.0.0.1:${port}/stream`, { timeoutMs: 500 })).toBeUndefined();
+      expect(await probeVideoCodec(`rtsp://127.0.0.1:${port}/stream`, { timeoutMs: 500 })).toEqual({ problem: 'no answer within 0.5 s' });
+      const abort = new AbortController();
+      const probing = probeVideoCodec(`rtsp://127.0.0.1:${port}/stream`, { signal: abort.signal });
+      abort.abort();
+      expect((await probing).problem).toMatch(/abort/i);
     } finally {
       server.close();
     }
+  });
+});
+
+describe('StreamCodec: the codec a Jetson camera\'s decoder is chosen by', () => {
+  const never = new AbortController().signal;
+  /** A probe that answers from a list and counts its calls. */
+  const answers = (...list: CodecProbe[]) => {
+    const asked: string[] = [];
+    const probe = async (url: string) => {
+      asked.push(url);
+      return list.shift() ?? { problem: 'no more answers' };
+    };
+    return { probe, asked };
+  };
+
+  it('asks the stream once and keeps the answer across restarts; asks again after a start that delivered nothing', async () => {
+    const { probe, asked } = answers({ codec: 'hevc' }, { codec: 'h264' });
+    const codec = new StreamCodec({ url: RTSP, transport: 'tcp', hwaccel: 'jetson' }, silentLogger(), probe);
+    expect(await codec.resolve(never)).toBe('hevc');
+    expect(await codec.resolve(never)).toBe('hevc');
+    expect(asked).toHaveLength(1);
+    codec.forget();
+    expect(await codec.resolve(never)).toBe('h264');
+    expect(asked).toHaveLength(2);
+  });
+
+  it('never asks when the config or the URL says, or without hwaccel jetson', async () => {
+    const { probe, asked } = answers();
+    expect(await new StreamCodec({ url: RTSP, transport: 'tcp', hwaccel: 'jetson', codec: 'hevc' }, silentLogger(), probe).resolve(never)).toBe('hevc');
+    expect(await new StreamCodec({ url: '/clips/a.h265', transport: 'tcp', hwaccel: 'jetson' }, silentLogger(), probe).resolve(never)).toBeUndefined();
+    expect(await new StreamCodec({ url: RTSP, transport: 'tcp', hwaccel: 'none' }, silentLogger(), probe).resolve(never)).toBeUndefined();
+    expect(asked).toEqual([]);
+  });
+
+  it('without an answer decodes as H.264 for now, warns once per cause, and asks again at the next start', async () => {
+    const { probe, asked } = answers({ problem: 'exit code 1: Connection refused' }, { problem: 'exit code 1: Connection refused' }, { codec: 'mjpeg' }, { codec: 'hevc' });
+    const { log, at } = captureLogger();
+    const codec = new StreamCodec({ url: RTSP, transport: 'tcp', hwaccel: 'jetson' }, log, probe);
+    for (let i = 0; i < 3; i++) expect(await codec.resolve(never)).toBeUndefined();
+    expect(at('warn').map((l) => l.msg)).toEqual([
+      'ffprobe could not read the stream\'s codec (exit code 1: Connection refused); decoding as h264 for now and asking again at the next start (set cameras[].codec to skip this)',
+      'the stream is mjpeg, which has no NVDEC decoder here; decoding as h264 for now and asking again at the next start (set cameras[].codec to skip this)',
+    ]);
+    expect(await codec.resolve(never)).toBe('hevc');
+    expect(asked).toHaveLength(4);
+    expect(at('info').map((l) => [l.msg, l.decoder])).toEqual([['read the stream\'s codec for the Jetson decoder', 'hevc_nvv4l2dec']]);
   });
 });

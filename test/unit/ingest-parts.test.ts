@@ -1,12 +1,16 @@
-import { describe, expect, it } from 'vitest';
-import { Backoff } from '../../src/ingest/backoff.js';
-import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, outputOptions, rateFilter, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import { CameraSupervisor } from '../../src/ingest/camera-supervisor.js';
+import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
 import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
 import { FrameClock, MAX_LEAD_MS } from '../../src/ingest/frame-clock.js';
+import { FrameReader } from '../../src/ingest/frame-reader.js';
+import { FlowControl } from '../../src/ingest/flow-control.js';
 import { InputPool } from '../../src/ingest/input-pool.js';
+import { PicturePairing } from '../../src/ingest/picture-pairing.js';
 import { PicturePool } from '../../src/ingest/picture-pool.js';
-import type { Frame } from '../../src/types.js';
+import type { CameraState, Frame } from '../../src/types.js';
+import { captureLogger } from '../helpers/capture-log.js';
 
 describe('FrameAssembler', () => {
   const frameBytes = (n: number, size: number) => Buffer.from(Array.from({ length: n * size }, (_, i) => i % 251));
@@ -231,19 +235,6 @@ describe('FrameClock', () => {
   });
 });
 
-describe('Backoff (full jitter)', () => {
-  it('doubles the ceiling up to the cap', () => {
-    const b = new Backoff(1000, 8000, () => 1);
-    expect([b.next(), b.next(), b.next(), b.next(), b.next()]).toEqual([1000, 2000, 4000, 8000, 8000]);
-    b.reset();
-    expect(b.next()).toBe(1000);
-  });
-  it('draws uniformly below the ceiling', () => {
-    const b = new Backoff(1000, 8000, () => 0.25);
-    expect([b.next(), b.next(), b.next()]).toEqual([250, 500, 1000]);
-  });
-});
-
 describe('ffmpeg arguments', () => {
   const cam = { url: 'rtsp://u:p@10.0.0.5/stream1', transport: 'tcp' as const, realtime: true, loop: true, fps: 5 };
   it('uses TCP and low-delay flags for RTSP', () => {
@@ -256,9 +247,6 @@ describe('ffmpeg arguments', () => {
   it('replays files in real time and loops them', () => {
     expect(inputOptions({ ...cam, url: '/data/clip.mp4' }).join(' ')).toContain('-re -stream_loop -1');
     expect(inputOptions({ ...cam, url: '/data/clip.mp4', realtime: false, loop: false })).not.toContain('-re');
-  });
-  it('asks for RGB24 at most fps frames per second without duplicates, each frame\'s time reported', () => {
-    expect(outputOptions(cam)).toEqual(['-an', '-sn', '-dn', '-map', '0:v:0', '-vf', `${rateFilter(5)},${FRAME_TIMES_FILTER}`, '-pix_fmt', 'rgb24', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo']);
   });
   it('letterboxes in the filter graph: one rate limit before the split, views every k-th frame, the preset\'s filter first', () => {
     const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
@@ -319,5 +307,178 @@ describe('ffmpeg stderr', () => {
   it('hides credentials', () => {
     expect(redactUrl('rtsp://admin:secret@10.0.0.5:554/s1')).toBe('rtsp://***@10.0.0.5:554/s1');
     expect(redactUrl('/data/a.mp4')).toBe('/data/a.mp4');
+  });
+});
+
+const frameNo = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 4, height: 2 });
+
+describe('PicturePairing', () => {
+  /** Pairs as they come: [frame seq, picture's first byte, late]. */
+  const pairing = (viewEvery: number) => {
+    const pairs: Array<[number, number, boolean]> = [];
+    return { p: new PicturePairing(viewEvery, (f, pic, late) => pairs.push([f.seq, pic[0], late])), pairs };
+  };
+  const pic = (n: number) => Buffer.from([n]);
+
+  it('pairs every k-th frame with the next picture, whichever of the two comes first', () => {
+    const { p, pairs } = pairing(2);
+    const frames = [0, 1, 2, 3, 4, 5].map(frameNo);
+    p.picture(pic(10)); // frame 0's picture, before its frame
+    p.frame(frames[0]);
+    p.frame(frames[1]); // no picture due
+    p.frame(frames[2]); // its picture comes after it
+    expect(frames[2].pictureDue).toBe(true);
+    p.picture(pic(12));
+    expect(frames[2].pictureDue).toBeUndefined();
+    p.frame(frames[3]);
+    p.frame(frames[4]);
+    p.frame(frames[5]);
+    p.picture(pic(14));
+    expect(pairs).toEqual([[0, 10, false], [2, 12, true], [4, 14, true]]);
+    expect(frames.map((f) => f.pictureDue)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+    expect(p.outOfStep).toBeUndefined();
+  });
+
+  it('says when the two outputs no longer pair up', () => {
+    const { p } = pairing(1);
+    for (let i = 0; i < 5; i++) p.frame(frameNo(i));
+    expect(p.outOfStep).toBe("ffmpeg's model inputs and full-size frames no longer pair up (5 frames waiting for a picture, 0 pictures waiting for a frame)");
+    const other = pairing(1).p;
+    for (let i = 0; i < 5; i++) other.picture(pic(i));
+    expect(other.outOfStep).toMatch(/0 frames waiting for a picture, 5 pictures waiting for a frame/);
+  });
+
+  it('refuses a view interval below one', () => {
+    expect(() => new PicturePairing(0, () => undefined)).toThrow(/viewEvery to be an integer ≥ 1 but received 0/);
+  });
+});
+
+describe('FlowControl', () => {
+  const outlet = () => {
+    const log: string[] = [];
+    return {
+      log,
+      outlet: {
+        send: (f: Frame) => log.push(`send ${f.seq}`),
+        supersede: (f: Frame) => log.push(`supersede ${f.seq}`),
+        pause: () => log.push('pause'),
+        resume: () => log.push('resume'),
+      },
+    };
+  };
+
+  it('sends one frame at a time, holds the newest behind it, and pauses the decoder until the consumer takes it', () => {
+    const { log, outlet: o } = outlet();
+    const flow = new FlowControl(true, o);
+    expect(flow.offer(frameNo(1))).toBe(true);
+    expect(flow.offer(frameNo(2))).toBe(false);
+    expect(flow.offer(frameNo(3))).toBe(false); // replaces 2
+    expect(flow.taken()).toBe(true); // 3 goes, the decoder is read again
+    expect(flow.taken()).toBe(false); // nothing was held or paused
+    expect(flow.offer(frameNo(4))).toBe(true);
+    expect(log).toEqual(['send 1', 'pause', 'supersede 2', 'send 3', 'resume', 'send 4']);
+  });
+
+  it('forgets the held frame and the pause with a new decoder run', () => {
+    const { log, outlet: o } = outlet();
+    const flow = new FlowControl(true, o);
+    flow.offer(frameNo(1));
+    flow.offer(frameNo(2));
+    flow.reset();
+    expect(flow.taken()).toBe(false);
+    expect(flow.offer(frameNo(3))).toBe(true);
+    expect(log).toEqual(['send 1', 'pause', 'send 3']);
+  });
+
+  it('passes every frame straight on when off (live cameras)', () => {
+    const { log, outlet: o } = outlet();
+    const flow = new FlowControl(false, o);
+    expect([flow.offer(frameNo(1)), flow.offer(frameNo(2))]).toEqual([true, true]);
+    expect(flow.taken()).toBe(false);
+    expect(log).toEqual(['send 1', 'send 2']);
+  });
+});
+
+describe('FrameReader', () => {
+  it('keeps the bytes that come before the decoded size, then cuts both channels into frames in place', () => {
+    const inputs: number[][] = [];
+    const views: number[][] = [];
+    const reader = new FrameReader(2, { input: (rgb) => inputs.push([...rgb]), view: (rgb) => views.push([...rgb]) });
+    /** What a channel does: each read fills at most the target it was given (the channel's scratch buffer when there is none). */
+    const read = (sink: typeof reader.out, bytes: number[]) => {
+      while (bytes.length > 0) {
+        const target = sink.target() ?? Buffer.alloc(64);
+        const n = Math.min(target.length, bytes.length);
+        target.set(bytes.splice(0, n));
+        sink.received(n, target);
+      }
+    };
+    read(reader.out, [1, 2, 3]);
+    read(reader.view, [9, 9]);
+    expect(reader.out.target()).toBeNull();
+    reader.sized(3, { input: () => Buffer.alloc(2), view: () => Buffer.alloc(3) });
+    read(reader.out, [4]);
+    read(reader.view, [9, 8, 8, 8]);
+    expect(inputs).toEqual([[1, 2], [3, 4]]);
+    expect(views).toEqual([[9, 9, 9], [8, 8, 8]]);
+    read(reader.out, [5]);
+    expect(reader.pendingBytes).toBe(1);
+  });
+});
+
+describe('CameraSupervisor', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  const supervised = () => {
+    vi.useFakeTimers();
+    const { log, at } = captureLogger();
+    const events: string[] = [];
+    const s = new CameraSupervisor({ startMs: 3000, stallMs: 1000, stableMs: 10_000, backoffInitialMs: 500, backoffMaxMs: 500 }, {
+      launch: () => events.push('launch'),
+      halt: async () => {
+        events.push('halt');
+      },
+      changed: (next: CameraState) => events.push(next),
+    }, log);
+    return { s, events, at };
+  };
+
+  it('restarts a decoder that gives no first frame within startMs, then none within stallMs, logging each cause once', async () => {
+    const { s, events, at } = supervised();
+    s.start();
+    await vi.advanceTimersByTimeAsync(2999);
+    expect(events).toEqual(['connecting', 'launch']);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(s.lastError).toMatchObject({ code: 'E_CAMERA_STALL', message: 'no first frame within 3 s (start_timeout); restarting the camera' });
+    await vi.advanceTimersByTimeAsync(500); // the backoff (≤ 500 ms) has passed: a new run
+    expect(events).toEqual(['connecting', 'launch', 'reconnecting', 'halt', 'launch']);
+    s.frameArrived({ width: 4, height: 2 });
+    expect(s.state).toBe('online');
+    await vi.advanceTimersByTimeAsync(1000);
+    expect(s.lastError?.message).toBe('no frame for 1 s (stall_timeout); restarting the camera');
+    expect(s.restarts).toBe(2);
+    expect(at('info').map((l) => l.msg)).toEqual(['camera recovered']);
+    expect(at('warn').map((l) => l.msg)).toEqual([
+      expect.stringMatching(/^no first frame within 3 s \(start_timeout\); restarting the camera; retrying in 0\.\d s/),
+      expect.stringMatching(/^no frame for 1 s \(stall_timeout\); restarting the camera; retrying in/),
+    ]);
+    await s.stop();
+    expect(s.state).toBe('stopped');
+  });
+
+  it('does not watch for a stall while the decoder is held back, and never restarts a stopped or ended camera', async () => {
+    const { s, events } = supervised();
+    s.start();
+    s.frameArrived({});
+    s.hold();
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.restarts).toBe(0);
+    s.ended();
+    s.fail({ code: 'E_CAMERA_STREAM', message: 'late' });
+    await vi.advanceTimersByTimeAsync(10_000);
+    expect(s.restarts).toBe(0);
+    expect(events).toEqual(['connecting', 'launch', 'online', 'stopped']);
   });
 });

@@ -1,7 +1,9 @@
-import { describe, expect, it } from 'vitest';
-import sharp from 'sharp';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
+import { letterboxPicture } from '../../src/preprocess/ffmpeg-letterbox.js';
 import { boxToInput, boxToSource, computeLetterbox } from '../../src/preprocess/letterbox.js';
-import { letterboxImage } from '../../src/preprocess/resize.js';
 import { fillTensor, TensorStore, tensorDims, writeImageToTensor, type TensorInput } from '../../src/preprocess/tensor.js';
 
 describe('computeLetterbox (Ultralytics convention)', () => {
@@ -48,34 +50,33 @@ describe('computeLetterbox (Ultralytics convention)', () => {
   });
 });
 
-describe('letterboxImage (sharp)', () => {
-  it('puts the scaled image in the centre with grey 114 borders', async () => {
+describe('letterboxPicture (ffmpeg, with the cameras\' filter graph)', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'linesight-letterbox-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('puts the scaled picture in the centre with grey 114 borders, as computeLetterbox places it, and reports the source size', async () => {
     const w = 721, h = 403;
     const rgb = Buffer.alloc(w * h * 3);
     for (let i = 0; i < w * h; i++) rgb.set([200, 10, 30], i * 3);
-    const out = await letterboxImage(rgb, w, h, 320, 320);
-    expect(out.rgb.length).toBe(320 * 320 * 3);
-    const px = (x: number, y: number) => [...out.rgb.subarray((y * 320 + x) * 3, (y * 320 + x) * 3 + 3)];
+    const raw = join(dir, 'flat.rgb');
+    writeFileSync(raw, rgb);
+    const out = await letterboxPicture(['-f', 'rawvideo', '-pixel_format', 'rgb24', '-video_size', `${w}x${h}`, '-i', raw], { width: 320, height: 320 });
+    expect([out.width, out.height, out.input.length]).toEqual([w, h, 320 * 320 * 3]);
+    const px = (x: number, y: number) => [...out.input.subarray((y * 320 + x) * 3, (y * 320 + x) * 3 + 3)];
     expect(px(0, 0)).toEqual([114, 114, 114]); // top pad (70 rows)
     expect(px(160, 69)).toEqual([114, 114, 114]);
-    expect(px(160, 70)).toEqual([200, 10, 30]); // first image row
-    expect(px(160, 248)).toEqual([200, 10, 30]); // last image row (70 + 179 - 1)
+    expect(px(160, 70)).toEqual([200, 10, 30]); // first picture row
+    expect(px(160, 248)).toEqual([200, 10, 30]); // last picture row (70 + 179 - 1)
     expect(px(160, 249)).toEqual([114, 114, 114]); // bottom pad (71 rows)
     expect(px(319, 319)).toEqual([114, 114, 114]);
   });
 
-  it('rejects a buffer of the wrong size naming both sizes', async () => {
-    await expect(letterboxImage(Buffer.alloc(10), 4, 4, 8, 8)).rejects.toMatchObject({
-      code: 'E_FRAME_SIZE',
-      message: expect.stringContaining('Expected 48 bytes for a 4×4 RGB24 frame but received 10'),
+  it('rejects a file ffmpeg cannot decode with E_ARGUMENT and ffmpeg\'s reason', async () => {
+    const bad = join(dir, 'not-an-image.png');
+    writeFileSync(bad, 'not a picture');
+    await expect(letterboxPicture(['-i', bad], { width: 32, height: 32 })).rejects.toMatchObject({
+      code: 'E_ARGUMENT', message: expect.stringContaining(`Expected ffmpeg to decode ${bad} but it exited with code`),
     });
-  });
-
-  it('matches sharp’s own pixels for an unpadded resize', async () => {
-    const rgb = Buffer.alloc(640 * 480 * 3, 77);
-    const out = await letterboxImage(rgb, 640, 480, 320, 240);
-    const ref = await sharp(rgb, { raw: { width: 640, height: 480, channels: 3 } }).resize(320, 240, { kernel: 'linear' }).raw().toBuffer();
-    expect(out.rgb.equals(ref)).toBe(true);
   });
 });
 
@@ -120,9 +121,9 @@ describe('fillTensor and TensorStore (a session\'s input buffers, kept between c
     expect(fillTensor({ ...input, type: 'uint8' }, [a, a], 2, first)).toBeInstanceOf(Uint8Array);
   });
 
-  it('refuses an image of the wrong size or more images than the batch, naming both', () => {
-    expect(() => fillTensor(input, [a.subarray(0, 3)], 1)).toThrow('Expected 6 bytes for a 2×1 RGB24 image but received 3');
-    expect(() => fillTensor(input, [a, a], 1)).toThrow('Expected at most 1 images for a batch of 1 but received 2');
+  it('refuses an image of the wrong size (E_FRAME_SIZE) or more images than the batch (E_ARGUMENT), naming both', () => {
+    expect(() => fillTensor(input, [a.subarray(0, 3)], 1)).toThrow(expect.objectContaining({ code: 'E_FRAME_SIZE', message: 'Expected 6 bytes for a 2×1 RGB24 image but received 3' }));
+    expect(() => fillTensor(input, [a, a], 1)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT', message: 'Expected at most 1 images for a batch of 1 but received 2' }));
   });
 
   it('lends one buffer per batch size; a call running at the same time gets its own', () => {

@@ -1,14 +1,15 @@
-import { describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { decodePreview, encodePreview, parseClientMessage } from '../../src/overlay/protocol.js';
 import { RateLimiter } from '../../src/overlay/rate-limiter.js';
 import { staticKey } from '../../src/overlay/static-files.js';
 import sharp from 'sharp';
 import { cropRgb, thumbnailRegion } from '../../src/overlay/thumbnail.js';
 import { PreviewEncoder } from '../../src/overlay/preview.js';
-import { pictureNear } from '../../src/app.js';
+import { pictureNear } from '../../src/events/stage.js';
 import { silentLogger } from '../../src/log.js';
 import type { Frame } from '../../src/types.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('preview message layout', () => {
   it('round-trips the header and keeps the JPEG bytes', () => {
@@ -54,6 +55,44 @@ describe('RateLimiter', () => {
     burst.take(0);
     expect([5000, 5001, 5002, 5003].map((t) => burst.take(t))).toEqual([true, true, false, false]);
     expect(() => new RateLimiter(0)).toThrow(/positive rate/);
+  });
+});
+
+describe('PreviewEncoder rate', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  it('encodes each camera at most at preview fps on its own budget, by the clock the test sets', async () => {
+    // Only Date is faked: the encoder reads Date.now() for its limiter, sharp and the waits run for real.
+    const t0 = 1_752_000_000_000;
+    vi.useFakeTimers({ toFake: ['Date'], now: t0 });
+    const got = new Map<string, number[]>();
+    const previews = new PreviewEncoder({ width: 64, fps: 5 }, () => true, (_camera, message) => {
+      const p = decodePreview(message);
+      got.set(p.camera, [...(got.get(p.camera) ?? []), p.captureTs - t0]);
+    }, silentLogger());
+    const rgb = Buffer.alloc(16 * 12 * 3, 100);
+    const c = previews.counters;
+    let offered = 0;
+    const offer = (camera: string, seq: number) => {
+      previews.offer({ camera, seq, captureTs: Date.now(), width: 16, height: 12, rgb });
+      offered++;
+    };
+    // Two seconds: camera a at 20 fps, b at 10 fps, c at 4 fps (slower than the rate).
+    for (let i = 0; i < 40; i++) {
+      vi.setSystemTime(t0 + i * 50);
+      offer('a', i);
+      if (i % 2 === 0) offer('b', i);
+      if (i % 5 === 0) offer('c', i);
+      // Each frame offered once the encodes it started are done: nothing is dropped as busy, only by the rate.
+      await waitFor('the encodes to finish', () => c.encoded + c.failed + c.throttled + c.busy === offered, 5000, 2);
+    }
+    const everyFifth = Array.from({ length: 10 }, (_, k) => k * 200);
+    expect(got.get('a')).toEqual(everyFifth);
+    expect(got.get('b')).toEqual(everyFifth);
+    expect(got.get('c')).toEqual(Array.from({ length: 8 }, (_, k) => k * 250));
+    expect(c).toEqual({ encoded: 28, throttled: 40, busy: 0, failed: 0 });
   });
 });
 
@@ -110,7 +149,7 @@ describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', ()
     previews.offer(at(2, true));
     previews.offer(at(3, false));
     expect(previews.latest('c')?.seq).toBe(2);
-    for (let i = 0; i < 100 && sent.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the preview', () => sent.length > 0, 5000, 10);
     expect(sent).toEqual(['c']);
     expect(previews.counters).toMatchObject({ encoded: 1, busy: 0, failed: 0 });
   });
@@ -122,7 +161,7 @@ describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', ()
     for (let i = 0; i < rgb.length; i += 3) rgb[i] = 220; // red
     previews.offer({ camera: 'c', seq: 1, captureTs: 1, width: 64, height: 48, rgb });
     rgb.fill(0); // reused for the next picture at once
-    for (let i = 0; i < 100 && messages.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    await waitFor('the preview', () => messages.length > 0, 5000, 10);
     const jpeg = decodePreview(messages[0] as Buffer).jpeg;
     const { data } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });
     expect(data[0]).toBeGreaterThan(180); // red, as offered

@@ -3,7 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { configSchema, type ModelConfig } from '../../src/config/schema.js';
-import { engineCacheSubdir, ensureProviderDirs, providerOptions } from '../../src/infer/providers.js';
+import { engineCacheSubdir, ensureProviderDirs, executionProviders, providerChains, providerOptions } from '../../src/infer/providers.js';
+import { openSession } from '../../src/infer/session.js';
+import { silentLogger } from '../../src/log.js';
+
+const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 
 /** The model section as the loader produces it: schema defaults applied. */
 function model(extra: Record<string, unknown> = {}): ModelConfig {
@@ -98,5 +102,44 @@ describe('ensureProviderDirs', () => {
   it('does nothing without an engine cache', () => {
     expect(() => ensureProviderDirs(providerOptions(model()))).not.toThrow();
     expect(() => ensureProviderDirs({})).not.toThrow();
+  });
+});
+
+describe('provider chains: each attempt registers its provider and every one after it', () => {
+  it('TensorRT with CUDA and the CPU behind it, then CUDA with the CPU, then the CPU', () => {
+    expect(providerChains(['tensorrt', 'cuda', 'cpu'])).toEqual([['tensorrt', 'cuda', 'cpu'], ['cuda', 'cpu'], ['cpu']]);
+    expect(providerChains(['cuda', 'cpu'])).toEqual([['cuda', 'cpu'], ['cpu']]);
+    expect(providerChains(['tensorrt', 'cpu'])).toEqual([['tensorrt', 'cpu'], ['cpu']]);
+    expect(providerChains(['cpu'])).toEqual([['cpu']]);
+    expect(providerChains([])).toEqual([]);
+  });
+
+  it('gives each provider of a chain its own options, in chain order', () => {
+    const opts = providerOptions(model({ device_id: 1 }));
+    expect(executionProviders(['tensorrt', 'cuda', 'cpu'], opts)).toEqual([
+      { name: 'tensorrt', deviceId: 1, trt_fp16_enable: true },
+      { name: 'cuda', deviceId: 1 },
+      { name: 'cpu' },
+    ]);
+    expect(executionProviders(['cuda', 'cpu'], opts)).toEqual([{ name: 'cuda', deviceId: 1 }, { name: 'cpu' }]);
+    expect(executionProviders(['cpu'])).toEqual([{ name: 'cpu' }]);
+  });
+
+  it('falls back chain by chain on this CPU-only build and reports which provider is active and why the others were refused', async () => {
+    const opened = await openSession(MODEL, { providers: ['tensorrt', 'cuda', 'cpu'], threads: 1 }, silentLogger());
+    try {
+      expect(opened.provider).toBe('cpu');
+      expect(opened.skipped.map((s) => s.provider)).toEqual(['tensorrt', 'cuda']);
+      expect(opened.skipped[0].reason).toMatch(/TensorRT/);
+      expect(opened.skipped[1].reason).toMatch(/Cuda/i);
+    } finally {
+      await opened.session.release();
+    }
+  });
+
+  it('tries only the whole chain when fallback is off: E_PROVIDER, not a quiet CPU session', async () => {
+    await expect(openSession(MODEL, { providers: ['cuda', 'cpu'], threads: 1, fallback: false }, silentLogger())).rejects.toMatchObject({
+      code: 'E_PROVIDER', details: { skipped: [{ provider: 'cuda', reason: expect.any(String) }] },
+    });
   });
 });

@@ -50,11 +50,11 @@ describe('MQTT payloads', () => {
   it('maps camera states and counters onto the status payload', () => {
     const snapshot = {
       id: 'cam1', state: 'stopped' as const, fps: 0, framesReceived: 1, framesInspected: 1,
-      framesDropped: { superseded: 0, bad_frame: 0, shutdown: 1 }, restarts: 0,
+      framesDropped: { superseded: 0, bad_frame: 0, shutdown: 1, inference_error: 0 }, restarts: 0,
     };
     expect(cameraStatusPayload(snapshot, { provider: 'cuda', outboxDepth: 4 }, T)).toEqual({
       state: 'offline', ts: '2025-03-04T05:06:07.089Z', fps: 0, frames_received: 1, frames_inspected: 1,
-      frames_dropped: { superseded: 0, bad_frame: 0, shutdown: 1 }, restarts: 0, provider: 'cuda', last_error: null, outbox_depth: 4,
+      frames_dropped: { superseded: 0, bad_frame: 0, shutdown: 1, inference_error: 0 }, restarts: 0, provider: 'cuda', last_error: null, outbox_depth: 4,
     });
     expect(nodeStatusPayload({ version: '1', cameras: ['a'], depth: 2, dropped: 3 }, T)).toEqual({
       state: 'online', ts: '2025-03-04T05:06:07.089Z', version: '1', cameras: ['a'], outbox: { depth: 2, dropped: 3 },

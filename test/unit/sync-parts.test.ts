@@ -1,9 +1,9 @@
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isLinesightError } from '../../src/errors.js';
-import { formatAlerts, parseSince } from '../../src/store/alerts-cli.js';
+import { formatAlerts, parseSince } from '../../src/commands/alerts-format.js';
 import type { AlertRecord } from '../../src/store/types.js';
-import { fullJitter, parseRetryAfter } from '../../src/sync/backoff.js';
+import { parseRetryAfter } from '../../src/sync/backoff.js';
 import { buildBatch, idempotencyKey, toWireRow } from '../../src/sync/batch.js';
 import { batchFileName } from '../../src/sync/file-target.js';
 import { Scheduler, parseSchedule } from '../../src/sync/schedule.js';
@@ -65,13 +65,6 @@ describe('schedule', () => {
 });
 
 describe('backoff', () => {
-  it('is exponential with full jitter, capped', () => {
-    const half = () => 0.5;
-    expect([1, 2, 3, 4].map((n) => fullJitter(n, 1000, 60_000, half))).toEqual([500, 1000, 2000, 4000]);
-    expect(fullJitter(10, 1000, 60_000, half)).toBe(30_000);
-    expect(fullJitter(99, 1000, 60_000, () => 0)).toBe(0);
-  });
-
   it('reads Retry-After as seconds or as an HTTP date', () => {
     const now = Date.parse('2025-03-04T10:00:00Z');
     expect(parseRetryAfter('3', now)).toBe(3000);

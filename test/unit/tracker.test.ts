@@ -130,11 +130,11 @@ describe('Tracker', () => {
 
   it('does not merge two defects when one of them is missed for a frame', () => {
     const tracker = makeTracker();
-    const a = (i: number) => det({ x: 100, y: 200, w: 40, h: 40 });
-    const b = (i: number) => det({ x: 150, y: 200, w: 40, h: 40 });
-    const out = run(tracker, 12, (i) => (i === 4 ? [b(i)] : [a(i), b(i)]));
+    const a = () => det({ x: 100, y: 200, w: 40, h: 40 });
+    const b = () => det({ x: 150, y: 200, w: 40, h: 40 });
+    const out = run(tracker, 12, (i) => (i === 4 ? [b()] : [a(), b()]));
     expect(out).toHaveLength(2);
-    const last = tracker.update(frame(12, [a(12), b(12)])).tracks;
+    const last = tracker.update(frame(12, [a(), b()])).tracks;
     expect(last.map((t) => [t.trackId, t.box.x])).toEqual([[1, 100], [2, 150]]);
   });
 

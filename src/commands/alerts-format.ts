@@ -1,6 +1,6 @@
 import { LinesightError, describeValue } from '../errors.js';
-import { isoTime } from './clock.js';
-import type { AlertRecord } from './types.js';
+import { isoTime } from '../clock.js';
+import type { AlertRecord } from '../store/types.js';
 
 const UNIT_MS: Record<string, number> = { s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 

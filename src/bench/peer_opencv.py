@@ -11,7 +11,7 @@ per frame than linesight, which also letterboxes, decodes, tracks and publishes.
 
 Run with Debian's Python and python3-opencv (4.6) and python3-onnx:
 
-    /usr/bin/python3 bench/peer_opencv.py --clip CLIP --model MODEL [--seconds 20]
+    /usr/bin/python3 src/bench/peer_opencv.py --clip CLIP --model MODEL [--seconds 20]
 
 Prints one JSON line: {frames, seconds, fps, cpu_pct, size, opencv, rewrites}, or
 {error} and exit status 3 when OpenCV cannot import or run the model.

@@ -1,0 +1,36 @@
+#!/usr/bin/env bash
+# Installs the Debian 12 packages the tests and `linesight bench` need, after the
+# run-time ones (scripts/install-deps.sh). Idempotent: packages already present are
+# skipped, and apt-get runs only when something is missing.
+# LINESIGHT_WITH_TRAINING=1 also installs what retraining the model needs.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/install-deps.sh
+
+packages=(
+  mosquitto mosquitto-clients             # a real MQTT broker for the tests and the bench
+  openssl                                 # TLS certificates in the MQTT tests
+  python3-gi gir1.2-gst-rtsp-server-1.0   # GStreamer RTSP server used as a test camera
+  gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
+  chromium                                # headless browser for the overlay tests
+  python3-onnx python3-numpy              # regenerating the fixture models
+  python3-opencv                          # the OpenCV-DNN peer in linesight bench --peer
+)
+if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
+  packages+=(python3-torch python3-pil)   # only to retrain the defect model (npm run model:train)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
+done
+if ((${#missing[@]} == 0)); then
+  echo "install-test-deps: all test Debian packages present"
+  exit 0
+fi
+
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
+echo "install-test-deps: installing ${missing[*]}"
+$sudo apt-get update -q
+DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"

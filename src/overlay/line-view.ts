@@ -1,0 +1,43 @@
+import type { CameraSnapshot, Frame, InspectedFrame, ModelInfo } from '../types.js';
+import type { AlertView, OverlaySource, TrackView, Unsubscribe } from './source.js';
+
+/** The parts of a running line the operator page reads; `src/app.ts` hands them over. */
+export interface LineParts {
+  site: string;
+  line: string;
+  model(): ModelInfo;
+  cameras(): CameraSnapshot[];
+  /** Frames as ingest emits them, and frames whose full-size picture came later. */
+  onFrame(listener: (frame: Frame) => void): Unsubscribe;
+  onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
+  onAlert(listener: (alert: AlertView, frame?: Frame) => void): Unsubscribe;
+  recentAlerts(limit: number): AlertView[];
+  running(): boolean;
+  mqttConnected(): boolean;
+  outboxDepth(): number;
+}
+
+/**
+ * The overlay's view of the line: read-only, and nothing a stage could be
+ * reached through. Health is read when asked (for /healthz and /metrics), never
+ * cached, so a dead broker shows at once.
+ */
+export function lineView(parts: LineParts): OverlaySource {
+  const { site, line, model, cameras, onFrame, onInspected, onAlert, recentAlerts } = parts;
+  return {
+    site,
+    line,
+    model,
+    cameras,
+    onFrame,
+    onInspected,
+    onAlert,
+    recentAlerts,
+    health: () => ({
+      alive: parts.running(),
+      mqttConnected: parts.mqttConnected(),
+      outboxDepth: parts.outboxDepth(),
+      provider: model().provider,
+    }),
+  };
+}
