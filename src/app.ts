@@ -1,10 +1,11 @@
 import type { CameraConfig, Config } from './config/schema.js';
+import { CoverageLedger } from './coverage.js';
 import { errorMessage } from './errors.js';
 import { EventsStage, type StoredEvent } from './events/stage.js';
 import type { TrackView } from './events/index.js';
 import { Camera, type FrameSource } from './ingest/camera.js';
 import { CameraSet, type CameraChanges } from './ingest/camera-set.js';
-import { viewEvery } from './ingest/ffmpeg-args.js';
+import { pictureEvery } from './ingest/ffmpeg-args.js';
 import { createDetector, framesPerCall, type Detector } from './infer/detector.js';
 import { ensureProviderDirs, providerOptions } from './infer/providers.js';
 import { InferenceScheduler } from './infer/scheduler.js';
@@ -20,7 +21,7 @@ import type { AggregateStore } from './store/aggregate-store.js';
 import { MinuteAggregator } from './store/aggregator.js';
 import { openStore, type Store } from './store/index.js';
 import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
-import type { CameraSnapshot, Frame, InspectedFrame } from './types.js';
+import type { CameraSnapshot, InspectedFrame, Picture } from './types.js';
 import { VERSION } from './version.js';
 
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
@@ -45,6 +46,8 @@ export interface Line {
   cameras(): CameraSnapshot[];
   onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
   onAlert(listener: (alert: StoredEvent) => void): Unsubscribe;
+  /** Frames received, inspected and dropped per camera. */
+  readonly coverage: CoverageLedger;
   /** What the operator overlay reads. */
   overlaySource(): OverlaySource;
   /** Applies a new camera list without a restart: added cameras start, removed ones stop, changed ones restart. */
@@ -104,35 +107,38 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   // The last camera counters of the run become its last minute of statistics.
   closers.add('statistics snapshot', () => aggregator.onSnapshots(snapshots(), detector.info.provider));
 
+  const coverage = new CoverageLedger();
   const events = new EventsStage(config, {
     record: (event) => store.recordEvent(event, model),
     stored: () => publisher.kick(),
     counted: (result, confirmed) => aggregator.onInspected(result, confirmed),
   }, log);
+  closers.add('events', () => events.close()); // alerts waiting for their picture go out without it
   const scheduler = new InferenceScheduler(detector, {
     batchMax: framesPerCall(detector.info, config.model.batch_max),
     batchWaitMs: config.model.batch_wait_ms,
     sessions: detector.info.sessions,
-  }, log);
-  scheduler.on('inspected', (result, frame) => events.inspect(result, frame));
+  }, coverage, log);
+  scheduler.on('inspected', (result) => events.inspect(result));
   scheduler.start();
   closers.add('scheduler', () => scheduler.stop()); // the batch in flight finishes and its events are stored
 
-  const frames = new Listeners<[Frame]>();
-  const set = wireCameras(config, log, { detector, scheduler, events, publisher, frames });
+  const pictures = new Listeners<[Picture]>();
+  const set = wireCameras(config, log, { detector, scheduler, events, publisher, pictures, coverage });
   cameraSet.current = set;
+  scheduler.on('taken', (camera) => set.grant(camera));
   for (const cam of config.cameras) set.start(cam);
   closers.add('cameras', () => set.stopAll());
   startHousekeeping(config, log, { store, stats, sync, aggregator, snapshots, provider: () => detector.info.provider }, closers);
 
   let stopped: Promise<void> | null = null;
   const inspected = new Listeners<[InspectedFrame, TrackView[]]>();
-  const alerts = new Listeners<[StoredEvent, Frame | undefined]>();
+  const alerts = new Listeners<[StoredEvent, Picture | undefined]>();
   events.on('inspected', (result, tracks) => inspected.emit(result, tracks));
-  events.on('alert', (alert, frame) => alerts.emit(alert, frame));
+  events.on('alert', (alert, picture) => alerts.emit(alert, picture));
   const view = lineView({
     site: config.site, line: config.line, model: () => detector.info, cameras: snapshots,
-    onFrame: (fn) => frames.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
+    onPicture: (fn) => pictures.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
     recentAlerts: (limit) => store.recentAlerts({ limit }),
     running: () => stopped === null, mqttConnected: () => publisher.connected, outboxDepth: () => store.depth(),
   });
@@ -140,7 +146,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     : await closers.open('overlay', () => startOverlay(config.overlay, view, log), (o) => o.close());
 
   return {
-    config, detector, store, publisher, stats, sync, overlay,
+    config, detector, store, publisher, stats, sync, overlay, coverage,
     cameras: snapshots,
     onInspected: (fn) => inspected.add(fn),
     onAlert: (fn) => alerts.add(fn),
@@ -155,26 +161,28 @@ interface CameraWiring {
   scheduler: InferenceScheduler;
   events: EventsStage;
   publisher: Publisher;
-  frames: Listeners<[Frame]>;
+  pictures: Listeners<[Picture]>;
+  coverage: CoverageLedger;
 }
 
-/** Cameras feed the scheduler (their newest frame) and the overlay (every frame, and pictures that come after their frame). */
+/** Cameras feed the scheduler (their newest frame), and the events stage and the overlay (their pictures). */
 function wireCameras(config: Config, log: Logger, w: CameraWiring): CameraSet {
-  const { detector, scheduler, events, publisher, frames } = w;
+  const { detector, scheduler, events, publisher, pictures, coverage } = w;
   return new CameraSet({
     create: (cfg) => new Camera(cfg, config.ingest, log, {
-      // Files replayed as fast as possible wait for the model instead of decoding frames it would drop.
+      coverage,
+      // Files replayed as fast as possible wait for the model (its credits) instead of decoding frames it would drop.
       flowControl: true,
       // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
-      letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, viewEvery: viewEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
+      letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, pictureEvery: pictureEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
     }),
     joined: (camera: FrameSource, cfg) => {
       events.addCamera(cfg);
-      camera.on('frame', (frame) => {
-        scheduler.offer(frame, camera);
-        frames.emit(frame);
+      camera.on('frame', (frame) => scheduler.offer(frame));
+      camera.on('picture', (picture) => {
+        events.picture(picture);
+        pictures.emit(picture);
       });
-      camera.on('picture', (frame) => frames.emit(frame));
       camera.on('state', () => publisher.publishCameraStatus(camera.snapshot(), { provider: detector.info.provider }));
     },
     left: (id) => {

@@ -3,42 +3,81 @@
  * events → store/publish/overlay); a stage imports from here, never from a later stage.
  */
 
-/** One decoded frame, as ingest hands it on. */
+/**
+ * Something lent by its owner's pool: give it back with `release()` once done
+ * (idempotent). Buffers return to their pool only this way, never by a field
+ * being deleted from a message another stage still holds.
+ */
+export interface Lease {
+  release(): void;
+}
+
+/**
+ * A frame's model input: letterboxed by ffmpeg to the model's size
+ * (Ultralytics letterbox, grey 114), packed RGB24, in shared memory lent by
+ * the camera. The inference stage releases it once the frame's call settled
+ * or the frame was dropped; the pixels must not be read after that.
+ */
+export interface ModelInput extends Lease {
+  readonly rgb: Buffer;
+  readonly width: number;
+  readonly height: number;
+}
+
+/** One decoded frame, as ingest hands it on. Immutable once emitted. */
 export interface Frame {
-  camera: string;
+  readonly camera: string;
   /** Per camera, counts every frame received since the process started (survives ffmpeg restarts). */
-  seq: number;
+  readonly seq: number;
   /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. */
-  captureTs: number;
+  readonly captureTs: number;
   /**
    * The frame's place in the stream, by the stream's own timestamps (ms, on the
    * wall-clock epoch: a decoder run is anchored at its first frame's capture
    * time, and never goes back across restarts). The tracker's clock: arrival
    * times say when the CPU or the network let a frame through (for a file
    * replayed as fast as possible, when the model had room), not when it was
-   * filmed. Set by the camera's `FrameClock` when the frame arrives (from
-   * ffmpeg's report of its timestamp, or estimated from the wall clock until
-   * that report comes and corrects it); absent on frames made elsewhere (tests,
-   * evaluation), whose captureTs stands in.
+   * filmed. Set by the camera's `FrameClock` before the frame is emitted (from
+   * ffmpeg's report of its timestamp, or an estimate from the wall clock when
+   * the report is late); absent on frames made elsewhere (tests, evaluation),
+   * whose captureTs stands in.
    */
-  mediaTs?: number;
-  /** Source resolution: the size of `rgb`, and of the frame boxes are given in. */
-  width: number;
-  height: number;
+  readonly mediaTs?: number;
+  /** Source resolution: the size of the frame's `Picture`, and of the frame boxes are given in. */
+  readonly width: number;
+  readonly height: number;
+  /** The model input. */
+  readonly input: ModelInput;
   /**
-   * The full-size picture: packed RGB24, row-major, `width * height * 3` bytes.
-   * ffmpeg sends it only with every k-th frame (the operator's video and
-   * thumbnails need no more); the model reads `input`.
+   * A full-size `Picture` of this frame is sent too (ffmpeg writes one every
+   * k-th frame, for the operator's video and alert thumbnails), usually just
+   * after the frame.
    */
-  rgb?: Buffer;
-  /** Its full-size picture is on its way (ffmpeg writes it just after the model input); when it comes, `rgb` is set and this flag removed. */
-  pictureDue?: boolean;
-  /** The frame letterboxed to the model input by ffmpeg (Ultralytics letterbox, grey 114), packed RGB24. */
-  input?: { rgb: Buffer; width: number; height: number };
+  readonly pictured: boolean;
 }
 
 /** A frame without its pixels: what travels past inference. */
-export type FrameMeta = Omit<Frame, 'rgb' | 'input'>;
+export type FrameMeta = Omit<Frame, 'input'>;
+
+/**
+ * A frame's full-size picture, sent as its own message (camera, frame `seq`,
+ * pixels). Its buffer is lent by the camera's pool, shared by reference
+ * counting: a listener that keeps the picture past its call takes a share
+ * with `hold()` and gives it back with `release()`; the buffer is reused only
+ * once every share is back, so a held picture never shows another frame.
+ */
+export interface Picture extends Lease {
+  readonly camera: string;
+  /** The `seq` of the frame it shows. */
+  readonly seq: number;
+  readonly captureTs: number;
+  readonly width: number;
+  readonly height: number;
+  /** Packed RGB24, row-major, `width * height * 3` bytes; valid while a share is held. */
+  readonly rgb: Buffer;
+  /** Takes one more share (returns the same picture). */
+  hold(): Picture;
+}
 
 /** Axis-aligned box in source-frame pixels; `x, y` is the top-left corner. */
 export interface Box {
@@ -146,10 +185,3 @@ export interface ModelInfo {
  * `yolov5`: `[B, N, 5+nc]`, columns cx, cy, w, h, objectness then class scores.
  */
 export type OutputLayout = 'yolov8' | 'yolov5';
-
-/** A frame that carries its full-size picture. */
-export type PicturedFrame = Frame & { rgb: Buffer };
-
-export function hasPicture(frame: Frame | undefined): frame is PicturedFrame {
-  return frame?.rgb !== undefined;
-}

@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { configSchema } from '../config/schema.js';
 import { createDetector, framesPerCall } from '../infer/detector.js';
-import { viewEvery, type LetterboxPlan } from '../ingest/ffmpeg-args.js';
+import { pictureEvery, type LetterboxPlan } from '../ingest/ffmpeg-args.js';
 import { silentLogger, type Logger } from '../log.js';
 import { LETTERBOX_PAD } from '../preprocess/letterbox.js';
 import type { ModelInfo } from '../types.js';
@@ -36,7 +36,7 @@ interface Stages {
 /** ffmpeg letterboxes to the model input and sends every k-th frame at full size, as the line's cameras do. */
 function letterboxPlan(info: ModelInfo, clip: ClipInfo): LetterboxPlan {
   const previewFps = configSchema.shape.overlay.parse(undefined).preview_fps;
-  return { width: info.inputWidth, height: info.inputHeight, pad: LETTERBOX_PAD, viewEvery: viewEvery(clip.fps, previewFps) };
+  return { width: info.inputWidth, height: info.inputHeight, pad: LETTERBOX_PAD, pictureEvery: pictureEvery(clip.fps, previewFps) };
 }
 
 async function measureStages(o: BenchOptions, clip: ClipInfo, log: Logger, progress: (message: string) => void): Promise<Stages> {

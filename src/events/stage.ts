@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import { hasPicture, type DefectEvent, type Frame, type InspectedFrame } from '../types.js';
+import type { DefectEvent, FrameMeta, InspectedFrame, Picture } from '../types.js';
+import { PictureShelf } from './picture-shelf.js';
 import { Tracker, type TrackView } from './tracker.js';
 
 /** A confirmed defect once stored: the event and its per-camera sequence number. */
@@ -21,26 +22,17 @@ export interface EventSinks {
 export interface EventsStageEvents {
   /** Every inspected frame with the live tracks after it. */
   inspected: [InspectedFrame, TrackView[]];
-  /** A stored alert, with the frame whose picture its thumbnail comes from when still at hand. */
-  alert: [StoredEvent, Frame | undefined];
+  /**
+   * A stored alert, with the picture its thumbnail comes from when one is at
+   * hand (valid during the call: hold it to keep it). Alerts come in the order
+   * they were stored; one whose own frame's picture is still on its way waits
+   * for it (at most `PICTURE_WAIT_MS`), and the alerts after it wait too.
+   */
+  alert: [StoredEvent, Picture | undefined];
 }
 
-/**
- * The frame to cut a thumbnail from: the one captured at `ts` if it has its
- * full-size picture (or will), else the one with a picture captured nearest to
- * it. The box may then be off by what the part moved in between (at most half
- * the picture interval; the thumbnail's margin absorbs slow belts).
- */
-export function pictureNear(frames: readonly Frame[], ts: number): Frame | undefined {
-  const own = frames.find((f) => f.captureTs === ts);
-  if (own && (hasPicture(own) || own.pictureDue)) return own; // its picture may still be on the pipe
-  let best: Frame | undefined;
-  for (const f of frames) {
-    if (!hasPicture(f)) continue;
-    if (!best || Math.abs(f.captureTs - ts) < Math.abs(best.captureTs - ts)) best = f;
-  }
-  return best;
-}
+/** Longest an alert waits for its own frame's full-size picture before it goes out with the nearest one. */
+export const PICTURE_WAIT_MS = 1000;
 
 function trackerFor(cam: CameraConfig, config: Config): Tracker {
   return new Tracker(cam.id, {
@@ -57,22 +49,35 @@ function trackerFor(cam: CameraConfig, config: Config): Tracker {
   });
 }
 
+interface Outgoing {
+  alert: StoredEvent;
+  /** The frame the box comes from, when it is to have a picture that has not come yet. */
+  awaiting?: FrameMeta;
+  deadline: number;
+}
+
 /**
  * Inspected frames in, one stored alert per physical defect out. Per camera a
  * tracker confirms defects (k of n frames, ROI masks); each confirmed defect is
  * written to the outbox before anyone hears of it, so an alert the overlay
- * shows is an alert the MES will get.
+ * shows is an alert the MES will get. The stage also keeps the last pictures
+ * of each camera (`PictureShelf`) so an alert's thumbnail shows the frame its
+ * box comes from.
  */
 export class EventsStage extends EventEmitter<EventsStageEvents> {
   private readonly trackers = new Map<string, Tracker>();
-  /** The last few inspected frames per camera (references): an alert's thumbnail comes from one of them. */
-  private readonly recent = new Map<string, Frame[]>();
+  /** The last few inspected frames per camera: which of them are to have a picture. */
+  private readonly recent = new Map<string, FrameMeta[]>();
+  private readonly shelf: PictureShelf;
   private readonly keepFrames: number;
   private readonly log: Logger;
+  private readonly outgoing: Outgoing[] = [];
+  private timer: NodeJS.Timeout | null = null;
 
   constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger) {
     super();
     this.keepFrames = Math.min(config.events.confirm_window + 1, 8);
+    this.shelf = new PictureShelf(this.keepFrames);
     this.log = log.child({ stage: 'events' });
   }
 
@@ -80,32 +85,48 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     this.trackers.set(cam.id, trackerFor(cam, this.config));
   }
 
+  /** Forgets a camera: its tracks, its pictures; its alerts waiting for a picture go out without waiting. */
   removeCamera(id: string): void {
     this.trackers.delete(id);
     this.recent.delete(id);
+    this.shelf.clear(id);
+    this.flush(Number.POSITIVE_INFINITY, id);
+  }
+
+  /** A full-size picture from a camera: kept for thumbnails, and it may be what an alert waits for. */
+  picture(picture: Picture): void {
+    if (!this.trackers.has(picture.camera)) return;
+    this.shelf.put(picture);
+    this.flush(Date.now());
   }
 
   /** One inspected frame, in capture order per camera. */
-  inspect(result: InspectedFrame, frame: Frame): void {
+  inspect(result: InspectedFrame): void {
     const tracker = this.trackers.get(result.frame.camera);
     if (!tracker) return; // camera removed while its frame was in flight
-    const ring = this.remember(frame);
+    this.remember(result.frame);
     const { events, tracks } = tracker.update(result);
-    for (const event of events) this.store(event, ring);
+    for (const event of events) this.store(event);
     if (events.length > 0) this.sinks.stored();
     this.sinks.counted(result, events);
     this.emit('inspected', result, tracks);
+    if (events.length > 0) this.flush(Date.now());
   }
 
-  private remember(frame: Frame): Frame[] {
+  /** Sends every alert still waiting, without its picture (the line is stopping). */
+  close(): void {
+    this.flush(Number.POSITIVE_INFINITY);
+    for (const id of this.trackers.keys()) this.shelf.clear(id);
+  }
+
+  private remember(frame: FrameMeta): void {
     const ring = this.recent.get(frame.camera) ?? [];
     ring.push(frame);
     if (ring.length > this.keepFrames) ring.shift();
     this.recent.set(frame.camera, ring);
-    return ring;
   }
 
-  private store(event: DefectEvent, ring: readonly Frame[]): void {
+  private store(event: DefectEvent): void {
     let stored: { seq: number; outcome: string };
     try {
       stored = this.sinks.record(event);
@@ -118,6 +139,29 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
       camera: event.camera, seq: stored.seq, class: event.className, confidence: Number(event.confidence.toFixed(3)),
       box: event.box, track: event.trackId, id: event.id, outbox: stored.outcome,
     }, `defect ${event.className} on ${event.camera}`);
-    this.emit('alert', { ...event, seq: stored.seq }, pictureNear(ring, event.frame.ts));
+    const own = this.recent.get(event.camera)?.find((f) => f.captureTs === event.frame.ts);
+    const awaiting = own?.pictured && !this.shelf.has(own.camera, own.seq) ? own : undefined;
+    this.outgoing.push({ alert: { ...event, seq: stored.seq }, awaiting, deadline: Date.now() + PICTURE_WAIT_MS });
+  }
+
+  /** Emits the alerts at the head of the line whose picture is there, or whose wait is over (`now`), or of `camera`. */
+  private flush(now: number, camera?: string): void {
+    while (this.outgoing.length > 0) {
+      const head = this.outgoing[0];
+      const waiting = head.awaiting && !this.shelf.has(head.awaiting.camera, head.awaiting.seq);
+      if (waiting && head.deadline > now && head.alert.camera !== camera) break;
+      this.outgoing.shift();
+      this.emit('alert', head.alert, this.shelf.near(head.alert.camera, head.alert.frame.ts));
+    }
+    this.armTimer();
+  }
+
+  private armTimer(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = null;
+    const head = this.outgoing[0];
+    if (!head) return;
+    this.timer = setTimeout(() => this.flush(Date.now()), Math.max(0, head.deadline - Date.now()));
+    this.timer.unref();
   }
 }

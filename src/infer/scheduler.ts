@@ -2,17 +2,8 @@ import { EventEmitter } from 'node:events';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DropReason, Frame, InspectedFrame } from '../types.js';
+import type { CoverageLedger } from '../coverage.js';
 import type { Detector } from './detector.js';
-
-/** The counters a frame's source keeps (the camera reports them). */
-export interface FrameAccounting {
-  countInspected(n?: number): void;
-  countDropped(reason: DropReason, n?: number): void;
-  /** The frame left its slot for the detector: a source under flow control may send the next. */
-  taken?(): void;
-  /** The scheduler is done with the frame's model input (its call settled, or it was dropped): the source may reuse the buffer. */
-  release?(frame: Frame): void;
-}
 
 export interface SchedulerOptions {
   /** Most frames in one session call. */
@@ -30,12 +21,13 @@ export interface SchedulerOptions {
 
 interface Slot {
   frame: Frame;
-  accounting: FrameAccounting;
 }
 
 export interface SchedulerEvents {
-  /** The result, and the frame with its pixels (for thumbnails; not kept by the scheduler). */
-  inspected: [InspectedFrame, Frame];
+  /** A frame's detections (its model input already released). */
+  inspected: [InspectedFrame];
+  /** A camera's frame left its slot for the detector: the camera may send the next (a flow-control credit). */
+  taken: [string];
 }
 
 /**
@@ -60,19 +52,17 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   private emitted: Promise<void> = Promise.resolve();
   readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
 
-  constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly log: Logger) {
+  /** Counts what becomes of every frame offered (inspected, or dropped and why) in the line's ledger. */
+  constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly coverage: CoverageLedger, private readonly log: Logger) {
     super();
   }
 
   /** Hands over a camera's newest frame; returns false when it replaced (dropped) an older one. */
-  offer(frame: Frame, accounting: FrameAccounting): boolean {
+  offer(frame: Frame): boolean {
     const previous = this.slots.get(frame.camera);
-    this.slots.set(frame.camera, { frame, accounting });
+    this.slots.set(frame.camera, { frame });
     this.lastOffer.set(frame.camera, Date.now());
-    if (previous) {
-      previous.accounting.countDropped('superseded');
-      previous.accounting.release?.(previous.frame);
-    }
+    if (previous) this.drop(previous.frame, 'superseded');
     this.signal();
     return previous === undefined;
   }
@@ -80,12 +70,14 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   /** Forgets a camera's waiting frame (camera removed or stopped). */
   forget(camera: string): void {
     const slot = this.slots.get(camera);
-    if (slot) {
-      slot.accounting.countDropped('shutdown');
-      slot.accounting.release?.(slot.frame);
-    }
+    if (slot) this.drop(slot.frame, 'shutdown');
     this.slots.delete(camera);
     this.lastOffer.delete(camera);
+  }
+
+  private drop(frame: Frame, reason: DropReason): void {
+    this.coverage.dropped(frame.camera, reason);
+    frame.input.release();
   }
 
   start(): void {
@@ -159,7 +151,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     const all = [...this.slots.values()].sort((a, b) => a.frame.captureTs - b.frame.captureTs).slice(0, max);
     for (const s of all) {
       this.slots.delete(s.frame.camera);
-      s.accounting.taken?.();
+      this.emit('taken', s.frame.camera);
     }
     return all;
   }
@@ -182,7 +174,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     try {
       results = await this.detector.detect(batch.map((s) => s.frame));
     } catch (err) {
-      for (const s of batch) s.accounting.release?.(s.frame);
+      for (const s of batch) s.frame.input.release();
       await previous;
       const message = errorMessage(err);
       if (message !== this.lastError) {
@@ -190,12 +182,12 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
           'inference failed for a batch; its frames are dropped (inference_error) and the next batch is tried');
         this.lastError = message;
       }
-      for (const s of batch) s.accounting.countDropped('inference_error');
+      for (const s of batch) this.coverage.dropped(s.frame.camera, 'inference_error');
       return;
     }
     const inferredAt = Date.now();
     const inferMs = performance.now() - started;
-    for (const s of batch) s.accounting.release?.(s.frame);
+    for (const s of batch) s.frame.input.release();
     await previous;
     this.lastError = '';
     this.stats.batches++;
@@ -203,9 +195,9 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     this.stats.lastInferMs = inferMs;
     this.stats.lastBatchSize = batch.length;
     batch.forEach((s, i) => {
-      s.accounting.countInspected();
-      const { rgb: _pixels, input: _input, ...meta } = s.frame;
-      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length }, s.frame);
+      this.coverage.inspected(s.frame.camera);
+      const { input: _input, ...meta } = s.frame;
+      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length });
     });
   }
 }

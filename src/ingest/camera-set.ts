@@ -66,6 +66,11 @@ export class CameraSet {
     return { added, removed, restarted };
   }
 
+  /** The consumer took a frame of camera `id`: it may send the next (flow-control credit). */
+  grant(id: string): void {
+    this.sources.get(id)?.grant();
+  }
+
   snapshots(): CameraSnapshot[] {
     return [...this.sources.values()].map((s) => s.snapshot());
   }

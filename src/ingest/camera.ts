@@ -1,7 +1,8 @@
 import { EventEmitter } from 'node:events';
 import type { CameraConfig, DecoderScheduling, IngestConfig } from '../config/schema.js';
+import { CoverageLedger } from '../coverage.js';
 import type { Logger } from '../log.js';
-import type { CameraSnapshot, DropReason, Frame } from '../types.js';
+import type { CameraSnapshot, Frame, ModelInput } from '../types.js';
 import { CameraSupervisor } from './camera-supervisor.js';
 import { StreamCodec } from './codec-probe.js';
 import { sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
@@ -16,17 +17,18 @@ import { InputPool } from './input-pool.js';
 import { PicturePairing } from './picture-pairing.js';
 import { PicturePool } from './picture-pool.js';
 import { RateMeter } from './rate-meter.js';
+import { TimeWait } from './time-wait.js';
 
 export { cameraFfmpegArgs, TETHERED_FFMPEG, tetheredEnv } from './ffmpeg-command.js';
 export type { CameraEvents, FrameSource } from './frame-source.js';
 
 /**
- * Full-size pictures a camera keeps (`PicturePool`, plus the buffer being
- * filled): about a second of views at the preview rate, which covers every
- * frame an alert can still take its thumbnail from (the recent inspected
- * frames, those waiting for their picture).
+ * Idle full-size picture buffers a camera keeps for reuse: about as many as
+ * its consumers hold at once (the events stage keeps the pictures of a
+ * camera's recent frames for alert thumbnails, the overlay its newest one or
+ * two), so in the steady state no picture is allocated.
  */
-export const PICTURES_KEPT = 8;
+const PICTURES_KEPT = 8;
 
 /** Idle model-input buffers a camera keeps for reuse: more than its frames in flight (one waiting, one held, one or two inferring). */
 const INPUTS_KEPT = 4;
@@ -34,54 +36,90 @@ const INPUTS_KEPT = 4;
 /** Frames after which a run without a single frame time from ffmpeg is worth a warning. */
 const NO_TIMES_AFTER = 50;
 
+/** Longest wait for a frame's time from ffmpeg once its bytes are in (capped at half a frame interval). */
+const TIME_WAIT_MS = 20;
+
 export interface CameraOptions {
   /**
-   * For a file replayed as fast as possible (`realtime: false`): hold the
-   * frame decoded behind the one waiting for the consumer and stop reading
-   * ffmpeg until the consumer takes it (`taken`; see `FlowControl`).
+   * For a file replayed as fast as possible (`realtime: false`): send a frame
+   * only against a credit the consumer grants (`grant`), hold the one decoded
+   * next and stop reading ffmpeg meanwhile (see `FlowControl`). Live cameras
+   * ignore it.
    */
   flowControl?: boolean;
   /**
    * ffmpeg letterboxes every frame to the model input (`Frame.input`); every
-   * `viewEvery`-th frame also comes at full size (`Frame.rgb`), for the
+   * `pictureEvery`-th frame also comes at full size (a `Picture`), for the
    * operator's video and alert thumbnails.
    */
   letterbox: LetterboxPlan;
+  /**
+   * Where the camera counts the frames it received and those it lost
+   * (superseded, cut short); the line's ledger, which inference writes too.
+   * Default: a ledger of the camera's own.
+   */
+  coverage?: CoverageLedger;
+}
+
+/** A model input that came, waiting (briefly) for ffmpeg's report of its time before it becomes a frame. */
+interface Arrival {
+  /** Its index in the run. */
+  n: number;
+  input: ModelInput;
+  captureTs: number;
+  pictured: boolean;
 }
 
 /** One decoder run's parts; a restart makes new ones, and events of an old run are ignored. */
 interface Run {
   ffmpeg: FfmpegRun;
   reader: FrameReader;
-  pairing: PicturePairing;
+  pairing: PicturePairing<Frame>;
+  /** The pool its pictures come from, once ffmpeg said the decoded size. */
+  pictures: PicturePool | null;
   /** Frames so far (the frame clock's index). */
   frames: number;
   /** Frame times ffmpeg reported so far. */
   times: number;
+  /** Each frame's index in the run, for its picture. */
+  indexes: WeakMap<Frame, number>;
+  /** Frames that came before their time. */
+  wait: TimeWait<Arrival>;
 }
 
 /**
  * One camera: one ffmpeg child at a time decoding to the model input on
- * stdout and full-size views on fd 3 (`FfmpegRun`), cut into frames
- * (`FrameReader`), each view paired with its frame (`PicturePairing`), timed
- * by the stream (`FrameClock`) and handed on, held back for a file replayed
- * as fast as possible (`FlowControl`). `CameraSupervisor` restarts the
- * decoder when it fails, stalls or changes resolution.
+ * stdout and full-size pictures on fd 3 (`FfmpegRun`), cut into frames
+ * (`FrameReader`) in pooled buffers (`InputPool`, `PicturePool`), timed by
+ * the stream (`FrameClock`), sent on as immutable frames, held back for a
+ * file replayed as fast as possible (`FlowControl`); each picture is sent
+ * after its frame (`PicturePairing`). Counts go to the coverage ledger.
+ * `CameraSupervisor` restarts the decoder when it fails, stalls or changes
+ * resolution.
+ *
+ * @example
+ * const camera = new Camera(cfg, config.ingest, log, { letterbox, coverage, flowControl: true });
+ * camera.on('frame', (frame) => scheduler.offer(frame));          // releases frame.input when done, grants a credit when it takes one
+ * camera.on('picture', (picture) => keep(picture.hold()));        // release() it when done
+ * camera.start();
  */
 export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   readonly id: string;
   private readonly cfg: CameraConfig;
   private readonly plan: LetterboxPlan;
   private readonly log: Logger;
+  private readonly coverage: CoverageLedger;
   private readonly supervisor: CameraSupervisor;
   private readonly flow: FlowControl;
   /** Each frame's place in the stream (`Frame.mediaTs`), from ffmpeg's report of its timestamp. */
   private readonly clock: FrameClock;
+  /** How long a frame waits for its time before it is sent with an estimate. */
+  private readonly timeWaitMs: number;
   private readonly codec: StreamCodec;
   private readonly rate = new RateMeter(5000);
-  /** The model inputs' buffers (shared memory), back from the scheduler when it is done with a frame. */
+  /** The model inputs' buffers (shared memory), lent to each frame until its consumer releases it. */
   private readonly inputs: InputPool;
-  /** The views' buffers, reused in turn; sized by the stream. */
+  /** The pictures' buffers, reference-counted; sized by the stream. */
   private pictures: PicturePool | null = null;
   private readonly decodeThreads: number;
   private readonly decoderScheduling: DecoderScheduling;
@@ -90,9 +128,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private run: Run | null = null;
   private width?: number;
   private height?: number;
-  private framesReceived = 0;
-  private framesInspected = 0;
-  private readonly framesDropped: Record<DropReason, number> = { superseded: 0, bad_frame: 0, shutdown: 0, inference_error: 0 };
+  /** The last frame's seq: the ledger's frames received for this camera, so it goes on where a camera of the same id left off. */
+  private seq: number;
   private lastFrameTs?: number;
 
   constructor(cfg: CameraConfig, ingest: IngestConfig, log: Logger, options: CameraOptions) {
@@ -101,14 +138,14 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.cfg = cfg;
     this.plan = options.letterbox;
     this.log = log.child({ stage: 'ingest', camera: cfg.id });
+    this.coverage = options.coverage ?? new CoverageLedger();
+    this.seq = this.coverage.counts(this.id).framesReceived;
     const asFastAsPossible = sourceKind(cfg.url) === 'file' && !cfg.realtime;
     this.clock = new FrameClock(cfg.fps, !asFastAsPossible);
+    this.timeWaitMs = Math.min(TIME_WAIT_MS, 500 / cfg.fps);
     this.flow = new FlowControl((options.flowControl ?? false) && asFastAsPossible, {
-      send: (frame) => this.emit('frame', frame),
-      supersede: (frame) => {
-        this.framesDropped.superseded++;
-        this.release(frame);
-      },
+      send: (frame) => this.send(frame),
+      supersede: (frame) => this.lose(frame, 'superseded'),
       pause: () => this.run?.ffmpeg.pause(),
       resume: () => this.run?.ffmpeg.resume(),
     });
@@ -121,7 +158,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       backoffMaxMs: ingest.backoff_max * 1000,
     }, { launch: () => this.launch(), halt: () => this.halt(), changed: (next, prev) => this.emit('state', next, prev) }, this.log);
     this.codec = new StreamCodec(cfg, this.log);
-    this.inputs = new InputPool(this.plan.width * this.plan.height * 3, INPUTS_KEPT);
+    this.inputs = new InputPool(this.plan.width, this.plan.height, INPUTS_KEPT);
     this.decodeThreads = ingest.decode_threads;
     this.decoderScheduling = ingest.decoder_scheduling;
   }
@@ -140,33 +177,22 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     return this.supervisor.stop();
   }
 
-  countInspected(n = 1): void {
-    this.framesInspected += n;
-  }
-
-  countDropped(reason: DropReason, n = 1): void {
-    this.framesDropped[reason] += n;
-  }
-
-  release(frame: Frame): void {
-    this.inputs.release(frame);
-  }
-
-  /** Flow control: the consumer took the waiting frame; the held one goes next, and ffmpeg is read again. */
-  taken(): void {
-    if (this.flow.taken()) this.supervisor.watch();
+  /** Flow control: the consumer has room for `n` more frames; the held one goes next, and ffmpeg is read again. */
+  grant(n = 1): void {
+    if (this.flow.grant(n)) this.supervisor.watch();
   }
 
   snapshot(): CameraSnapshot {
+    const counts = this.coverage.counts(this.id);
     return {
       id: this.id,
       state: this.supervisor.state,
       width: this.width,
       height: this.height,
       fps: this.rate.perSecond(),
-      framesReceived: this.framesReceived,
-      framesInspected: this.framesInspected,
-      framesDropped: { ...this.framesDropped },
+      framesReceived: counts.framesReceived,
+      framesInspected: counts.framesInspected,
+      framesDropped: counts.framesDropped,
       restarts: this.supervisor.restarts,
       lastFrameTs: this.lastFrameTs,
       lastError: this.supervisor.lastError,
@@ -175,8 +201,8 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
 
   /** A new decoder run; its events reach the camera only while it is the current one. */
   private launch(): void {
+    if (this.run) this.retire(this.run); // a file that ended: its held frame is not sent now
     this.clock.newRun();
-    this.flow.reset();
     this.width = undefined;
     this.height = undefined;
     // Every handler of the run goes through `live`: once the run is halted, what it still reports is ignored.
@@ -186,11 +212,17 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     const run: Run = {
       frames: 0,
       times: 0,
-      reader: new FrameReader(this.plan.width * this.plan.height * 3, {
-        input: live((rgb, at) => this.onInput(run, rgb, at)),
-        view: live((rgb) => this.onPicture(run, rgb)),
+      indexes: new WeakMap(),
+      wait: new TimeWait<Arrival>((n) => this.clock.reported(n), this.timeWaitMs, (a) => this.build(run, a)),
+      pictures: null,
+      reader: new FrameReader(this.inputs.size, {
+        input: live((input, at) => this.onInput(run, input, at)),
+        picture: live((rgb) => this.onPicture(run, rgb)),
       }),
-      pairing: new PicturePairing(this.plan.viewEvery, (frame, picture, late) => this.onPair(frame, picture, late)),
+      pairing: new PicturePairing<Frame>(this.plan.pictureEvery, {
+        show: (frame, rgb) => this.show(run, frame, rgb),
+        discard: (rgb) => run.pictures?.giveBack(rgb),
+      }),
       ffmpeg: new FfmpegRun({
         decodedSize: live((width, height) => this.onDecodedSize(run, width, height)),
         frameTime: live((n, ms) => this.onFrameTime(run, n, ms)),
@@ -203,17 +235,26 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       const codec = await this.codec.resolve(signal);
       return cameraFfmpegArgs({ ...this.cfg, codec }, this.plan, this.decodeThreads);
     };
-    void run.ffmpeg.start([run.reader.out, run.reader.view], args, tetheredEnv(this.decoderScheduling));
+    void run.ffmpeg.start([run.reader.out, run.reader.pictures], args, tetheredEnv(this.decoderScheduling));
   }
 
   /** Ends the current run; a run that delivered nothing may have met a changed codec, so it is asked again. */
   private async halt(): Promise<void> {
     const run = this.run;
     this.run = null;
-    this.flow.reset();
     if (!run) return;
+    this.retire(run);
     if (run.frames === 0) this.codec.forget();
     await run.ffmpeg.stop();
+  }
+
+  /** What a run leaves behind goes back: the frames waiting for their time, the held frame (never sent: lost with its decoder), the pictures. */
+  private retire(run: Run): void {
+    for (const a of run.wait.clear()) a.input.release();
+    const held = this.flow.reset();
+    if (held) this.lose(held, 'shutdown');
+    run.pairing.close();
+    run.reader.close();
   }
 
   private onDecodedSize(run: Run, width: number, height: number): void {
@@ -221,9 +262,10 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       this.width = width;
       this.height = height;
       const full = width * height * 3;
-      if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT + 1);
+      if (this.pictures?.size !== full) this.pictures = new PicturePool(full, PICTURES_KEPT);
       const pictures = this.pictures;
-      run.reader.sized(full, { input: () => this.inputs.acquire(), view: () => pictures.acquire() });
+      run.pictures = pictures;
+      run.reader.sized(full, { input: () => this.inputs.acquire(), picture: () => pictures.acquire() });
     } else if (width !== this.width || height !== this.height) {
       // ffmpeg would quietly rescale to the first size; restart so frames and boxes use the new one.
       this.supervisor.fail({
@@ -233,9 +275,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     }
   }
 
+  /** ffmpeg's report of frame `n`'s time: the frames waiting for it (or for an earlier one's, which ffmpeg skipped) go on. */
   private onFrameTime(run: Run, n: number, ms: number): void {
     run.times++;
     this.clock.time(n, ms);
+    run.wait.reported(n);
   }
 
   private onNotice(text: string): void {
@@ -244,20 +288,50 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.tetherNoticed.add(text);
   }
 
-  /** A model input: a frame, handed on at once (the model needs only the input; holding it for its picture would let the next supersede it). */
-  private onInput(run: Run, rgb: Buffer, capturedAt: number): void {
-    // Known by now: the reader cuts frames only once ffmpeg has said the size (`onDecodedSize`).
-    const { width = 0, height = 0 } = this;
-    const frame: Frame = { camera: this.id, seq: 0, captureTs: capturedAt, width, height, input: { rgb, width: this.plan.width, height: this.plan.height } };
-    this.clock.frame(run.frames, frame);
-    if (run.frames === NO_TIMES_AFTER && run.times === 0 && !this.warnedNoTimes) {
+  /** A model input: a frame as soon as its time is known, or with an estimate after a short wait (`TimeWait`). */
+  private onInput(run: Run, input: ModelInput, captureTs: number): void {
+    const n = run.frames++;
+    const pictured = run.pairing.arrived(n);
+    if (n === NO_TIMES_AFTER && run.times === 0 && !this.warnedNoTimes) {
       this.warnedNoTimes = true;
       this.log.warn(`ffmpeg reported no frame times in ${NO_TIMES_AFTER} frames (its showinfo filter printed nothing); this camera's frames are timed by their arrival, and a busy CPU can split a defect's track`);
     }
-    run.pairing.frame(frame);
-    run.frames++;
-    if (this.outOfStep(run)) return;
-    this.deliver(frame);
+    if (this.outOfStep(run)) {
+      input.release();
+      return;
+    }
+    run.wait.add({ n, input, captureTs, pictured });
+  }
+
+  /** The frame, built once and frozen, counted as received and offered to flow control. */
+  private build(run: Run, a: Arrival): void {
+    // Known by now: the reader cuts frames only once ffmpeg has said the size (`onDecodedSize`).
+    const { width = 0, height = 0 } = this;
+    const mediaTs = this.clock.place(a.n, a.captureTs);
+    this.coverage.received(this.id);
+    this.seq++;
+    const frame: Frame = Object.freeze({ camera: this.id, seq: this.seq, captureTs: a.captureTs, mediaTs, width, height, input: a.input, pictured: a.pictured });
+    if (frame.pictured) run.indexes.set(frame, a.n);
+    this.lastFrameTs = frame.captureTs;
+    this.rate.tick(frame.captureTs);
+    this.supervisor.frameArrived({ width, height });
+    // Held back, the decoder waits for the model, not for the camera: no stall to watch for.
+    if (!this.flow.offer(frame)) this.supervisor.hold();
+  }
+
+  /** Flow control sends a frame (of the current run: a new run forgets the held one): the frame, then its picture (now, or when it comes). */
+  private send(frame: Frame): void {
+    this.emit('frame', frame);
+    const n = this.run?.indexes.get(frame);
+    if (n !== undefined) this.run?.pairing.delivered(n, frame);
+  }
+
+  /** A frame received but never sent: counted, its input released, its picture not sent. */
+  private lose(frame: Frame, reason: 'superseded' | 'shutdown'): void {
+    this.coverage.dropped(this.id, reason);
+    frame.input.release();
+    const n = this.run?.indexes.get(frame);
+    if (n !== undefined) this.run?.pairing.lost(n);
   }
 
   private onPicture(run: Run, rgb: Buffer): void {
@@ -265,9 +339,14 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.outOfStep(run);
   }
 
-  private onPair(frame: Frame, picture: Buffer, late: boolean): void {
-    this.pictures?.attach(frame, picture);
-    if (late) this.emit('picture', frame);
+  /** A picture of a frame sent: emitted with the camera's share, which is released once the listeners have taken theirs. */
+  private show(run: Run, frame: Frame, rgb: Buffer): void {
+    const picture = (run.pictures as PicturePool).share(rgb, frame);
+    try {
+      this.emit('picture', picture);
+    } finally {
+      picture.release();
+    }
   }
 
   /** A pile-up of unpaired halves means the two outputs no longer belong together: restart the decoder. */
@@ -277,21 +356,13 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     return why !== undefined;
   }
 
-  private deliver(frame: Frame): void {
-    this.framesReceived++;
-    frame.seq = this.framesReceived;
-    this.lastFrameTs = frame.captureTs;
-    this.rate.tick(frame.captureTs);
-    this.supervisor.frameArrived({ width: this.width, height: this.height });
-    // Held back, the decoder waits for the model, not for the camera: no stall to watch for.
-    if (!this.flow.offer(frame)) this.supervisor.hold();
-  }
-
   private onExit(run: Run, outcome: RunOutcome): void {
     // A frame cut short is lost with the decoder.
-    if (run.reader.pendingBytes > 0) this.framesDropped.bad_frame++;
+    if (run.reader.pendingBytes > 0) this.coverage.dropped(this.id, 'bad_frame');
+    // Its channels and stderr were read to the end: a time still missing will not come.
+    run.wait.flush();
     if (outcome.clean && sourceKind(this.cfg.url) === 'file' && !this.cfg.loop) {
-      this.run = null;
+      // The run stays the camera's until the next start or stop: a held frame still goes on a credit, with its picture.
       void run.ffmpeg.stop(); // ffmpeg is gone: this only closes its channels
       this.supervisor.ended();
       return;

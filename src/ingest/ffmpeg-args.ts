@@ -77,8 +77,8 @@ export interface LetterboxPlan {
   /** Model input size. */
   width: number;
   height: number;
-  /** Every `viewEvery`-th analysed frame also comes at full size (1: every frame). */
-  viewEvery: number;
+  /** Every `pictureEvery`-th analysed frame also comes at full size, as a picture (1: every frame). */
+  pictureEvery: number;
   /** Grey of the padding (0–255). */
   pad: number;
 }
@@ -95,12 +95,12 @@ export interface LetterboxPlan {
  *   it colour edges land up to a model pixel off (measured: mean difference to
  *   sharp's letterbox of the full-size frame 1.54 grey levels, with it 0.04, for
  *   0.2 ms more per 720p frame);
- * - `[view]`: every `viewEvery`-th analysed frame at full size in RGB24, for
+ * - `[picture]`: every `pictureEvery`-th analysed frame at full size in RGB24, for
  *   the operator's video and alert thumbnails.
  *
- * The rate limit (`rateFilter`) runs before the split, so view k is analysed
- * frame k × viewEvery exactly. Each analysed frame is reported on stderr
- * (`FRAME_TIMES_FILTER`) on the model-input branch. The view branch has its
+ * The rate limit (`rateFilter`) runs before the split, so picture k is
+ * analysed frame k × pictureEvery exactly. Each analysed frame is reported on stderr
+ * (`FRAME_TIMES_FILTER`) on the model-input branch. The picture branch has its
  * own `scale` so the split keeps the decoder's pixel format: a lone
  * `format=rgb24` there would make ffmpeg convert every frame at full size
  * before the split.
@@ -110,24 +110,24 @@ export function letterboxFilterGraph(fps: number, plan: LetterboxPlan, pre?: str
   const { width: W, height: H } = plan;
   const scale = `min(${W}/iw\\,${H}/ih)`;
   const grey = plan.pad.toString(16).padStart(2, '0').repeat(3);
-  const viewSelect = plan.viewEvery > 1 ? `select='not(mod(n\\,${plan.viewEvery}))',` : '';
+  const pictureSelect = plan.pictureEvery > 1 ? `select='not(mod(n\\,${plan.pictureEvery}))',` : '';
   return [
     `[0:v:0]${pre ? `${pre},` : ''}${rateFilter(fps)},split=2[lb][full]`,
     `[lb]scale=w='round(iw*${scale})':h='round(ih*${scale})':flags=bilinear+accurate_rnd+full_chroma_int,format=rgb24,`
       + `pad=${W}:${H}:'round((ow-iw)/2-0.1)':'round((oh-ih)/2-0.1)':color=0x${grey},${FRAME_TIMES_FILTER}[input]`,
-    `[full]${viewSelect}scale,format=rgb24[view]`,
+    `[full]${pictureSelect}scale,format=rgb24[picture]`,
   ].join(';');
 }
 
-/** Output options of a letterboxing camera: the model input on stdout, the views on fd 3. */
+/** Output options of a letterboxing camera: the model input on stdout, the pictures on fd 3. */
 export function letterboxOutputOptions(): string[] {
   return [
     '-map', '[input]', ...RAW_OUTPUT, 'pipe:1',
-    '-map', '[view]', ...RAW_OUTPUT, 'pipe:3',
+    '-map', '[picture]', ...RAW_OUTPUT, 'pipe:3',
   ];
 }
 
-/** How often a letterboxing camera also sends the full-size frame: as often as the preview shows one, at most every frame. */
-export function viewEvery(cameraFps: number, previewFps: number): number {
+/** How often a letterboxing camera also sends the full-size picture: as often as the preview shows one, at most every frame. */
+export function pictureEvery(cameraFps: number, previewFps: number): number {
   return Math.max(1, Math.ceil(cameraFps / previewFps - 1e-9));
 }

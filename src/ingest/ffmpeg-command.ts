@@ -25,14 +25,14 @@ export type CameraCommandConfig = Pick<CameraConfig, 'url' | 'transport' | 'real
 /**
  * A camera's whole ffmpeg command line: input options with its hardware-decode
  * preset, `-i URL`, then the letterbox graph: the model input on stdout and
- * every `viewEvery`-th frame at full size on fd 3; adapted to the installed
+ * every `pictureEvery`-th frame at full size on fd 3; adapted to the installed
  * ffmpeg. The bench's decode-only measurement uses the same composition.
  *
  * @param threads `ingest.decode_threads`: 0 leaves ffmpeg's default (frame
  *   threads per core, filter threads per core).
  * @example
  * cameraFfmpegArgs({ url: 'rtsp://cam/s1', transport: 'tcp', realtime: true, loop: false, fps: 5, hwaccel: 'none' },
- *   { width: 640, height: 640, viewEvery: 1, pad: 114 }, 1);
+ *   { width: 640, height: 640, pictureEvery: 1, pad: 114 }, 1);
  * // ['-hide_banner', …, '-threads', '1', '-filter_complex_threads', '1', '-i', 'rtsp://cam/s1', '-filter_complex', …, 'pipe:1', …, 'pipe:3']
  */
 export function cameraFfmpegArgs(cfg: CameraCommandConfig, letterbox: LetterboxPlan, threads = 0): string[] {

@@ -1,10 +1,11 @@
+import { describeValue, LinesightError } from '../errors.js';
 import type { Frame } from '../types.js';
 
 /** Where flow control sends frames, and how it stops and restarts the decoder's output. */
 export interface FlowOutlet {
   /** Hand the frame to the consumer. */
   send(frame: Frame): void;
-  /** A held frame was replaced by a newer one before the consumer took it (counted and released by the camera). */
+  /** A held frame was replaced by a newer one before a credit came for it (counted and released by the camera). */
   supersede(frame: Frame): void;
   /** Stop reading the decoder: it blocks on its next write. */
   pause(): void;
@@ -12,54 +13,57 @@ export interface FlowOutlet {
 }
 
 /**
- * For a file replayed as fast as possible (`realtime: false`): once a frame
- * waits for the consumer, the next one is held behind it and the decoder is
- * no longer read until the consumer takes the waiting frame (`taken`). ffmpeg
- * then blocks on its pipe instead of decoding frames that would be dropped as
- * superseded. Live cameras are never held back (`enabled` false): their old
- * frames must be dropped, not queued.
+ * For a file replayed as fast as possible (`realtime: false`): frames go to
+ * the consumer only against credits it grants (`grant`, one per frame it has
+ * room for; a run starts with one). A frame decoded while no credit is left is
+ * held, in place of an older held one (superseded), and the decoder is no
+ * longer read: ffmpeg blocks on its pipe instead of decoding frames that
+ * would be dropped. The next credit sends the held frame and reads the decoder
+ * again. Live cameras are never held back (`enabled` false): their old frames
+ * must be dropped downstream, not queued, so they ignore credits.
  *
  * @example
  * const flow = new FlowControl(true, outlet);
- * flow.offer(a); // sent: nothing was waiting
- * flow.offer(b); // held, the decoder paused
- * flow.taken();  // the consumer took a: b is sent, the decoder read again
+ * flow.offer(a); // sent against the run's first credit
+ * flow.offer(b); // no credit: held, the decoder paused
+ * flow.grant();  // b is sent, the decoder read again
  */
 export class FlowControl {
-  /** A frame was sent and the consumer has not taken it yet. */
-  private waiting = false;
-  /** The frame decoded behind the waiting one. */
+  /** Frames the consumer has room for. */
+  private credits = 1;
+  /** The newest frame decoded while no credit was left. */
   private held: Frame | null = null;
   private paused = false;
 
   constructor(readonly enabled: boolean, private readonly outlet: FlowOutlet) {}
 
-  /** A new frame: sent when nothing waits (returns true), else held in place of an older held one, and the decoder paused (false). */
+  /** A new frame: sent against a credit (returns true), else held in place of an older held one, and the decoder paused (false). */
   offer(frame: Frame): boolean {
     if (!this.enabled) {
       this.outlet.send(frame);
       return true;
     }
-    if (this.waiting) {
-      if (this.held) this.outlet.supersede(this.held);
-      this.held = frame;
-      if (!this.paused) this.outlet.pause();
-      this.paused = true;
-      return false;
+    if (this.credits > 0) {
+      this.credits--; // before sending: the consumer may grant again at once
+      this.outlet.send(frame);
+      return true;
     }
-    this.waiting = true; // before sending: the consumer may take it at once
-    this.outlet.send(frame);
-    return true;
+    if (this.held) this.outlet.supersede(this.held);
+    this.held = frame;
+    if (!this.paused) this.outlet.pause();
+    this.paused = true;
+    return false;
   }
 
-  /** The consumer took the waiting frame: the held one is sent next. Returns whether the decoder is read again. */
-  taken(): boolean {
+  /** The consumer has room for `n` more frames: the held one is sent, and the decoder read again. Returns whether it was paused. */
+  grant(n = 1): boolean {
+    if (!Number.isInteger(n) || n < 1) throw new LinesightError('E_ARGUMENT', `Expected a positive integer of credits but received ${describeValue(n)}`);
     if (!this.enabled) return false;
-    this.waiting = false;
+    this.credits += n;
     const held = this.held;
-    this.held = null;
     if (held) {
-      this.waiting = true;
+      this.held = null;
+      this.credits--;
       this.outlet.send(held);
     }
     if (!this.paused) return false;
@@ -68,10 +72,12 @@ export class FlowControl {
     return true;
   }
 
-  /** A new decoder run: nothing waits, nothing is held, and its channels are read from the start. */
-  reset(): void {
-    this.waiting = false;
+  /** A new decoder run: one credit, not paused; returns the frame that was held, never to be sent. */
+  reset(): Frame | null {
+    const held = this.held;
+    this.credits = 1;
     this.held = null;
     this.paused = false;
+    return held;
   }
 }

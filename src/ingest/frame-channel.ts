@@ -67,17 +67,17 @@ export async function openFrameChannel(sink: ReadSink): Promise<FrameChannel> {
 }
 
 /**
- * Starts `command` writing to `out` as fd 1 and, if given, `view` as fd 3
+ * Starts `command` writing to `out` as fd 1 and, if given, `pictures` as fd 3
  * (stderr stays a pipe), with `env` added to this process's environment. The
  * far ends are closed here once the child holds its own copies, so the near
  * ends see EOF when it exits.
  */
-export function spawnOnChannels(command: string, args: readonly string[], out: FrameChannel, view?: FrameChannel | null, env: Record<string, string> = {}): ChildProcess {
+export function spawnOnChannels(command: string, args: readonly string[], out: FrameChannel, pictures?: FrameChannel | null, env: Record<string, string> = {}): ChildProcess {
   try {
-    return spawn(command, args, { stdio: ['ignore', out.far, 'pipe', ...(view ? [view.far] : [])], env: { ...process.env, ...env } });
+    return spawn(command, args, { stdio: ['ignore', out.far, 'pipe', ...(pictures ? [pictures.far] : [])], env: { ...process.env, ...env } });
   } finally {
     out.far.destroy();
-    view?.far.destroy();
+    pictures?.far.destroy();
   }
 }
 

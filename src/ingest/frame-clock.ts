@@ -1,5 +1,3 @@
-import type { Frame } from '../types.js';
-
 /**
  * How far a frame's stream time may run ahead of the wall clock since the
  * frame before it. A camera that stalls and then sends its backlog in a burst
@@ -8,10 +6,11 @@ import type { Frame } from '../types.js';
  */
 export const MAX_LEAD_MS = 5000;
 /**
- * Frames (or times) of a run that wait for their other half; ffmpeg writes both
- * within a frame or two. Small, because a waiting frame holds its pictures.
+ * Frame times of a run kept for frames not placed yet. ffmpeg writes both
+ * within a frame of each other, but after the event loop was held up the
+ * times of a second or more of frames can be read before the frames.
  */
-const WAITING_MAX = 4;
+const WAITING_MAX = 16;
 
 /**
  * Times a camera's frames by the stream's own clock (`Frame.mediaTs`), not by
@@ -27,22 +26,28 @@ const WAITING_MAX = 4;
  * capture time, and never before the last time given in an earlier run, so
  * media time only goes forwards, across restarts too.
  *
- * A frame whose time has not come yet gets an estimate from the wall clock
- * (the old rule) and is corrected when its time comes; the tracker reads
- * `mediaTs` only once the frame has been inferred, by which time it has.
- * A time that goes backwards or leaps ahead (`MAX_LEAD_MS`) re-anchors the run.
+ * A pure unit: the camera asks whether frame n's time was reported
+ * (`reported`), waits a little for it if not, then places the frame once
+ * (`place`), with its time or, when the time is late or missing, an estimate
+ * from the wall clock since the newest frame placed. Frames are placed in
+ * order. A time that goes backwards or leaps ahead (`MAX_LEAD_MS`) re-anchors
+ * the run.
+ *
+ * @example
+ * const clock = new FrameClock(10, true);
+ * clock.time(0, 8533);                 // ffmpeg's report for frame 0 (ms of stream time)
+ * clock.place(0, Date.now());          // frame 0's media time: its capture time (the run's anchor)
+ * clock.reported(1);                   // false: wait a little, then place it by estimate
  */
 export class FrameClock {
   private readonly interval: number;
-  /** Times that came before their frame, by frame index (this run). */
+  /** Times reported for frames not placed yet, by frame index (this run). */
   private readonly times = new Map<number, number>();
-  /** Frames stamped by estimate, waiting for their time (this run). */
-  private readonly estimated = new Map<number, Frame>();
   /** Stream time `pts` is media time `media` (this run; moved at a jump). */
   private anchor = { pts: 0, media: 0 };
   /** The last frame timed by the stream (this run). */
   private prev: { pts: number; capture: number; media: number } | null = null;
-  /** The newest frame stamped (any run): where estimates start from. */
+  /** The newest frame placed (any run): where estimates start from, and what no later frame goes before. */
   private last: { n: number; media: number; capture: number } | null = null;
   /** The last frame of the runs before this one: where this run starts from. */
   private floor: { media: number; capture: number } | null = null;
@@ -59,7 +64,6 @@ export class FrameClock {
   /** A new decoder run: its frames count from 0 again, and its stream clock starts anywhere. */
   newRun(): void {
     this.times.clear();
-    this.estimated.clear();
     this.prev = null;
     if (this.last) {
       this.floor = { media: this.last.media, capture: this.last.capture };
@@ -67,56 +71,48 @@ export class FrameClock {
     }
   }
 
-  /** Frame `n` of this run has arrived: stamps it now if its time is known, else estimates and waits. */
-  frame(n: number, frame: Frame): void {
-    const ms = this.times.get(n);
-    this.times.delete(n);
-    this.stamp(n, frame, ms ?? NaN);
-    if (ms === undefined) {
-      this.estimated.set(n, frame);
-      trim(this.estimated);
-    }
-  }
-
   /** ffmpeg's report of frame `n`'s stream time (ms; NaN when it has none). */
   time(n: number, ms: number): void {
-    const frame = this.estimated.get(n);
-    if (frame) {
-      // Frames before it that are still waiting get no time now (ffmpeg reports in order): they keep their estimates.
-      for (const k of this.estimated.keys()) if (k <= n) this.estimated.delete(k);
-      if (Number.isFinite(ms)) this.stamp(n, frame, ms);
-    } else if (n > (this.last?.n ?? -1)) {
-      this.times.set(n, ms);
-      trim(this.times);
-    }
+    if (n <= (this.last?.n ?? -1)) return; // that frame was placed already, by estimate
+    this.times.set(n, ms);
+    while (this.times.size > WAITING_MAX) this.times.delete(this.times.keys().next().value!);
   }
 
-  private stamp(n: number, frame: Frame, pts: number): void {
-    const capture = frame.captureTs;
-    let media: number;
-    if (!Number.isFinite(pts)) {
-      media = this.last ? this.last.media + Math.max(0, capture - this.last.capture) : capture;
-    } else {
-      const prev = this.prev;
-      const continuous = prev !== null && pts > prev.pts && pts - prev.pts <= Math.max(0, capture - prev.capture) + MAX_LEAD_MS;
-      if (!continuous) {
-        // The run's first time, or a jump in the stream's clock: anchor here, a step after the time before.
-        const before = prev ?? this.floor;
-        this.anchor = { pts, media: before ? before.media + this.step(capture - before.capture) : capture };
-      }
-      media = this.anchor.media + (pts - this.anchor.pts);
-      this.prev = { pts, capture, media };
+  /** Whether ffmpeg's report for frame `n` has come (with a time or without one). */
+  reported(n: number): boolean {
+    return this.times.has(n);
+  }
+
+  /** Frame `n` of this run, captured at `captureTs`: its media time, from its reported time, else estimated. */
+  place(n: number, captureTs: number): number {
+    const pts = this.times.get(n) ?? NaN;
+    for (const k of this.times.keys()) if (k <= n) this.times.delete(k);
+    const media = Number.isFinite(pts) ? this.fromStream(pts, captureTs) : this.estimate(captureTs);
+    this.last = { n, media, capture: captureTs };
+    return media;
+  }
+
+  /** A frame without a time: the newest frame's media time plus the wall clock since it came. */
+  private estimate(capture: number): number {
+    return this.last ? this.last.media + Math.max(0, capture - this.last.capture) : capture;
+  }
+
+  private fromStream(pts: number, capture: number): number {
+    const prev = this.prev;
+    const continuous = prev !== null && pts > prev.pts && pts - prev.pts <= Math.max(0, capture - prev.capture) + MAX_LEAD_MS;
+    if (!continuous) {
+      // The run's first time, or a jump in the stream's clock: anchor here, a step after the time before.
+      const before = prev ?? this.floor;
+      this.anchor = { pts, media: before ? before.media + this.step(capture - before.capture) : capture };
     }
-    frame.mediaTs = media;
-    if (!this.last || n >= this.last.n) this.last = { n, media, capture };
+    // Never before the newest frame, which may have been placed by an estimate that ran ahead.
+    const media = Math.max(this.anchor.media + (pts - this.anchor.pts), this.last?.media ?? -Infinity);
+    this.prev = { pts, capture, media };
+    return media;
   }
 
   /** Media time between two frames where the stream's clock cannot say. */
   private step(wallMs: number): number {
     return this.paced ? Math.max(this.interval, wallMs) : this.interval;
   }
-}
-
-function trim<V>(waiting: Map<number, V>): void {
-  while (waiting.size > WAITING_MAX) waiting.delete(waiting.keys().next().value!);
 }

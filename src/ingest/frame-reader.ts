@@ -1,47 +1,51 @@
+import type { ModelInput } from '../types.js';
 import { FrameAssembler } from './frame-assembler.js';
 import type { ReadSink } from './frame-channel.js';
 
-/** What the reader hands on: whole model inputs (with the arrival of their first byte) and whole full-size views. */
+/** What the reader hands on: whole model inputs (with the arrival of their first byte) and whole full-size pictures. */
 export interface ReaderHandlers {
-  input(rgb: Buffer, firstByteAt: number): void;
-  view(rgb: Buffer): void;
+  input(input: ModelInput, firstByteAt: number): void;
+  picture(rgb: Buffer): void;
 }
 
-/** Where the frames' buffers come from, once their size is known. */
+/** Where the frames' buffers come from, once their size is known: a model input is filled in a lease's buffer. */
 export interface FrameBuffers {
-  input(): Buffer;
-  view(): Buffer;
+  input(): ModelInput;
+  picture(): Buffer;
 }
 
 /**
  * The bytes of one ffmpeg run's two channels cut into frames: the model
- * inputs on fd 1 (`out`), the full-size views on fd 3 (`view`). The input
- * size is the model's, known from the start; the views' size only once
- * ffmpeg says the decoded size on stderr, which may come after its first
+ * inputs on fd 1 (`out`), the full-size pictures on fd 3 (`pictures`). The
+ * input size is the model's, known from the start; the pictures' size only
+ * once ffmpeg says the decoded size on stderr, which may come after its first
  * bytes. Until then (`sized`) the bytes of both channels are copied aside,
  * then cut; from then on each read lands in the frame it belongs to.
  */
 export class FrameReader {
   readonly out: ReadSink;
-  readonly view: ReadSink;
+  readonly pictures: ReadSink;
   private inputs: FrameAssembler | null = null;
-  private views: FrameAssembler | null = null;
+  private fullSize: FrameAssembler | null = null;
+  /** The lease whose buffer the input being assembled fills. */
+  private filling: ModelInput | null = null;
+  private closed = false;
   /** Bytes that came before `sized`, per channel. */
-  private early: { out: Buffer[]; view: Buffer[] } = { out: [], view: [] };
+  private early: { out: Buffer[]; pictures: Buffer[] } = { out: [], pictures: [] };
 
   constructor(private readonly inputBytes: number, private readonly handlers: ReaderHandlers) {
     this.out = this.sink('out');
-    this.view = this.sink('view');
+    this.pictures = this.sink('pictures');
   }
 
-  /** The decoded size is known: views are `viewBytes` long. Frames are cut from the bytes read so far, then as they come. */
-  sized(viewBytes: number, buffers: FrameBuffers): void {
-    this.inputs = new FrameAssembler(this.inputBytes, (rgb, at) => this.handlers.input(rgb, at), Date.now, () => buffers.input());
-    this.views = new FrameAssembler(viewBytes, (rgb) => this.handlers.view(rgb), Date.now, () => buffers.view());
-    const { out, view } = this.early;
-    this.early = { out: [], view: [] };
+  /** The decoded size is known: pictures are `pictureBytes` long. Frames are cut from the bytes read so far, then as they come. */
+  sized(pictureBytes: number, buffers: FrameBuffers): void {
+    this.inputs = new FrameAssembler(this.inputBytes, (rgb, at) => this.inputDone(rgb, at), Date.now, () => this.nextInput(buffers));
+    this.fullSize = new FrameAssembler(pictureBytes, (rgb) => this.handlers.picture(rgb), Date.now, () => buffers.picture());
+    const { out, pictures } = this.early;
+    this.early = { out: [], pictures: [] };
     for (const chunk of out) this.inputs.push(chunk);
-    for (const chunk of view) this.views.push(chunk);
+    for (const chunk of pictures) this.fullSize.push(chunk);
   }
 
   /** Bytes of a model input cut short (a run that ends mid-frame lost it). */
@@ -49,11 +53,32 @@ export class FrameReader {
     return this.inputs?.pendingBytes ?? 0;
   }
 
-  private sink(channel: 'out' | 'view'): ReadSink {
-    const assembler = () => (channel === 'out' ? this.inputs : this.views);
+  /** The run is over: bytes that still come are dropped, and the input being filled, if any, goes back unfinished. */
+  close(): void {
+    this.closed = true;
+    this.filling?.release();
+    this.filling = null;
+    this.inputs?.reset();
+  }
+
+  private nextInput(buffers: FrameBuffers): Buffer {
+    this.filling = buffers.input();
+    return this.filling.rgb;
+  }
+
+  private inputDone(_rgb: Buffer, firstByteAt: number): void {
+    // The assembler fills one buffer at a time, the one `nextInput` lent.
+    const input = this.filling as ModelInput;
+    this.filling = null;
+    this.handlers.input(input, firstByteAt);
+  }
+
+  private sink(channel: 'out' | 'pictures'): ReadSink {
+    const assembler = () => (channel === 'out' ? this.inputs : this.fullSize);
     return {
-      target: () => assembler()?.readTarget() ?? null,
+      target: () => (this.closed ? null : assembler()?.readTarget() ?? null),
       received: (n, buf) => {
+        if (this.closed) return;
         const a = assembler();
         if (a) a.received(n, buf);
         else this.early[channel].push(Buffer.from(buf.subarray(0, n))); // a copy: the channel's scratch buffer is reused

@@ -1,4 +1,4 @@
-import type { CameraSnapshot, Frame, InspectedFrame, ModelInfo } from '../types.js';
+import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../types.js';
 import type { AlertView, OverlaySource, TrackView, Unsubscribe } from './source.js';
 
 /** The parts of a running line the operator page reads; `src/app.ts` hands them over. */
@@ -7,10 +7,10 @@ export interface LineParts {
   line: string;
   model(): ModelInfo;
   cameras(): CameraSnapshot[];
-  /** Frames as ingest emits them, and frames whose full-size picture came later. */
-  onFrame(listener: (frame: Frame) => void): Unsubscribe;
+  /** Full-size pictures as ingest emits them. */
+  onPicture(listener: (picture: Picture) => void): Unsubscribe;
   onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
-  onAlert(listener: (alert: AlertView, frame?: Frame) => void): Unsubscribe;
+  onAlert(listener: (alert: AlertView, picture?: Picture) => void): Unsubscribe;
   recentAlerts(limit: number): AlertView[];
   running(): boolean;
   mqttConnected(): boolean;
@@ -23,13 +23,13 @@ export interface LineParts {
  * cached, so a dead broker shows at once.
  */
 export function lineView(parts: LineParts): OverlaySource {
-  const { site, line, model, cameras, onFrame, onInspected, onAlert, recentAlerts } = parts;
+  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts } = parts;
   return {
     site,
     line,
     model,
     cameras,
-    onFrame,
+    onPicture,
     onInspected,
     onAlert,
     recentAlerts,

@@ -1,7 +1,7 @@
 import sharp from 'sharp';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
-import { hasPicture, type Frame, type PicturedFrame } from '../types.js';
+import type { Picture } from '../types.js';
 import { encodePreview } from './protocol.js';
 import { RateLimiter } from './rate-limiter.js';
 
@@ -23,17 +23,17 @@ export interface PreviewCounters {
 interface CameraLane {
   limiter: RateLimiter;
   encoding: boolean;
-  /** The newest frame: a reference to ingest's frame, not a copy (its picture may be taken back for reuse, see `PicturePool`). */
-  latest: Frame | null;
+  /** The newest picture, held (a share of ingest's buffer, given back when a newer one comes). */
+  latest: Picture | null;
   /** The picture being encoded, copied: sharp reads it on its own threads while ingest may reuse the original. */
   scratch: Buffer | null;
 }
 
 /**
- * Turns each camera's frames into JPEG preview messages, once for all clients.
- * Per camera, a frame is encoded only when the rate allows and no encode of
- * that camera is running; otherwise it is dropped (freshest frame wins, nothing
- * queues). With nobody watching, nothing is encoded.
+ * Turns each camera's pictures into JPEG preview messages, once for all
+ * clients. Per camera, a picture is encoded only when the rate allows and no
+ * encode of that camera is running; otherwise it is dropped (freshest picture
+ * wins, nothing queues). With nobody watching, nothing is encoded.
  */
 export class PreviewEncoder {
   readonly counters: PreviewCounters = { encoded: 0, throttled: 0, busy: 0, failed: 0 };
@@ -48,16 +48,16 @@ export class PreviewEncoder {
     private readonly log: Logger,
   ) {}
 
-  /** The newest full-size frame of a camera (for alert thumbnails). */
-  latest(camera: string): Frame | null {
+  /** The newest picture of a camera (for alert thumbnails); valid until the next `offer` of that camera. */
+  latest(camera: string): Picture | null {
     return this.lanes.get(camera)?.latest ?? null;
   }
 
-  offer(frame: Frame): void {
+  offer(frame: Picture): void {
     if (this.closed) return;
-    if (!hasPicture(frame)) return; // a model-input-only frame (ffmpeg letterbox): the video shows the ones with a picture
     const lane = this.lane(frame.camera);
-    lane.latest = frame;
+    lane.latest?.release();
+    lane.latest = frame.hold();
     if (!this.wanted()) return;
     if (lane.encoding) {
       this.counters.busy++;
@@ -86,6 +86,7 @@ export class PreviewEncoder {
 
   close(): void {
     this.closed = true;
+    for (const lane of this.lanes.values()) lane.latest?.release();
     this.lanes.clear();
   }
 
@@ -98,7 +99,7 @@ export class PreviewEncoder {
     return lane;
   }
 
-  private encode(frame: PicturedFrame, lane: CameraLane): Promise<Buffer> {
+  private encode(frame: Picture, lane: CameraLane): Promise<Buffer> {
     // One encode per camera at a time, so one copy per camera, reused.
     if (lane.scratch?.length !== frame.rgb.length) lane.scratch = Buffer.allocUnsafe(frame.rgb.length);
     frame.rgb.copy(lane.scratch);

@@ -12,7 +12,7 @@ import { createMetrics } from './metrics.js';
 import { PreviewEncoder } from './preview.js';
 import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
 import { attachSockets } from './sockets.js';
-import { hasPicture, type Frame } from '../types.js';
+import type { Picture } from '../types.js';
 import type { AlertView, OverlaySource } from './source.js';
 import { loadStaticFiles } from './static-files.js';
 import { alertThumbnail } from './thumbnail.js';
@@ -78,10 +78,10 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   // Thumbnails of the last alerts are kept, so a page opened later still shows them.
   let alertChain: Promise<void> = Promise.resolve();
   const thumbnails = new Map<string, string>();
-  const onAlert = (alert: AlertView, frame?: Frame) => {
+  const onAlert = (alert: AlertView, picture?: Picture) => {
+    const held = picture?.hold(); // the thumbnail is cut when the alerts before it are out
     alertChain = alertChain.then(async () => {
-      if (frame) await pictureOf(source, frame, PICTURE_WAIT_MS);
-      const payload = await withThumbnail(alert, frame, () => previews.latest(alert.camera) ?? undefined, olog);
+      const payload = await withThumbnail(alert, held ?? previews.latest(alert.camera) ?? undefined, olog).finally(() => held?.release());
       if (payload.thumbnail) {
         thumbnails.set(alert.id, payload.thumbnail);
         if (thumbnails.size > RECENT_ALERTS) thumbnails.delete(thumbnails.keys().next().value as string);
@@ -91,7 +91,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   };
 
   const unsubscribe = [
-    source.onFrame((frame) => previews.offer(frame)),
+    source.onPicture((picture) => previews.offer(picture)),
     source.onInspected((result, tracks) => {
       metrics.observeInspected(result);
       if (hub.size > 0) hub.broadcast(detectionsMessage(result, tracks), true);
@@ -165,36 +165,11 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
   }
 }
 
-/** Longest wait for an alert frame's full-size picture before its thumbnail falls back to the newest frame. */
-const PICTURE_WAIT_MS = 1000;
-
-/**
- * Resolves once `frame` has its full-size picture. With the ffmpeg letterbox the
- * picture comes on its own pipe just after the model input, and the source
- * hands the frame on again when it does; a camera that restarts in between
- * never sends it, hence the timeout.
- */
-function pictureOf(source: OverlaySource, frame: Frame, timeoutMs: number): Promise<void> {
-  if (hasPicture(frame) || !frame.pictureDue) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      off();
-      resolve();
-    };
-    const off = source.onFrame((f) => {
-      if (f === frame) done();
-    });
-    const timer = setTimeout(done, timeoutMs);
-  });
-}
-
-/** The thumbnail is cut from the frame the box comes from (or the nearest with a picture) when the line still had it, else from the newest one. */
-async function withThumbnail(alert: AlertView, own: Frame | undefined, newest: () => Frame | undefined, log: Logger): Promise<AlertPayload> {
-  const frame = hasPicture(own) ? own : newest();
-  if (!hasPicture(frame) || frame.width !== alert.frame.width || frame.height !== alert.frame.height) return toAlertPayload(alert);
+/** The thumbnail is cut from the alert's picture (its own frame's, or the nearest the line had), else from the newest preview picture. */
+async function withThumbnail(alert: AlertView, picture: Picture | undefined, log: Logger): Promise<AlertPayload> {
+  if (!picture || picture.width !== alert.frame.width || picture.height !== alert.frame.height) return toAlertPayload(alert);
   try {
-    const jpeg = await alertThumbnail(frame, alert.box);
+    const jpeg = await alertThumbnail(picture, alert.box);
     return toAlertPayload(alert, jpeg ? jpeg.toString('base64') : null);
   } catch (err) {
     log.warn({ camera: alert.camera, alert: alert.id, err: errorMessage(err) }, 'alert thumbnail failed; the alert is shown without one');

@@ -1,4 +1,4 @@
-import type { CameraSnapshot, DefectEvent, Frame, InspectedFrame, ModelInfo } from '../types.js';
+import type { CameraSnapshot, DefectEvent, InspectedFrame, ModelInfo, Picture } from '../types.js';
 
 import type { Unsubscribe } from '../listeners.js';
 export type { Unsubscribe } from '../listeners.js';
@@ -19,12 +19,12 @@ export interface OverlaySource {
   line: string;
   model(): ModelInfo;
   cameras(): CameraSnapshot[];
-  /** Every decoded frame of every camera (the overlay throttles to its preview rate). */
-  onFrame(listener: (frame: Frame) => void): Unsubscribe;
+  /** Every full-size picture of every camera (the overlay throttles to its preview rate); valid during the call, hold it to keep it. */
+  onPicture(listener: (picture: Picture) => void): Unsubscribe;
   /** Detections (and tracks, once the tracker runs) per inspected frame. */
   onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
-  /** A confirmed defect, after it is stored in the outbox, with the frame its box comes from when still at hand. */
-  onAlert(listener: (alert: AlertView, frame?: Frame) => void): Unsubscribe;
+  /** A confirmed defect, after it is stored in the outbox, with the picture its box comes from (or the nearest) when at hand; valid during the call. */
+  onAlert(listener: (alert: AlertView, picture?: Picture) => void): Unsubscribe;
   /** The last alerts from SQLite, newest first (for a page that just opened). */
   recentAlerts(limit: number): AlertView[];
   /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */

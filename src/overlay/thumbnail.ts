@@ -1,5 +1,5 @@
 import sharp from 'sharp';
-import type { Box, PicturedFrame } from '../types.js';
+import type { Box, Picture } from '../types.js';
 
 /** Longest side of an alert thumbnail, px. */
 export const THUMBNAIL_SIZE = 160;
@@ -17,16 +17,16 @@ export function thumbnailRegion(box: Box, width: number, height: number): { left
 }
 
 /**
- * A small JPEG of an alert's box cut from a full-size camera frame, or null
- * when the box lies outside the frame. The caller picks the frame: the one the
- * box comes from when it has its picture, else the nearest that has one.
- * The crop is copied out at once: a camera reuses its picture buffers
- * (`PicturePool`), and sharp reads its input later, on its own threads.
+ * A small JPEG of an alert's box cut from a camera's full-size picture, or
+ * null when the box lies outside it. The caller picks the picture: the one of
+ * the frame the box comes from, else the nearest. The crop is copied out
+ * before this returns its promise, so the caller may give the picture back at
+ * once (sharp reads its input later, on its own threads).
  */
-export async function alertThumbnail(frame: PicturedFrame, box: Box): Promise<Buffer | null> {
-  const region = thumbnailRegion(box, frame.width, frame.height);
-  if (!region) return null;
-  const crop = cropRgb(frame.rgb, frame.width, region);
+export function alertThumbnail(picture: Picture, box: Box): Promise<Buffer | null> {
+  const region = thumbnailRegion(box, picture.width, picture.height);
+  if (!region) return Promise.resolve(null);
+  const crop = cropRgb(picture.rgb, picture.width, region);
   return sharp(crop, { raw: { width: region.width, height: region.height, channels: 3 } })
     .resize({ width: THUMBNAIL_SIZE, height: THUMBNAIL_SIZE, fit: 'inside' })
     .jpeg({ quality: 75 })

@@ -24,7 +24,7 @@ function installedVersion(): FfmpegVersion | undefined {
 
 /** The whole command line: the cameras' letterbox graph and outputs (model input on stdout, full-size view on fd 3). */
 function letterboxArgs(inputArgs: readonly string[], size: { width: number; height: number }): string[] {
-  const plan = { ...size, viewEvery: 1, pad: LETTERBOX_PAD };
+  const plan = { ...size, pictureEvery: 1, pad: LETTERBOX_PAD };
   // The graph's rate limit keeps a lone picture (the first frame is always kept), so any rate will do.
   const args = ['-hide_banner', '-nostdin', '-nostats', '-loglevel', 'level+verbose', ...inputArgs,
     '-filter_complex', letterboxFilterGraph(1, plan), ...letterboxOutputOptions()];

@@ -1,5 +1,6 @@
 import type { AlertView, OverlaySource, TrackView, Unsubscribe } from '../../src/overlay/source.js';
-import type { CameraSnapshot, Frame, InspectedFrame, ModelInfo } from '../../src/types.js';
+import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../../src/types.js';
+import { makePicture } from './pictures.js';
 
 type Listener<A extends unknown[]> = (...args: A) => void;
 
@@ -26,7 +27,7 @@ export const TEST_MODEL: ModelInfo = {
 };
 
 /**
- * An OverlaySource the test drives by hand: it pushes real RGB frames, inspected
+ * An OverlaySource the test drives by hand: it pushes real RGB pictures, inspected
  * results and alerts, and keeps per-camera counts the way ingest does, so the
  * server under test sees what it would see from a running line.
  */
@@ -38,9 +39,9 @@ export class HandSource implements OverlaySource {
   outboxDepth = 0;
   alerts: AlertView[] = [];
   readonly snaps = new Map<string, CameraSnapshot>();
-  private readonly frames = listeners<[Frame]>();
+  private readonly pictures = listeners<[Picture]>();
   private readonly inspected = listeners<[InspectedFrame, TrackView[]]>();
-  private readonly alertL = listeners<[AlertView, Frame | undefined]>();
+  private readonly alertL = listeners<[AlertView, Picture | undefined]>();
 
   constructor(cameraIds: string[]) {
     for (const id of cameraIds) {
@@ -57,13 +58,13 @@ export class HandSource implements OverlaySource {
   cameras(): CameraSnapshot[] {
     return [...this.snaps.values()].map((s) => ({ ...s, framesDropped: { ...s.framesDropped } }));
   }
-  onFrame(fn: (frame: Frame) => void): Unsubscribe {
-    return this.frames.add(fn);
+  onPicture(fn: (picture: Picture) => void): Unsubscribe {
+    return this.pictures.add(fn);
   }
   onInspected(fn: (r: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe {
     return this.inspected.add(fn);
   }
-  onAlert(fn: (a: AlertView, frame?: Frame) => void): Unsubscribe {
+  onAlert(fn: (a: AlertView, picture?: Picture) => void): Unsubscribe {
     return this.alertL.add(fn);
   }
   recentAlerts(limit: number): AlertView[] {
@@ -75,17 +76,22 @@ export class HandSource implements OverlaySource {
 
   /** Listeners subscribed (the server must unsubscribe on close). */
   get listenerCount(): number {
-    return this.frames.size + this.inspected.size + this.alertL.size;
+    return this.pictures.size + this.inspected.size + this.alertL.size;
   }
 
-  pushFrame(frame: Frame): void {
+  /** A frame's full-size picture, as a camera emits it (the camera's share is given back after the call). */
+  pushFrame(frame: { camera: string; seq: number; captureTs: number; width: number; height: number; rgb: Buffer }): Picture {
     const s = this.snaps.get(frame.camera)!;
     s.state = 'online';
     s.width = frame.width;
     s.height = frame.height;
     s.framesReceived++;
     s.lastFrameTs = frame.captureTs;
-    this.frames.emit(frame);
+    const { rgb, ...of } = frame;
+    const picture = makePicture(of, rgb);
+    this.pictures.emit(picture);
+    picture.release();
+    return picture;
   }
 
   pushInspected(r: InspectedFrame, tracks: TrackView[] = []): void {
@@ -93,10 +99,12 @@ export class HandSource implements OverlaySource {
     this.inspected.emit(r, tracks);
   }
 
-  /** An alert, with the frame its box comes from when the line still has it (as the app hands it on). */
-  pushAlert(a: AlertView, frame?: Frame): void {
+  /** An alert, with the picture of the frame its box comes from (as the events stage hands it on, valid during the call). */
+  pushAlert(a: AlertView, picture?: { seq: number; captureTs: number; rgb: Buffer }): void {
     this.alerts.unshift(a);
-    this.alertL.emit(a, frame);
+    const shown = picture && makePicture({ camera: a.camera, seq: picture.seq, captureTs: picture.captureTs, width: a.frame.width, height: a.frame.height }, picture.rgb);
+    this.alertL.emit(a, shown);
+    shown?.release();
   }
 }
 

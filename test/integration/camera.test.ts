@@ -4,12 +4,13 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { cameraSchema, type IngestConfig } from '../../src/config/schema.js';
-import { Camera, PICTURES_KEPT, type CameraOptions } from '../../src/ingest/camera.js';
+import { CoverageLedger } from '../../src/coverage.js';
+import { Camera, type CameraOptions } from '../../src/ingest/camera.js';
 import type { LetterboxPlan } from '../../src/ingest/ffmpeg-args.js';
 import { FfmpegRun, type RunOutcome } from '../../src/ingest/ffmpeg-run.js';
 import { computeLetterbox, LETTERBOX_PAD } from '../../src/preprocess/letterbox.js';
 import { silentLogger } from '../../src/log.js';
-import type { Frame } from '../../src/types.js';
+import type { Frame, Picture } from '../../src/types.js';
 import { makeClip, squareAt } from '../helpers/clips.js';
 import { runLetterboxGraph } from '../helpers/ffmpeg-letterbox.js';
 import { captureLogger } from '../helpers/capture-log.js';
@@ -21,27 +22,40 @@ import { sleep, waitFor } from '../helpers/wait.js';
 const INGEST: IngestConfig = { stall_timeout: 20, start_timeout: 20, backoff_initial: 0.2, backoff_max: 1, stable_after: 10, decode_threads: 1, decoder_scheduling: 'batch' };
 
 /** A small model input with a full-size picture for every frame: what the checks below read. */
-const PLAN: LetterboxPlan = { width: 160, height: 160, viewEvery: 1, pad: LETTERBOX_PAD };
+const PLAN: LetterboxPlan = { width: 160, height: 160, pictureEvery: 1, pad: LETTERBOX_PAD };
 
 const cameras: Camera[] = [];
 const servers: Array<{ stop(): Promise<void> }> = [];
 
-/** A started camera, with its newest frames and a copy of each one's picture as it came (the camera reuses picture buffers). */
+/** What a frame says, field by field, when it is emitted: none of it may change afterwards. */
+const fieldsOf = (f: Frame) => [f.camera, f.seq, f.captureTs, f.mediaTs, f.width, f.height, f.pictured, f.input, f.input.rgb, f.input.width, f.input.height];
+
+/**
+ * A started camera, with its newest frames, a copy of each one's fields as emitted, and a copy of
+ * each picture as it came (read during the event: a picture not held may be refilled afterwards).
+ */
 function camera(url: string, extra: Record<string, unknown> = {}, ingest: Partial<IngestConfig> = {}, options: Partial<CameraOptions> = {}) {
   const cam = new Camera(cameraSchema.parse({ id: `cam${cameras.length + 1}`, url, fps: 5, ...extra }), { ...INGEST, ...ingest }, silentLogger(), { letterbox: PLAN, ...options });
   const frames: Frame[] = [];
+  const emitted = new Map<Frame, unknown[]>();
   const pictures = new Map<number, Buffer>();
   cam.on('frame', (f) => {
     frames.push(f);
-    if (frames.length > 50) pictures.delete(frames.shift()!.seq);
-    if (f.rgb) pictures.set(f.seq, Buffer.from(f.rgb));
+    emitted.set(f, fieldsOf(f));
+    if (frames.length > 50) {
+      const old = frames.shift()!;
+      pictures.delete(old.seq);
+      emitted.delete(old);
+    }
   });
-  cam.on('picture', (f) => {
-    if (f.rgb && frames.includes(f)) pictures.set(f.seq, Buffer.from(f.rgb));
+  cam.on('picture', (p) => {
+    if (frames.some((f) => f.seq === p.seq)) pictures.set(p.seq, Buffer.from(p.rgb));
   });
   cameras.push(cam);
   cam.start();
-  return { cam, frames, pictures };
+  /** Every frame kept is frozen and still says what it said when it was emitted. */
+  const unchanged = () => frames.every((f) => Object.isFrozen(f) && fieldsOf(f).every((v, i) => Object.is(v, emitted.get(f)![i])));
+  return { cam, frames, pictures, unchanged };
 }
 
 function pixel(f: Frame, picture: Buffer | undefined, x: number, y: number): number[] {
@@ -61,11 +75,15 @@ afterAll(() => killStrays());
 describe('camera ingest on real ffmpeg', () => {
   it('reads a file camera into model inputs and exact RGB pictures with camera id, sequence and capture time', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 4, squares: [{ color: 'red', x: 100, y: 60, w: 80, h: 80 }] });
-    const { cam, frames, pictures } = camera(clip);
+    const coverage = new CoverageLedger();
+    const { cam, frames, pictures, unchanged } = camera(clip, {}, {}, { coverage });
     await waitFor('3 frames with their pictures', () => frames.length >= 3 && pictures.has(frames[0].seq));
     const [a, b] = frames;
-    expect(a).toMatchObject({ camera: cam.id, width: 640, height: 480, input: { width: 160, height: 160 } });
-    expect(a.input?.rgb.length).toBe(160 * 160 * 3);
+    expect(a).toMatchObject({ camera: cam.id, seq: 1, width: 640, height: 480, pictured: true, input: { width: 160, height: 160 } });
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(() => Object.assign(a, { seq: 99 })).toThrow(TypeError);
+    expect(a.input.rgb.length).toBe(160 * 160 * 3);
+    expect(a.input.rgb.buffer).toBeInstanceOf(SharedArrayBuffer);
     expect(pictures.get(a.seq)?.length).toBe(640 * 480 * 3);
     expect(b.seq).toBe(a.seq + 1);
     expect(b.captureTs).toBeGreaterThan(a.captureTs);
@@ -76,17 +94,26 @@ describe('camera ingest on real ffmpeg', () => {
     expect(pixel(a, pictures.get(a.seq), 10, 10).every((v) => Math.abs(v - 64) < 12)).toBe(true);
     // The square's centre (140, 100) at the letterbox's scale (¼) and offset (20 rows of padding).
     const i = ((100 / 4 + 20) * 160 + 140 / 4) * 3;
-    expect(a.input!.rgb[i]).toBeGreaterThan(200);
+    expect(a.input.rgb[i]).toBeGreaterThan(200);
     expect(cam.snapshot()).toMatchObject({ state: 'online', width: 640, height: 480, restarts: 0, framesDropped: { inference_error: 0 } });
+    // The counts are the ledger's: what the camera received, and what a later stage wrote there.
+    coverage.inspected(cam.id, 2);
+    const snap = cam.snapshot();
+    expect(snap.framesInspected).toBe(2);
+    expect(snap.framesReceived).toBe(coverage.counts(cam.id).framesReceived);
+    expect(snap.framesReceived).toBeGreaterThanOrEqual(frames.at(-1)!.seq);
+    await waitFor('a few frames more', () => frames.length >= 6);
+    expect(unchanged(), 'frames emitted are frozen and never change').toBe(true);
   });
 
   it('with flow control, hands an as-fast-as-possible file over one waiting frame at a time and decodes nothing in vain', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 3, squares: [{ color: 'green', x: 20, y: 20, w: 40, h: 40 }] });
     /** A consumer like the scheduler: takes a waiting frame after 15 ms, finishes it 15 ms later. */
     const consume = (flowControl: boolean) => {
-      const cam = new Camera(cameraSchema.parse({ id: `flow${cameras.length}`, url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(), { flowControl, letterbox: PLAN });
+      const coverage = new CoverageLedger();
+      const cam = new Camera(cameraSchema.parse({ id: `flow${cameras.length}`, url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(), { flowControl, letterbox: PLAN, coverage });
       cameras.push(cam);
-      const seen = { seqs: [] as number[], mostWaiting: 0, waiting: 0, busy: 0 };
+      const seen = { seqs: [] as number[], mostWaiting: 0, waiting: 0, busy: 0, pictures: [] as number[], buffers: new Set<Buffer>() };
       cam.on('frame', (f) => {
         seen.seqs.push(f.seq);
         seen.waiting++;
@@ -94,12 +121,17 @@ describe('camera ingest on real ffmpeg', () => {
         setTimeout(() => {
           seen.waiting--;
           seen.busy++;
-          cam.taken();
+          cam.grant(); // took it: room for the next
           setTimeout(() => {
             seen.busy--;
-            cam.countInspected();
+            f.input.release();
+            coverage.inspected(cam.id);
           }, 15);
         }, 15);
+      });
+      cam.on('picture', (p) => {
+        seen.pictures.push(p.seq);
+        seen.buffers.add(p.rgb);
       });
       cam.start();
       return { cam, seen };
@@ -109,11 +141,36 @@ describe('camera ingest on real ffmpeg', () => {
     await waitFor('the clip to end', () => idle(paced), 30_000);
     expect(paced.seen.seqs).toEqual(Array.from({ length: 30 }, (_, i) => i + 1)); // every frame, in order, none skipped
     expect(paced.seen.mostWaiting).toBe(1);
-    expect(paced.cam.snapshot()).toMatchObject({ framesReceived: 30, framesInspected: 30, framesDropped: { superseded: 0 } });
+    expect(paced.seen.pictures).toEqual(paced.seen.seqs); // each frame's picture, after it
+    expect(paced.seen.buffers.size, 'picture buffers, reused once let go').toBeLessThanOrEqual(3);
+    expect(paced.cam.snapshot()).toMatchObject({ framesReceived: 30, framesInspected: 30, framesDropped: { superseded: 0, shutdown: 0 } });
     // Without it, ffmpeg runs ahead of the consumer (the scheduler would drop the surplus as superseded).
     const unpaced = consume(false);
     await waitFor('the clip to end', () => idle(unpaced), 30_000);
     expect(unpaced.seen.mostWaiting).toBeGreaterThan(1);
+  });
+
+  it('with flow control and a consumer that grants nothing more, sends one frame, holds the next and counts it lost when stopped', async () => {
+    const clip = await makeClip({ width: 320, height: 240, fps: 10, seconds: 3 });
+    // The line's ledger, where a camera of the same id counted 100 frames before (a reload): numbering goes on from there.
+    const coverage = new CoverageLedger();
+    coverage.received('held', 100);
+    const cam = new Camera(cameraSchema.parse({ id: 'held', url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(), { flowControl: true, letterbox: PLAN, coverage });
+    cameras.push(cam);
+    const sent: Frame[] = [];
+    const pictures: number[] = [];
+    cam.on('frame', (f) => sent.push(f));
+    cam.on('picture', (p) => pictures.push(p.seq));
+    cam.start();
+    await waitFor('a frame held behind the one sent', () => cam.snapshot().framesReceived >= 102);
+    await sleep(300);
+    expect(sent.map((f) => f.seq)).toEqual([101]);
+    expect(pictures).toEqual([101]); // none of the frames not sent
+    expect(cam.snapshot().state).toBe('online');
+    await cam.stop();
+    const { framesReceived, framesDropped } = cam.snapshot();
+    expect(framesDropped.shutdown).toBe(1);
+    expect(framesReceived).toBe(101 + framesDropped.superseded + framesDropped.shutdown);
   });
 
   it('reads an RTSP camera (GStreamer RTSP server, TCP)', async () => {
@@ -132,7 +189,7 @@ describe('camera ingest on real ffmpeg', () => {
     const server = await startRtspServer({ clip, loop: true });
     servers.push(server);
     const steps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i]);
-    const { frames } = camera(server.url, {}, {}, { letterbox: { ...PLAN, viewEvery: 2 } });
+    const { frames } = camera(server.url, {}, {}, { letterbox: { ...PLAN, pictureEvery: 2 } });
     await waitFor('RTSP frames', () => frames.length >= 3, 20_000);
     // The event loop stalls for a second: the frames ffmpeg decodes meanwhile wait in their channel.
     const stalled = frames.length;
@@ -152,7 +209,7 @@ describe('camera ingest on real ffmpeg', () => {
     // 5 fps analysed at 4: one frame in five is dropped. A frame-threaded raw encoder gave out each frame only when the next
     // reached it, so the frame before a dropped one came 200 ms later than the rest; now every frame keeps its place.
     const clip = await makeClip({ width: 320, height: 240, fps: 5, seconds: 8 });
-    const { cam, frames } = camera(clip, { fps: 4, realtime: true, loop: false }, {}, { letterbox: { ...PLAN, viewEvery: 2 } });
+    const { cam, frames } = camera(clip, { fps: 4, realtime: true, loop: false }, {}, { letterbox: { ...PLAN, pictureEvery: 2 } });
     await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 30_000);
     const media = frames.map((f) => f.mediaTs!);
     const steps = media.slice(1).map((t, i) => Math.round(t - media[i]));
@@ -326,7 +383,7 @@ describe('camera ingest on real ffmpeg', () => {
     await waitFor('frames with pictures at the new size', () => frames.some((f) => f.width === 320 && pictures.has(f.seq)), 20_000);
     expect(frames.some((f) => f.width === 640)).toBe(true);
     const resized = frames.filter((f) => f.width === 320);
-    expect(resized.every((f) => f.height === 240 && f.input?.rgb.length === 160 * 160 * 3)).toBe(true);
+    expect(resized.every((f) => f.height === 240 && f.input.rgb.length === 160 * 160 * 3)).toBe(true);
     expect(resized.filter((f) => pictures.has(f.seq)).every((f) => pictures.get(f.seq)!.length === 320 * 240 * 3)).toBe(true);
     expect(cam.snapshot().lastError?.code).toBe('E_CAMERA_RESIZE');
   });
@@ -349,37 +406,48 @@ function centreOf(rgb: Buffer, width: number, match: (r: number, g: number, b: n
 const red = (r: number, g: number, b: number) => r > 180 && g < 90 && b < 90;
 
 describe('the letterbox graph: model input on fd 1, full-size pictures on fd 3', () => {
-  it('sends every frame as model input and every k-th also at full size, each paired with its own frame; only the newest pictures stay', async () => {
+  it('sends every frame as model input and every k-th also at full size, each picture after its own frame; a held picture keeps its pixels', async () => {
     const square = { color: 'red' as const, x: 0, y: 300, w: 160, h: 120, vx: 300 };
     const clip = await makeClip({ width: 1280, height: 720, fps: 10, seconds: 3, squares: [square] });
     const cam = new Camera(cameraSchema.parse({ id: 'lb', url: clip, fps: 10, realtime: false, loop: false }), INGEST, silentLogger(),
-      { letterbox: { width: 320, height: 320, viewEvery: 3, pad: LETTERBOX_PAD } });
+      { letterbox: { width: 320, height: 320, pictureEvery: 3, pad: LETTERBOX_PAD } });
     cameras.push(cam);
     const frames: Frame[] = [];
-    // A picture as it arrives (with the frame, or just after it): the camera reuses its picture buffers.
+    // Every picture copied as it comes; every other one held too (as the events stage holds recent ones), the rest let go.
     const pictures = new Map<number, Buffer>();
-    const grab = (f: Frame) => {
-      if (f.rgb) pictures.set(f.seq, Buffer.from(f.rgb));
-    };
-    cam.on('frame', (f) => {
-      frames.push(f);
-      grab(f);
+    const held: Picture[] = [];
+    const buffers = new Set<Buffer>();
+    const late: number[] = [];
+    cam.on('frame', (f) => frames.push(f));
+    cam.on('picture', (p) => {
+      const frame = frames.find((f) => f.seq === p.seq);
+      if (!frame?.pictured || frame.captureTs !== p.captureTs) late.push(p.seq); // its frame came first, and says a picture comes
+      pictures.set(p.seq, Buffer.from(p.rgb));
+      buffers.add(p.rgb);
+      if (pictures.size % 2 === 1) held.push(p.hold());
     });
-    cam.on('picture', grab);
     cam.start();
     await waitFor('the clip to end', () => cam.snapshot().state === 'stopped' && frames.length > 0, 30_000);
 
     expect(frames.map((f) => f.seq)).toEqual(Array.from({ length: 30 }, (_, i) => i + 1));
-    expect([...pictures.keys()].sort((a, b) => a - b)).toEqual(Array.from({ length: 10 }, (_, i) => 3 * i + 1));
-    // Ten pictures came; the newest PICTURES_KEPT (8) keep theirs, the two before lost theirs to reuse (never got another's).
-    expect(frames.map((f) => f.rgb !== undefined)).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 0 && i >= 30 - 3 * PICTURES_KEPT));
-    for (const f of frames) if (f.rgb) expect(f.rgb.equals(pictures.get(f.seq)!), `frame ${f.seq} keeps its own picture`).toBe(true);
+    expect(frames.map((f) => f.pictured)).toEqual(Array.from({ length: 30 }, (_, i) => i % 3 === 0));
+    expect(late).toEqual([]);
+    expect([...pictures.keys()]).toEqual(Array.from({ length: 10 }, (_, i) => 3 * i + 1));
+    expect(held.map((p) => p.seq)).toEqual([1, 7, 13, 19, 25]);
+    // A held picture's buffer was never filled again; those let go were reused for the pictures after them.
+    for (const p of held) expect(p.rgb.equals(pictures.get(p.seq)!), `picture ${p.seq} keeps its own pixels`).toBe(true);
+    expect(new Set(held.map((p) => p.rgb)).size).toBe(5);
+    expect(buffers.size).toBeLessThan(10);
+    for (const p of held) expect(p).toMatchObject({ camera: 'lb', width: 1280, height: 720 });
+    const first = held[0];
+    for (const p of held.splice(0)) p.release();
+    expect(() => first.hold()).toThrow(/^Expected a picture still held/); // all its shares are back: its buffer may show another frame
     expect(cam.snapshot()).toMatchObject({ width: 1280, height: 720, framesReceived: 30, framesDropped: { bad_frame: 0 } });
     const lb = computeLetterbox(1280, 720, 320, 320);
     expect(lb).toMatchObject({ scaledWidth: 320, scaledHeight: 180, left: 0, top: 70 });
     for (const [k, f] of frames.entries()) {
       expect(f).toMatchObject({ width: 1280, height: 720, input: { width: 320, height: 320 } });
-      const input = f.input!.rgb;
+      const input = f.input.rgb;
       expect(input.length).toBe(320 * 320 * 3);
       // Frame k of the clip, where the square is, at the letterbox's scale and offset.
       const box = squareAt(square, k)!;
@@ -417,7 +485,7 @@ describe('the letterbox graph: model input on fd 1, full-size pictures on fd 3',
     // as an RTSP stream's first PTS is (8/15 s on the demo clip: counting ticks from it kept another third of the frames).
     for (const offset of ['0', '0.5333', '0.1']) {
       const source = ['-itsoffset', offset, '-f', 'lavfi', '-i', 'testsrc2=size=96x64:rate=15:duration=4'];
-      const { views } = await runLetterboxGraph(source, 5, { width: 64, height: 64, viewEvery: 1, pad: LETTERBOX_PAD });
+      const { views } = await runLetterboxGraph(source, 5, { width: 64, height: 64, pictureEvery: 1, pad: LETTERBOX_PAD });
       const plain = await new Promise<Buffer>((resolve, reject) => {
         const out: Buffer[] = [];
         const ff = spawn('ffmpeg', ['-hide_banner', '-nostdin', '-loglevel', 'error', ...source, '-r', '5', '-fps_mode', 'vfr', '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1']);
@@ -441,7 +509,7 @@ describe('the letterbox graph: model input on fd 1, full-size pictures on fd 3',
     ];
     for (const [w, h, W, H] of cases) {
       const { inputs, stderr } = await runLetterboxGraph(['-f', 'lavfi', '-i', `testsrc2=size=${w}x${h}:rate=5:duration=0.2`], 5,
-        { width: W, height: H, viewEvery: 1, pad: LETTERBOX_PAD });
+        { width: W, height: H, pictureEvery: 1, pad: LETTERBOX_PAD });
       const want = computeLetterbox(w, h, W, H);
       const pad = /Parsed_pad_\d+ @ [^\]]+\] (?:\[verbose\] )?w:(\d+) h:(\d+) -> w:(\d+) h:(\d+) x:(\d+) y:(\d+)/.exec(stderr);
       expect(pad, `${w}×${h} → ${W}×${H}: ${stderr.slice(-300)}`).not.toBeNull();

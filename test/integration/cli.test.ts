@@ -1,8 +1,13 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
+import { silentLogger } from '../../src/log.js';
+import { openStore } from '../../src/store/index.js';
 import { ROOT, runCli } from '../helpers/cli.js';
+import { writeMinutes } from '../helpers/stats-data.js';
 
 const MODELS = join(ROOT, 'test/fixtures/models');
 
@@ -109,5 +114,37 @@ describe('linesight run refuses bad input before starting anything', () => {
     const unknown = await runCli(['frobnicate']);
     expect(unknown.code).toBe(1);
     expect(unknown.stderr).toContain('E_CLI');
+  });
+});
+
+describe('linesight sync --now, run as its own process', () => {
+  it('keeps retrying through failed answers (the retries are all that keeps it alive) and exits 0 once the batch is accepted', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-sync-now-'));
+    const db = join(dir, 'line.db');
+    const store = openStore(db, { outboxMaxRows: 100, outboxFullPolicy: 'drop_oldest' }, silentLogger());
+    writeMinutes(store.statistics(), Date.now() - 3 * 3_600_000, 30, ['cam1']);
+    store.close();
+    const answers = [500, 500, 200];
+    const seen: number[] = [];
+    const server = createServer((req, res) => {
+      req.resume();
+      req.on('end', () => {
+        const status = answers[Math.min(seen.length, answers.length - 1)];
+        seen.push(status);
+        res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
+      });
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const file = configFile(`cameras:\n  - id: cam1\n    url: a.mp4\nmodel:\n  path: missing.onnx\nstore:\n  path: ${db}\nsync:\n  url: http://127.0.0.1:${port}/ingest\n`);
+      const r = await runCli(['sync', '--now', '--config', file], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      expect(seen).toEqual([500, 500, 200]);
+      expect(r.stdout).toMatch(/1 batch/);
+    } finally {
+      server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { ownInput } from '../../src/preprocess/model-input.js';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -30,7 +31,7 @@ async function frame(width: number, height: number, squares: Square[], camera = 
   writeFileSync(raw, picture(width, height, squares));
   const lb = await letterboxPicture(['-f', 'rawvideo', '-pixel_format', 'rgb24', '-video_size', `${width}x${height}`, '-i', raw], { width: 320, height: 320 });
   expect([lb.width, lb.height]).toEqual([width, height]);
-  return { camera, seq: 1, captureTs: Date.now(), width, height, input: { rgb: lb.input, width: 320, height: 320 } };
+  return { camera, seq: 1, captureTs: Date.now(), width, height, input: ownInput(lb.input, 320, 320), pictured: false };
 }
 
 function expectBox(actual: { x: number; y: number; w: number; h: number }, s: Square, tol: number): void {
@@ -123,11 +124,11 @@ describe('detector on the fixture models', () => {
     const d = await load('squares-v8.onnx');
     const good = await frame(1280, 720, [{ color: 'green', x: 100, y: 100, w: 200, h: 120 }]);
     const { input: _input, ...bare } = good;
-    const fullSizeOnly: Frame = { ...bare, rgb: picture(1280, 720, []) };
+    const fullSizeOnly = bare as unknown as Frame; // a caller outside TypeScript can hand over a frame without its input
     await expect(d.detect([fullSizeOnly])).rejects.toMatchObject({ code: 'E_FRAME_SIZE', message: 'Expected a 320×320 model input from camera cam but found none' });
-    const otherSize: Frame = { ...bare, input: { rgb: Buffer.alloc(640 * 640 * 3), width: 640, height: 640 } };
+    const otherSize: Frame = { ...bare, input: ownInput(Buffer.alloc(640 * 640 * 3), 640, 640) };
     await expect(d.detect([good, otherSize])).rejects.toMatchObject({ code: 'E_FRAME_SIZE', message: expect.stringContaining('found a 640×640 one') });
-    const short: Frame = { ...bare, input: { rgb: Buffer.alloc(100), width: 320, height: 320 } };
+    const short: Frame = { ...bare, input: ownInput(Buffer.alloc(100), 320, 320) };
     await expect(d.detect([short])).rejects.toMatchObject({ code: 'E_FRAME_SIZE', message: expect.stringContaining('but received 100') });
     expect((await d.detect([good]))[0].map((x) => x.className)).toEqual(['green']); // the detector carries on
   });

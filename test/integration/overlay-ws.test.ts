@@ -6,7 +6,6 @@ import { silentLogger } from '../../src/log.js';
 import { CloseCodes, MAX_CLIENT_MESSAGE } from '../../src/overlay/protocol.js';
 import { startOverlay, type Overlay, type OverlayOptions } from '../../src/overlay/server.js';
 import { THUMBNAIL_SIZE } from '../../src/overlay/thumbnail.js';
-import type { Frame } from '../../src/types.js';
 import { makeEvent } from '../helpers/events.js';
 import { connectPage, rawGet, type Received } from '../helpers/overlay-client.js';
 import { HandSource, rgbFrame } from '../helpers/overlay-source.js';
@@ -59,8 +58,7 @@ function pump(source: HandSource, cameras: string[], fps: number, width: number,
   const t = setInterval(() => {
     seq++;
     for (const camera of cameras) {
-      const frame: Frame = { camera, seq, captureTs: Date.now(), width, height, rgb: variants[seq % variants.length] };
-      source.pushFrame(frame);
+      source.pushFrame({ camera, seq, captureTs: Date.now(), width, height, rgb: variants[seq % variants.length] });
     }
   }, 1000 / fps);
   timers.push(t);
@@ -106,7 +104,7 @@ describe('overlay HTTP', () => {
     const source = new HandSource(['cam1']);
     const registry = new Registry();
     const o = await start(source, {}, { metricsRegistry: registry });
-    const frame = { camera: 'cam1', seq: 1, captureTs: Date.now() - 40, width: 64, height: 48 };
+    const frame = { camera: 'cam1', seq: 1, captureTs: Date.now() - 40, width: 64, height: 48, pictured: true };
     source.pushFrame({ ...frame, rgb: rgbFrame(64, 48) });
     source.pushInspected({ frame, detections: [], inferredAt: Date.now(), inferMs: 12, batchSize: 1 });
     source.snaps.get('cam1')!.framesDropped.superseded = 3;
@@ -221,7 +219,7 @@ describe('overlay stream', () => {
     expect(b.previews.length).toBeGreaterThan(0);
 
     // Detections and tracks travel as sent, in source pixels with the frame size.
-    const frame = { camera: 'wide', seq: 99, captureTs: Date.now() - 30, width: 640, height: 360 };
+    const frame = { camera: 'wide', seq: 99, captureTs: Date.now() - 30, width: 640, height: 360, pictured: false };
     source.pushInspected({ frame, detections: [{ classId: 0, className: 'red', confidence: 0.9, box: square }], inferredAt: Date.now(), inferMs: 9, batchSize: 2 },
       [{ trackId: 4, classId: 0, className: 'red', confidence: 0.9, box: square, confirmed: true, hits: 3, age: 4, missed: 0 }]);
     const det = await waitFor('detections', () => a.of('detections')[0], 5000);
@@ -249,37 +247,26 @@ describe('overlay stream', () => {
     return channels[0].mean - channels[1].mean;
   }
 
-  it("waits for an alert frame's full-size picture that is still on its pipe (ffmpeg letterbox) and cuts the thumbnail from it", async () => {
+  it("cuts an alert's thumbnail from the picture it comes with, else from the camera's newest picture, and gives both back", async () => {
     const source = new HandSource(['wide']);
     const o = await start(source, { preview_width: 320, preview_fps: 5 });
     const a = await page(o);
     await waitFor('hello', () => a.of('hello')[0], 5000);
     const square = { x: 200, y: 120, w: 96, h: 64 };
-    // The newest picture the line has is plain grey; the alert's own frame shows the red square, once its picture comes.
-    source.pushFrame({ camera: 'wide', seq: 1, captureTs: Date.now(), width: 640, height: 360, rgb: rgbFrame(640, 360) });
-    const own: Frame = { camera: 'wide', seq: 2, captureTs: Date.now(), width: 640, height: 360, pictureDue: true };
-    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts: own.captureTs } }), own);
-    // The overlay listens for that frame's picture (one listener more than its own three) and holds the alert meanwhile.
-    await waitFor('the overlay waiting for the picture', () => source.listenerCount === 4, 5000);
-    expect(a.of('alert')).toHaveLength(0);
-    own.rgb = rgbFrame(640, 360, { square });
-    delete own.pictureDue;
-    source.pushFrame(own); // what the camera's 'picture' event does
+    // The newest picture the line has is plain grey; the alert's own picture shows the red square.
+    const newest = source.pushFrame({ camera: 'wide', seq: 1, captureTs: Date.now(), width: 640, height: 360, rgb: rgbFrame(640, 360) });
+    const ts = Date.now();
+    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts } }),
+      { seq: 2, captureTs: ts, rgb: rgbFrame(640, 360, { square }) });
     const got = await waitFor('alert', () => a.of('alert')[0], 5000);
     expect(await redness(got.alert.thumbnail!)).toBeGreaterThan(40);
-
-    // A picture that never comes (the camera restarted): after a second the newest picture, grey again, stands in.
-    source.pushFrame({ camera: 'wide', seq: 3, captureTs: Date.now(), width: 640, height: 360, rgb: rgbFrame(640, 360) });
-    const lost: Frame = { camera: 'wide', seq: 4, captureTs: Date.now(), width: 640, height: 360, pictureDue: true };
-    const pushedAt = Date.now();
-    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts: lost.captureTs } }), lost);
-    await waitFor('the overlay waiting for the lost picture', () => source.listenerCount === 4, 5000);
-    expect(a.of('alert')).toHaveLength(1);
+    // Without a picture of its own, the newest one (grey) stands in.
+    source.pushAlert(makeEvent({ camera: 'wide', className: 'red', box: square, frame: { width: 640, height: 360, ts: Date.now() } }));
     const late = await waitFor('second alert', () => a.of('alert')[1], 5000);
-    // The fallback waited its second (less a little: Node arms timers from the event loop's cached clock).
-    expect(Date.now() - pushedAt).toBeGreaterThanOrEqual(900);
-    expect(source.listenerCount).toBe(3);
     expect(Math.abs(await redness(late.alert.thumbnail!))).toBeLessThan(10);
+    // The page holds the newest picture only until a newer comes, and none once closed.
+    await o.close();
+    expect(() => newest.hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 
   it('keeps the preview size and aspect: downscales to preview_width, never upscales', async () => {

@@ -94,7 +94,7 @@ function feedDay(store: AggregateStore): { transactions: number; written: number
     agg.onSnapshots(snaps, 'cpu');
     for (const camera of ['cam1', 'cam2']) {
       const frame: InspectedFrame = {
-        frame: { camera, seq: k, captureTs: t - 40, width: 1280, height: 720 },
+        frame: { camera, seq: k, captureTs: t - 40, width: 1280, height: 720, pictured: false },
         detections: k % 6 === 0 ? [{ classId: 0, className: 'scratch', confidence: 0.8, box: { x: 1, y: 2, w: 3, h: 4 } }] : [],
         inferredAt: t, inferMs: 20, batchSize: 2,
       };

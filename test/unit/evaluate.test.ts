@@ -117,7 +117,7 @@ describe('evaluateDataset', () => {
       async detect(frames) {
         calls.push(frames.length);
         // What a letterboxing camera hands on: ffmpeg's model input at the detector's size, no full-size pixels.
-        for (const f of frames) expect([f.input?.width, f.input?.height, f.input?.rgb.length, f.rgb]).toEqual([320, 320, 320 * 320 * 3, undefined]);
+        for (const f of frames) expect([f.input.width, f.input.height, f.input.rgb.length, f.pictured]).toEqual([320, 320, 320 * 320 * 3, false]);
         return frames.map(answer);
       },
       async close() {},

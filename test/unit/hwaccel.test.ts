@@ -73,7 +73,7 @@ describe('hwaccelInputArgs', () => {
 
   it('composes with the camera arguments: decoder before -i, filter at the head of the letterbox graph', () => {
     const cam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5, hwaccel: 'vaapi' as const };
-    const boxed = cameraFfmpegArgs(cam, { width: 320, height: 320, viewEvery: 1, pad: 114 });
+    const boxed = cameraFfmpegArgs(cam, { width: 320, height: 320, pictureEvery: 1, pad: 114 });
     const i = boxed.indexOf('-i');
     expect(boxed[i + 1]).toBe(RTSP);
     expect(boxed.indexOf('-hwaccel')).toBeLessThan(i);
@@ -82,14 +82,14 @@ describe('hwaccelInputArgs', () => {
     expect(boxed[boxed.indexOf('-filter_complex') + 1]).toMatch(/^\[0:v:0\]scale_vaapi=format=nv12,hwdownload,format=nv12,select=/);
     expect(boxed.filter((a) => a.startsWith('pipe:'))).toEqual(['pipe:1', 'pipe:3']);
     // A Jetson camera names its NVDEC decoder by the codec given (configured or probed).
-    const jetson = cameraFfmpegArgs({ ...cam, hwaccel: 'jetson', codec: 'hevc' }, { width: 320, height: 320, viewEvery: 1, pad: 114 });
+    const jetson = cameraFfmpegArgs({ ...cam, hwaccel: 'jetson', codec: 'hevc' }, { width: 320, height: 320, pictureEvery: 1, pad: 114 });
     expect(jetson.slice(jetson.indexOf('-c:v'), jetson.indexOf('-c:v') + 2)).toEqual(['-c:v', 'hevc_nvv4l2dec']);
     expect(jetson.indexOf('-c:v')).toBeLessThan(jetson.indexOf('-i'));
   });
 
   it('sets ingest.decode_threads for the decoder and the filter graph; 0 leaves ffmpeg\'s default there', () => {
     const cam = { url: '/data/clip.mp4', transport: 'tcp' as const, realtime: false, loop: true, fps: 5, hwaccel: 'none' as const };
-    const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+    const plan = { width: 320, height: 320, pictureEvery: 2, pad: 114 };
     const boxed = cameraFfmpegArgs(cam, plan, 1);
     const i = boxed.indexOf('-i');
     expect(boxed.slice(boxed.indexOf('-threads'), boxed.indexOf('-threads') + 4)).toEqual(['-threads', '1', '-filter_complex_threads', '1']);
@@ -105,7 +105,7 @@ describe('hwaccelInputArgs', () => {
   });
 
   it('rewrites the letterbox outputs for NVIDIA\'s ffmpeg 4.2 (-vsync for -fps_mode)', () => {
-    const boxed = cameraFfmpegArgs({ url: RTSP, transport: 'tcp', realtime: true, loop: true, fps: 5, hwaccel: 'jetson' }, { width: 320, height: 320, viewEvery: 2, pad: 114 });
+    const boxed = cameraFfmpegArgs({ url: RTSP, transport: 'tcp', realtime: true, loop: true, fps: 5, hwaccel: 'jetson' }, { width: 320, height: 320, pictureEvery: 2, pad: 114 });
     const old = adaptArgsToFfmpeg(boxed, { major: 4, minor: 2, raw: '4.2.7' });
     expect(old).not.toContain('-fps_mode');
     expect(old.filter((a, k) => a === '-vsync' && old[k + 1] === 'passthrough')).toHaveLength(2);
@@ -124,7 +124,7 @@ describe('ffmpeg version differences', () => {
   });
 
   const rtspCam = { url: RTSP, transport: 'tcp' as const, realtime: true, loop: true, fps: 5 };
-  const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+  const plan = { width: 320, height: 320, pictureEvery: 2, pad: 114 };
   const full = () => [...inputOptions(rtspCam), '-i', RTSP, '-filter_complex', letterboxFilterGraph(rtspCam.fps, plan), ...letterboxOutputOptions()];
   const graphOf = (args: string[]) => args[args.indexOf('-filter_complex') + 1];
 

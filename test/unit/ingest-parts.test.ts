@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { CameraSupervisor } from '../../src/ingest/camera-supervisor.js';
-import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, sourceKind, viewEvery } from '../../src/ingest/ffmpeg-args.js';
+import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, pictureEvery, sourceKind } from '../../src/ingest/ffmpeg-args.js';
 import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
 import { FrameClock, MAX_LEAD_MS } from '../../src/ingest/frame-clock.js';
@@ -9,7 +9,9 @@ import { FlowControl } from '../../src/ingest/flow-control.js';
 import { InputPool } from '../../src/ingest/input-pool.js';
 import { PicturePairing } from '../../src/ingest/picture-pairing.js';
 import { PicturePool } from '../../src/ingest/picture-pool.js';
-import type { CameraState, Frame } from '../../src/types.js';
+import { TimeWait } from '../../src/ingest/time-wait.js';
+import { isLinesightError } from '../../src/errors.js';
+import type { CameraState, Frame, ModelInput } from '../../src/types.js';
 import { captureLogger } from '../helpers/capture-log.js';
 
 describe('FrameAssembler', () => {
@@ -106,33 +108,75 @@ describe('FrameAssembler', () => {
 });
 
 describe('PicturePool', () => {
-  const frame = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 2, height: 1 });
+  const of = (seq: number) => ({ camera: 'c', seq, captureTs: 1000 + seq, width: 2, height: 1 });
 
-  it('reuses its buffers in turn once full, and the frame that held a reused buffer loses its picture', () => {
-    const pool = new PicturePool(6, 3);
-    const frames = [1, 2, 3, 4, 5].map(frame);
-    const bufs: Buffer[] = [];
-    for (const f of frames) {
-      const buf = pool.acquire();
-      buf.fill(f.seq);
-      bufs.push(buf);
-      pool.attach(f, buf);
-    }
-    expect(new Set(bufs).size).toBe(3);
-    expect(bufs[3]).toBe(bufs[0]);
-    expect(bufs[4]).toBe(bufs[1]);
-    // The newest three keep their own pixels; the two before them have none (never another frame's).
-    expect(frames.map((f) => (f.rgb ? f.rgb[0] : null))).toEqual([null, null, 3, 4, 5]);
+  it('lends a buffer to fill, wraps it in a picture with one share, and takes it back when the last share is released', () => {
+    const pool = new PicturePool(6, 4);
+    const buf = pool.acquire();
+    buf.fill(7);
+    const picture = pool.share(buf, of(3));
+    expect(picture).toMatchObject({ camera: 'c', seq: 3, captureTs: 1003, width: 2, height: 1 });
+    expect(picture.rgb).toBe(buf);
+    expect(Object.isFrozen(picture)).toBe(true);
+    expect(picture.hold()).toBe(picture); // a listener's share
+    picture.release(); // the sender's
+    expect(pool.idle).toBe(0);
+    expect(pool.acquire()).not.toBe(buf); // still held: a new buffer
+    picture.release(); // the listener's, the last
+    expect(pool.idle).toBe(1);
+    expect(pool.acquire()).toBe(buf);
   });
 
-  it('leaves a frame alone whose picture was replaced by another buffer', () => {
-    const pool = new PicturePool(1, 1);
-    const f = frame(1);
-    pool.attach(f, pool.acquire());
-    const own = Buffer.alloc(1);
-    f.rgb = own;
-    pool.acquire();
-    expect(f.rgb).toBe(own);
+  it('never hands out a held picture\'s buffer again, however many pictures come after it', () => {
+    const pool = new PicturePool(6, 2);
+    const first = pool.share(pool.acquire().fill(1), of(1)).hold();
+    first.release(); // the sender's share; the holder keeps its own
+    const seen = new Set<Buffer>();
+    for (let seq = 2; seq < 20; seq++) {
+      const buf = pool.acquire();
+      seen.add(buf);
+      const p = pool.share(buf.fill(seq), of(seq));
+      p.release();
+    }
+    expect(seen.has(first.rgb)).toBe(false);
+    expect([...first.rgb]).toEqual([1, 1, 1, 1, 1, 1]); // its own pixels still
+    expect(seen.size).toBe(1); // the others came round: one buffer served them all
+    first.release();
+    expect(pool.idle).toBe(2);
+  });
+
+  it('keeps at most depth idle buffers and allocates when none is free', () => {
+    const pool = new PicturePool(6, 2);
+    const pictures = [1, 2, 3, 4].map((seq) => pool.share(pool.acquire(), of(seq)));
+    expect(new Set(pictures.map((p) => p.rgb)).size).toBe(4);
+    for (const p of pictures) p.release();
+    expect(pool.idle).toBe(2);
+  });
+
+  it('refuses a share of a picture whose shares are all back (a consumer bug); a release too many changes nothing', () => {
+    const pool = new PicturePool(6, 2);
+    const p = pool.share(pool.acquire(), of(5));
+    p.release();
+    p.release();
+    expect(pool.idle).toBe(1);
+    let error: unknown;
+    try {
+      p.hold();
+    } catch (err) {
+      error = err;
+    }
+    expect(isLinesightError(error, 'E_ARGUMENT')).toBe(true);
+    expect((error as Error).message).toMatch(/^Expected a picture still held .* but picture 5 of camera c was released already/);
+  });
+
+  it('takes back a buffer that never became a picture, once; ignores buffers it did not lend', () => {
+    const pool = new PicturePool(6, 2);
+    const buf = pool.acquire();
+    pool.giveBack(buf);
+    pool.giveBack(buf);
+    pool.giveBack(Buffer.alloc(6));
+    expect(pool.idle).toBe(1);
+    expect(() => pool.share(Buffer.alloc(6), of(1))).toThrow(/Expected a buffer this pool lent/);
   });
 
   it('refuses a depth below one', () => {
@@ -141,46 +185,41 @@ describe('PicturePool', () => {
 });
 
 describe('InputPool', () => {
-  const withInput = (rgb: Buffer): Frame => ({ camera: 'c', seq: 1, captureTs: 0, width: 4, height: 4, input: { rgb, width: 2, height: 2 } });
-
-  it('lends buffers in shared memory and reuses one only after its frame gave it back, taking it from the frame', () => {
-    const pool = new InputPool(12, 2);
+  it('lends buffers in shared memory as leases of the model size, and reuses one only once its lease is released', () => {
+    const pool = new InputPool(2, 2, 2);
     const a = pool.acquire();
     const b = pool.acquire();
-    expect(a.buffer).toBeInstanceOf(SharedArrayBuffer);
-    expect(a.length).toBe(12);
-    expect(b).not.toBe(a); // nothing came back yet: a new one
-    const fa = withInput(a);
-    pool.release(fa);
-    expect(fa.input).toBeUndefined(); // nothing can read it through the frame any more
-    pool.release(fa); // twice is harmless
-    pool.release({ ...withInput(a) }); // so is another frame naming the same buffer: it was given back already
+    expect(a).toMatchObject({ width: 2, height: 2 });
+    expect(a.rgb.buffer).toBeInstanceOf(SharedArrayBuffer);
+    expect(a.rgb.length).toBe(12);
+    expect(Object.isFrozen(a)).toBe(true);
+    expect(b.rgb).not.toBe(a.rgb); // nothing came back yet: a new one
+    a.release();
+    a.release(); // twice is harmless
     expect(pool.idle).toBe(1);
-    expect(pool.acquire()).toBe(a);
-    expect(pool.acquire()).not.toBe(b); // b is still lent
+    const c = pool.acquire();
+    expect(c.rgb).toBe(a.rgb); // reused, under a lease of its own
+    a.release(); // a stale lease cannot give back the buffer lent again since
+    expect(pool.idle).toBe(0);
+    expect(pool.acquire().rgb).not.toBe(b.rgb); // b is still lent
   });
 
-  it('ignores buffers it did not lend and keeps no more than it was told', () => {
-    const pool = new InputPool(12, 1);
-    const stranger = withInput(Buffer.alloc(12));
-    pool.release(stranger);
-    expect(stranger.input).toBeDefined();
+  it('keeps no more idle buffers than it was told', () => {
+    const pool = new InputPool(2, 2, 1);
     const [x, y] = [pool.acquire(), pool.acquire()];
-    pool.release(withInput(x));
-    pool.release(withInput(y));
+    x.release();
+    y.release();
     expect(pool.idle).toBe(1);
   });
 });
 
 describe('FrameClock', () => {
   const T0 = 1_700_000_000_000;
-  const frameAt = (captureTs: number): Frame => ({ camera: 'c', seq: 0, captureTs, width: 2, height: 2 });
   /** Frames arriving at `arrivals` (ms after T0) with stream times `pts`, each time reported before its frame. */
   const run = (clock: FrameClock, arrivals: number[], pts: number[], from = 0) => arrivals.map((at, i) => {
-    const f = frameAt(T0 + at);
     clock.time(from + i, pts[i]);
-    clock.frame(from + i, f);
-    return f.mediaTs!;
+    expect(clock.reported(from + i)).toBe(true);
+    return clock.place(from + i, T0 + at);
   });
   const steps = (ts: number[]) => ts.slice(1).map((t, i) => t - ts[i]);
 
@@ -192,21 +231,26 @@ describe('FrameClock', () => {
     expect(steps(media)).toEqual([200, 200, 200, 200, 200]);
   });
 
-  it('estimates a frame whose time has not come yet, and corrects it when it does', () => {
+  it('says whether a frame\'s time came, and places one without it by estimate, for good', () => {
     const clock = new FrameClock(5, true);
     run(clock, [0], [0]);
-    const late = frameAt(T0 + 260); // the frame first, on the wall clock
-    clock.frame(1, late);
-    expect(late.mediaTs).toBe(T0 + 260);
-    clock.time(1, 200);
-    expect(late.mediaTs).toBe(T0 + 200);
-    // A frame that never gets its time keeps the estimate (170 ms after frame 1 came, from frame 1's time);
-    // the next one is timed by the stream again.
-    const lost = frameAt(T0 + 430);
-    clock.frame(2, lost);
+    expect(clock.reported(1)).toBe(false);
+    expect(clock.place(1, T0 + 260)).toBe(T0 + 260); // the wall clock since frame 0
+    clock.time(1, 200); // too late: that frame is placed
+    expect(clock.reported(1)).toBe(false);
+    // A report without a time (NOPTS) is a report: the frame goes by estimate (170 ms after frame 1 came, from frame 1's time).
     clock.time(2, NaN);
-    expect(lost.mediaTs).toBe(T0 + 370);
+    expect(clock.reported(2)).toBe(true);
+    expect(clock.place(2, T0 + 430)).toBe(T0 + 430);
+    // The next one is timed by the stream again.
     expect(run(clock, [600], [600], 3)).toEqual([T0 + 600]);
+  });
+
+  it('never places a frame before the one before it, when an estimate ran ahead of the stream', () => {
+    const clock = new FrameClock(5, true);
+    run(clock, [0], [0]);
+    expect(clock.place(1, T0 + 500)).toBe(T0 + 500); // its time never came; the CPU was busy
+    expect(run(clock, [520, 600], [400, 600], 2)).toEqual([T0 + 500, T0 + 600]);
   });
 
   it('re-anchors where the stream\'s clock jumps, and never goes back', () => {
@@ -248,21 +292,21 @@ describe('ffmpeg arguments', () => {
     expect(inputOptions({ ...cam, url: '/data/clip.mp4' }).join(' ')).toContain('-re -stream_loop -1');
     expect(inputOptions({ ...cam, url: '/data/clip.mp4', realtime: false, loop: false })).not.toContain('-re');
   });
-  it('letterboxes in the filter graph: one rate limit before the split, views every k-th frame, the preset\'s filter first', () => {
-    const plan = { width: 320, height: 320, viewEvery: 2, pad: 114 };
+  it('letterboxes in the filter graph: one rate limit before the split, pictures every k-th frame, the preset\'s filter first', () => {
+    const plan = { width: 320, height: 320, pictureEvery: 2, pad: 114 };
     const graph = letterboxFilterGraph(5, plan);
     expect(graph.split(';')).toHaveLength(3);
     expect(graph).toMatch(/^\[0:v:0\]select='isnan\(prev_selected_t\)\+gt\(\(t\+if\(isnan\(prev_t\)\\,0\\,t-prev_t\)\)\*5\\,selected_n\+round\(start_t\*5\)-0\.6\)',split=2\[lb\]\[full\];/);
     expect(graph).toContain('pad=320:320:');
     expect(graph).toContain(`color=0x727272,${FRAME_TIMES_FILTER}[input]`);
-    expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[view]");
-    expect(letterboxFilterGraph(5, { ...plan, viewEvery: 1 })).toContain('[full]scale,format=rgb24[view]');
+    expect(graph).toContain("[full]select='not(mod(n\\,2))',scale,format=rgb24[picture]");
+    expect(letterboxFilterGraph(5, { ...plan, pictureEvery: 1 })).toContain('[full]scale,format=rgb24[picture]');
     expect(letterboxFilterGraph(5, plan, 'hwdownload,format=nv12')).toMatch(/^\[0:v:0\]hwdownload,format=nv12,select=/);
     expect(letterboxOutputOptions()).toEqual(['-map', '[input]', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo', 'pipe:1',
-      '-map', '[view]', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo', 'pipe:3']);
+      '-map', '[picture]', '-fps_mode', 'passthrough', '-threads', '1', '-f', 'rawvideo', 'pipe:3']);
   });
-  it('sends the full-size frame as often as the preview shows one, at most every frame', () => {
-    expect([viewEvery(5, 8), viewEvery(8, 8), viewEvery(15, 8), viewEvery(10, 5), viewEvery(30, 8), viewEvery(0.5, 8)]).toEqual([1, 1, 2, 2, 4, 1]);
+  it('sends the full-size picture as often as the preview shows one, at most every frame', () => {
+    expect([pictureEvery(5, 8), pictureEvery(8, 8), pictureEvery(15, 8), pictureEvery(10, 5), pictureEvery(30, 8), pictureEvery(0.5, 8)]).toEqual([1, 1, 2, 2, 4, 1]);
   });
   it('tells sources apart', () => {
     expect([sourceKind('rtsp://a'), sourceKind('rtsps://a'), sourceKind('http://a/x.mjpg'), sourceKind('/x.mp4')]).toEqual(['rtsp', 'rtsp', 'network', 'file']);
@@ -310,46 +354,63 @@ describe('ffmpeg stderr', () => {
   });
 });
 
-const frameNo = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 4, height: 2 });
+const lease = (rgb: Buffer, released: Buffer[] = []): ModelInput => ({ rgb, width: 2, height: 1, release: () => released.push(rgb) });
+const frameNo = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 4, height: 2, input: lease(Buffer.alloc(6)), pictured: false });
 
 describe('PicturePairing', () => {
-  /** Pairs as they come: [frame seq, picture's first byte, late]. */
-  const pairing = (viewEvery: number) => {
-    const pairs: Array<[number, number, boolean]> = [];
-    return { p: new PicturePairing(viewEvery, (f, pic, late) => pairs.push([f.seq, pic[0], late])), pairs };
+  /** What the camera would do: [frame, picture's first byte] shown, pictures' first bytes discarded. */
+  const pairing = (pictureEvery: number) => {
+    const shown: Array<[string, number]> = [];
+    const discarded: number[] = [];
+    const p = new PicturePairing<string>(pictureEvery, { show: (f, pic) => shown.push([f, pic[0]]), discard: (pic) => discarded.push(pic[0]) });
+    return { p, shown, discarded };
   };
   const pic = (n: number) => Buffer.from([n]);
 
-  it('pairs every k-th frame with the next picture, whichever of the two comes first', () => {
-    const { p, pairs } = pairing(2);
-    const frames = [0, 1, 2, 3, 4, 5].map(frameNo);
-    p.picture(pic(10)); // frame 0's picture, before its frame
-    p.frame(frames[0]);
-    p.frame(frames[1]); // no picture due
-    p.frame(frames[2]); // its picture comes after it
-    expect(frames[2].pictureDue).toBe(true);
+  it('says which frames get a picture, and shows each picture once its frame was delivered, whichever came first', () => {
+    const { p, shown } = pairing(2);
+    expect([0, 1, 2, 3, 4, 5].map((n) => p.arrived(n))).toEqual([true, false, true, false, true, false]);
+    p.picture(pic(10)); // frame 0's picture, before frame 0 was sent on
+    expect(shown).toEqual([]);
+    p.delivered(0, 'f0');
+    p.delivered(1, 'f1'); // no picture due
+    p.delivered(2, 'f2'); // its picture comes after it
     p.picture(pic(12));
-    expect(frames[2].pictureDue).toBeUndefined();
-    p.frame(frames[3]);
-    p.frame(frames[4]);
-    p.frame(frames[5]);
-    p.picture(pic(14));
-    expect(pairs).toEqual([[0, 10, false], [2, 12, true], [4, 14, true]]);
-    expect(frames.map((f) => f.pictureDue)).toEqual([undefined, undefined, undefined, undefined, undefined, undefined]);
+    p.picture(pic(14)); // frame 4's: waits for frame 4, still held back (its time, flow control)
+    expect(shown).toEqual([['f0', 10], ['f2', 12]]);
+    p.delivered(4, 'f4');
+    expect(shown).toEqual([['f0', 10], ['f2', 12], ['f4', 14]]);
     expect(p.outOfStep).toBeUndefined();
+  });
+
+  it('discards the picture of a frame never sent on, before or after it comes, and every picture once the run is closed', () => {
+    const { p, shown, discarded } = pairing(1);
+    for (let n = 0; n < 4; n++) p.arrived(n);
+    p.picture(pic(0));
+    p.lost(0); // superseded after its picture came
+    p.lost(1); // superseded before
+    p.picture(pic(1));
+    p.picture(pic(2));
+    p.delivered(3, 'f3'); // its picture never comes before the run ends
+    p.close();
+    p.picture(pic(3));
+    expect(shown).toEqual([]);
+    expect(discarded).toEqual([0, 1, 2, 3]);
   });
 
   it('says when the two outputs no longer pair up', () => {
     const { p } = pairing(1);
-    for (let i = 0; i < 5; i++) p.frame(frameNo(i));
-    expect(p.outOfStep).toBe("ffmpeg's model inputs and full-size frames no longer pair up (5 frames waiting for a picture, 0 pictures waiting for a frame)");
-    const other = pairing(1).p;
+    for (let n = 0; n < 5; n++) p.arrived(n);
+    expect(p.outOfStep).toBe("ffmpeg's model inputs and full-size pictures no longer pair up (5 frames waiting for a picture, 0 pictures waiting for a frame)");
+    const other = pairing(2).p;
     for (let i = 0; i < 5; i++) other.picture(pic(i));
     expect(other.outOfStep).toMatch(/0 frames waiting for a picture, 5 pictures waiting for a frame/);
+    other.arrived(0);
+    expect(other.outOfStep).toBeUndefined();
   });
 
-  it('refuses a view interval below one', () => {
-    expect(() => new PicturePairing(0, () => undefined)).toThrow(/viewEvery to be an integer ≥ 1 but received 0/);
+  it('refuses a picture interval below one', () => {
+    expect(() => new PicturePairing(0, { show: () => undefined, discard: () => undefined })).toThrow(/pictureEvery to be an integer ≥ 1 but received 0/);
   });
 });
 
@@ -367,62 +428,173 @@ describe('FlowControl', () => {
     };
   };
 
-  it('sends one frame at a time, holds the newest behind it, and pauses the decoder until the consumer takes it', () => {
+  it('sends a frame per credit (one to start), holds the newest decoded without one, and pauses the decoder until the next', () => {
     const { log, outlet: o } = outlet();
     const flow = new FlowControl(true, o);
-    expect(flow.offer(frameNo(1))).toBe(true);
+    expect(flow.offer(frameNo(1))).toBe(true); // the first credit
     expect(flow.offer(frameNo(2))).toBe(false);
     expect(flow.offer(frameNo(3))).toBe(false); // replaces 2
-    expect(flow.taken()).toBe(true); // 3 goes, the decoder is read again
-    expect(flow.taken()).toBe(false); // nothing was held or paused
-    expect(flow.offer(frameNo(4))).toBe(true);
-    expect(log).toEqual(['send 1', 'pause', 'supersede 2', 'send 3', 'resume', 'send 4']);
+    expect(flow.grant()).toBe(true); // 3 goes on the credit, the decoder is read again
+    expect(flow.grant()).toBe(false); // nothing held or paused: the credit waits
+    expect(flow.offer(frameNo(4))).toBe(true); // …for 4
+    expect(flow.offer(frameNo(5))).toBe(false);
+    expect(log).toEqual(['send 1', 'pause', 'supersede 2', 'send 3', 'resume', 'send 4', 'pause']);
   });
 
-  it('forgets the held frame and the pause with a new decoder run', () => {
+  it('takes several credits at once, and a credit granted while a frame is being sent', () => {
     const { log, outlet: o } = outlet();
     const flow = new FlowControl(true, o);
     flow.offer(frameNo(1));
     flow.offer(frameNo(2));
-    flow.reset();
-    expect(flow.taken()).toBe(false);
-    expect(flow.offer(frameNo(3))).toBe(true);
-    expect(log).toEqual(['send 1', 'pause', 'send 3']);
+    expect(flow.grant(3)).toBe(true); // 2 goes, two credits left
+    expect([flow.offer(frameNo(3)), flow.offer(frameNo(4)), flow.offer(frameNo(5))]).toEqual([true, true, false]);
+    // A consumer that takes the frame and grants at once, inside the send.
+    const eager = new FlowControl(true, { ...o, send: (f) => { log.push(`eager ${f.seq}`); eager.grant(); } });
+    expect([1, 2, 3].map((seq) => eager.offer(frameNo(seq)))).toEqual([true, true, true]);
+    expect(log).toEqual(['send 1', 'pause', 'send 2', 'resume', 'send 3', 'send 4', 'pause', 'eager 1', 'eager 2', 'eager 3']);
   });
 
-  it('passes every frame straight on when off (live cameras)', () => {
+  it('starts a new decoder run with one credit, not paused, and gives back the frame it held', () => {
+    const { log, outlet: o } = outlet();
+    const flow = new FlowControl(true, o);
+    flow.offer(frameNo(1));
+    flow.offer(frameNo(2));
+    expect(flow.reset()?.seq).toBe(2);
+    expect(flow.reset()).toBeNull();
+    expect(flow.offer(frameNo(3))).toBe(true);
+    expect(flow.offer(frameNo(4))).toBe(false);
+    expect(log).toEqual(['send 1', 'pause', 'send 3', 'pause']);
+  });
+
+  it('refuses a credit count that is not a positive integer', () => {
+    const flow = new FlowControl(true, outlet().outlet);
+    for (const n of [0, -1, 1.5, NaN]) expect(() => flow.grant(n)).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+
+  it('passes every frame straight on when off (live cameras), whatever the credits', () => {
     const { log, outlet: o } = outlet();
     const flow = new FlowControl(false, o);
     expect([flow.offer(frameNo(1)), flow.offer(frameNo(2))]).toEqual([true, true]);
-    expect(flow.taken()).toBe(false);
+    expect(flow.grant()).toBe(false);
     expect(log).toEqual(['send 1', 'send 2']);
   });
 });
 
-describe('FrameReader', () => {
-  it('keeps the bytes that come before the decoded size, then cuts both channels into frames in place', () => {
-    const inputs: number[][] = [];
-    const views: number[][] = [];
-    const reader = new FrameReader(2, { input: (rgb) => inputs.push([...rgb]), view: (rgb) => views.push([...rgb]) });
-    /** What a channel does: each read fills at most the target it was given (the channel's scratch buffer when there is none). */
-    const read = (sink: typeof reader.out, bytes: number[]) => {
-      while (bytes.length > 0) {
-        const target = sink.target() ?? Buffer.alloc(64);
-        const n = Math.min(target.length, bytes.length);
-        target.set(bytes.splice(0, n));
-        sink.received(n, target);
-      }
+describe('TimeWait', () => {
+  afterEach(() => {
+    vi.useRealTimers();
+  });
+
+  /** Frames by index; `known` holds the indexes whose time was reported. */
+  const waiting = (waitMs = 20) => {
+    vi.useFakeTimers();
+    const known = new Set<number>();
+    const sent: number[] = [];
+    const wait = new TimeWait<{ n: number }>((n) => known.has(n), waitMs, (a) => sent.push(a.n));
+    const time = (n: number) => {
+      known.add(n);
+      wait.reported(n);
     };
+    return { wait, known, sent, time };
+  };
+
+  it('sends a frame at once when its time is known, else keeps it and those behind it until its time comes, in order', () => {
+    const { wait, known, sent, time } = waiting();
+    known.add(0);
+    wait.add({ n: 0 });
+    wait.add({ n: 1 }); // its time is late
+    known.add(2);
+    wait.add({ n: 2 }); // known, but behind frame 1
+    expect(sent).toEqual([0]);
+    time(1);
+    expect(sent).toEqual([0, 1, 2]);
+    expect(wait.size).toBe(0);
+  });
+
+  it('sends a frame on once a later frame\'s time came (ffmpeg reports in order: its own will not come)', () => {
+    const { wait, sent, time } = waiting();
+    wait.add({ n: 0 });
+    wait.add({ n: 1 });
+    wait.add({ n: 2 });
+    time(1);
+    expect(sent).toEqual([0, 1]);
+  });
+
+  it('waits no longer than waitMs for a frame, each from its own arrival', async () => {
+    const { wait, sent } = waiting(20);
+    wait.add({ n: 0 });
+    await vi.advanceTimersByTimeAsync(10);
+    wait.add({ n: 1 });
+    await vi.advanceTimersByTimeAsync(9);
+    expect(sent).toEqual([]);
+    await vi.advanceTimersByTimeAsync(1);
+    expect(sent).toEqual([0]);
+    await vi.advanceTimersByTimeAsync(10);
+    expect(sent).toEqual([0, 1]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+
+  it('keeps at most eight frames waiting: the oldest goes on first', () => {
+    const { wait, sent } = waiting();
+    for (let n = 0; n < 10; n++) wait.add({ n });
+    expect(sent).toEqual([0, 1]);
+    expect(wait.size).toBe(8);
+  });
+
+  it('sends every waiting frame on a flush, none on a clear (they come back to the caller)', () => {
+    const { wait, sent } = waiting();
+    wait.add({ n: 0 });
+    wait.add({ n: 1 });
+    wait.flush();
+    expect(sent).toEqual([0, 1]);
+    wait.add({ n: 2 });
+    expect(wait.clear()).toEqual([{ n: 2 }]);
+    expect(sent).toEqual([0, 1]);
+    expect(vi.getTimerCount()).toBe(0);
+  });
+});
+
+describe('FrameReader', () => {
+  /** What a channel does: each read fills at most the target it was given (the channel's scratch buffer when there is none). */
+  const read = (sink: FrameReader['out'], bytes: number[]) => {
+    while (bytes.length > 0) {
+      const target = sink.target() ?? Buffer.alloc(64);
+      const n = Math.min(target.length, bytes.length);
+      target.set(bytes.splice(0, n));
+      sink.received(n, target);
+    }
+  };
+
+  it('keeps the bytes that come before the decoded size, then cuts both channels into frames in place, inputs in leased buffers', () => {
+    const inputs: ModelInput[] = [];
+    const pictures: number[][] = [];
+    const reader = new FrameReader(2, { input: (input) => inputs.push(input), picture: (rgb) => pictures.push([...rgb]) });
     read(reader.out, [1, 2, 3]);
-    read(reader.view, [9, 9]);
+    read(reader.pictures, [9, 9]);
     expect(reader.out.target()).toBeNull();
-    reader.sized(3, { input: () => Buffer.alloc(2), view: () => Buffer.alloc(3) });
+    const leases: ModelInput[] = [];
+    reader.sized(3, { input: () => leases[leases.push(lease(Buffer.alloc(2))) - 1], picture: () => Buffer.alloc(3) });
     read(reader.out, [4]);
-    read(reader.view, [9, 8, 8, 8]);
-    expect(inputs).toEqual([[1, 2], [3, 4]]);
-    expect(views).toEqual([[9, 9, 9], [8, 8, 8]]);
+    read(reader.pictures, [9, 8, 8, 8]);
+    expect(inputs.map((i) => [...i.rgb])).toEqual([[1, 2], [3, 4]]);
+    expect(inputs).toEqual(leases);
+    expect(pictures).toEqual([[9, 9, 9], [8, 8, 8]]);
     read(reader.out, [5]);
     expect(reader.pendingBytes).toBe(1);
+  });
+
+  it('once closed, gives back the input it was filling and reads nothing more into frames', () => {
+    const inputs: ModelInput[] = [];
+    const released: Buffer[] = [];
+    const reader = new FrameReader(2, { input: (input) => inputs.push(input), picture: () => undefined });
+    const buffers: Buffer[] = [];
+    reader.sized(3, { input: () => lease(buffers[buffers.push(Buffer.alloc(2)) - 1], released), picture: () => Buffer.alloc(3) });
+    read(reader.out, [1, 2, 3]);
+    reader.close();
+    expect(released).toEqual([buffers[1]]);
+    read(reader.out, [4, 5, 6]);
+    expect(inputs).toHaveLength(1);
+    expect(buffers).toHaveLength(2);
   });
 });
 

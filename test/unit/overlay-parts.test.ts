@@ -5,11 +5,11 @@ import { staticKey } from '../../src/overlay/static-files.js';
 import sharp from 'sharp';
 import { cropRgb, thumbnailRegion } from '../../src/overlay/thumbnail.js';
 import { PreviewEncoder } from '../../src/overlay/preview.js';
-import { pictureNear } from '../../src/events/stage.js';
+import { PictureShelf } from '../../src/events/picture-shelf.js';
 import { silentLogger } from '../../src/log.js';
-import type { Frame } from '../../src/types.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 import { waitFor } from '../helpers/wait.js';
+import { makePicture } from '../helpers/pictures.js';
 
 describe('preview message layout', () => {
   it('round-trips the header and keeps the JPEG bytes', () => {
@@ -76,7 +76,9 @@ describe('PreviewEncoder rate', () => {
     const c = previews.counters;
     let offered = 0;
     const offer = (camera: string, seq: number) => {
-      previews.offer({ camera, seq, captureTs: Date.now(), width: 16, height: 12, rgb });
+      const picture = makePicture({ camera, seq, captureTs: Date.now(), width: 16, height: 12 }, rgb);
+      previews.offer(picture);
+      picture.release();
       offered++;
     };
     // Two seconds: camera a at 20 fps, b at 10 fps, c at 4 fps (slower than the rate).
@@ -126,32 +128,43 @@ describe('page geometry (web/geometry.js)', () => {
   });
 });
 
-describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', () => {
-  const at = (seq: number, withPicture: boolean): Frame => ({
-    camera: 'c', seq, captureTs: 1000 + seq * 100, width: 4, height: 2,
-    ...(withPicture ? { rgb: Buffer.alloc(4 * 2 * 3, seq) } : { input: { rgb: Buffer.alloc(3 * 3 * 3), width: 3, height: 3 } }),
+describe('pictures: shares held while kept, given back when done', () => {
+  const at = (seq: number) => makePicture({ camera: 'c', seq, captureTs: 1000 + seq * 100, width: 4, height: 2 }, Buffer.alloc(4 * 2 * 3, seq));
+
+  it('a thumbnail comes from the picture of the frame itself, else from the nearest one on the shelf', () => {
+    const shelf = new PictureShelf(3);
+    const made = [1, 4, 6, 7].map(at);
+    for (const p of made) {
+      shelf.put(p);
+      p.release(); // the camera's share; the shelf holds its own
+    }
+    expect(shelf.has('c', 1)).toBe(false); // pushed off: three per camera
+    expect(() => made[0].hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+    expect(shelf.near('c', 1400)?.seq).toBe(4);
+    expect(shelf.near('c', 1500)?.seq).toBe(4);
+    expect(shelf.near('c', 1100)?.seq).toBe(4);
+    expect(shelf.near('c', 1690)?.seq).toBe(7);
+    expect(shelf.near('other', 1100)).toBeUndefined();
+    shelf.clear('c');
+    for (const p of made.slice(1)) expect(() => p.hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 
-  it('a thumbnail comes from the frame itself when it has its picture, else from the nearest that has one', () => {
-    const ring = [at(1, true), at(2, false), at(3, false), at(4, true), at(5, false)];
-    expect(pictureNear(ring, ring[3].captureTs)?.seq).toBe(4);
-    expect(pictureNear(ring, ring[1].captureTs)?.seq).toBe(1);
-    expect(pictureNear(ring, ring[2].captureTs)?.seq).toBe(4);
-    expect(pictureNear(ring, ring[4].captureTs)?.seq).toBe(4);
-    expect(pictureNear([at(1, false), at(2, false)], 1100)).toBeUndefined();
-  });
-
-  it('the preview encodes and keeps only frames that have their picture', async () => {
+  it('the preview keeps the newest picture of each camera and gives the one before back', async () => {
     const sent: string[] = [];
     const previews = new PreviewEncoder({ width: 960, fps: 1000 }, () => true, (camera) => sent.push(camera), silentLogger());
-    previews.offer(at(1, false));
-    expect(previews.latest('c')).toBeNull();
-    previews.offer(at(2, true));
-    previews.offer(at(3, false));
+    const first = at(1);
+    previews.offer(first);
+    first.release();
+    const second = at(2);
+    previews.offer(second);
+    second.release();
     expect(previews.latest('c')?.seq).toBe(2);
+    expect(() => first.hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+    expect(second.hold()).toBe(second);
+    second.release();
     await waitFor('the preview', () => sent.length > 0, 5000, 10);
-    expect(sent).toEqual(['c']);
-    expect(previews.counters).toMatchObject({ encoded: 1, busy: 0, failed: 0 });
+    previews.close();
+    expect(() => second.hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
   });
 
   it('the preview encodes its own copy of the picture: the camera may reuse the buffer while sharp works', async () => {
@@ -159,8 +172,10 @@ describe('frames without their full-size picture (ingest.letterbox: ffmpeg)', ()
     const previews = new PreviewEncoder({ width: 960, fps: 1000 }, () => true, (_camera, message) => messages.push(message), silentLogger());
     const rgb = Buffer.alloc(64 * 48 * 3);
     for (let i = 0; i < rgb.length; i += 3) rgb[i] = 220; // red
-    previews.offer({ camera: 'c', seq: 1, captureTs: 1, width: 64, height: 48, rgb });
-    rgb.fill(0); // reused for the next picture at once
+    const picture = makePicture({ camera: 'c', seq: 1, captureTs: 1, width: 64, height: 48 }, rgb);
+    previews.offer(picture);
+    picture.release();
+    picture.rgb.fill(0); // what a camera reusing the buffer at once would do
     await waitFor('the preview', () => messages.length > 0, 5000, 10);
     const jpeg = decodePreview(messages[0] as Buffer).jpeg;
     const { data } = await sharp(jpeg).raw().toBuffer({ resolveWithObject: true });

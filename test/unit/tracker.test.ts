@@ -12,7 +12,7 @@ const base: TrackerOptions = { confirmHits: 3, confirmWindow: 5, maxMissed: 5, m
 
 function frame(i: number, detections: Detection[], camera = 'cam1'): InspectedFrame {
   return {
-    frame: { camera, seq: i, captureTs: T0 + i * DT, width: 1280, height: 720 },
+    frame: { camera, seq: i, captureTs: T0 + i * DT, width: 1280, height: 720, pictured: false },
     detections,
     inferredAt: T0 + i * DT + 30,
     inferMs: 20,
@@ -82,9 +82,8 @@ describe('Tracker', () => {
       const tracker = makeTracker();
       let events = 0;
       for (let i = 0; i < 20; i++) {
-        const f = frame(i, [det({ x: 10 + i * 60, y: 100, w: 40, h: 40 })]);
-        f.frame.captureTs = arrival(i);
-        if (withMedia) f.frame.mediaTs = i * DT;
+        const made = frame(i, [det({ x: 10 + i * 60, y: 100, w: 40, h: 40 })]);
+        const f = { ...made, frame: { ...made.frame, captureTs: arrival(i), ...(withMedia ? { mediaTs: i * DT } : {}) } };
         events += tracker.update(f).events.length;
       }
       return events;
