@@ -5,7 +5,6 @@
 # LINESIGHT_WITH_TRAINING=1 also installs what retraining the model needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-scripts/install-deps.sh
 
 packages=(
   mosquitto mosquitto-clients             # a real MQTT broker for the tests and the bench
@@ -20,17 +19,4 @@ if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
   packages+=(python3-torch python3-pil)   # only to retrain the defect model (npm run model:train)
 fi
 
-missing=()
-for p in "${packages[@]}"; do
-  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
-done
-if ((${#missing[@]} == 0)); then
-  echo "install-test-deps: all test Debian packages present"
-  exit 0
-fi
-
-sudo=""
-if [[ $(id -u) -ne 0 ]]; then sudo="sudo"; fi
-echo "install-test-deps: installing ${missing[*]}"
-$sudo apt-get update -q
-DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -q --no-install-recommends "${missing[@]}"
+exec scripts/install-deps.sh "${packages[@]}"

@@ -1,21 +1,11 @@
-import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../types.js';
-import type { AlertView, OverlaySource, TrackView, Unsubscribe } from './source.js';
+import type { OverlaySource } from './source.js';
 
-/** The parts of a running line the operator page reads; `src/app.ts` hands them over. */
-export interface LineParts {
-  site: string;
-  line: string;
-  model(): ModelInfo;
-  cameras(): CameraSnapshot[];
-  /** Full-size pictures as ingest emits them. */
-  onPicture(listener: (picture: Picture) => void): Unsubscribe;
-  onInspected(listener: (result: InspectedFrame, tracks: TrackView[]) => void): Unsubscribe;
-  onAlert(listener: (alert: AlertView, picture?: Picture) => void): Unsubscribe;
-  recentAlerts(limit: number): AlertView[];
+/** The parts of a running line the operator page reads; `src/app.ts` hands them over. Health is asked of the line when read. */
+export type LineParts = Omit<OverlaySource, 'health'> & {
   running(): boolean;
   mqttConnected(): boolean;
   outboxDepth(): number;
-}
+};
 
 /**
  * The overlay's view of the line: read-only, and nothing a stage could be
