@@ -2,7 +2,7 @@ import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
 import { errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
-import { classifyStderr, isFrameTimeLine, LineRing, parseDecodedSize, parseFrameTime, parseFrameTimeBase } from './ffmpeg-stderr.js';
+import { classifyStderr, isFrameTimeLine, StderrTail, parseDecodedSize, parseFrameTime, parseFrameTimeBase } from './ffmpeg-stderr.js';
 import { TETHERED_FFMPEG } from './ffmpeg-command.js';
 import { closeChannel, openFrameChannel, spawnOnChannels, type FrameChannel, type ReadSink } from './frame-channel.js';
 
@@ -52,7 +52,7 @@ const TETHER_NOTICE = 'ffmpeg-tethered: ';
 export class FfmpegRun {
   private child: ChildProcess | null = null;
   private channels: FrameChannel[] = [];
-  private readonly stderr = new LineRing(STDERR_KEPT);
+  private readonly stderr = new StderrTail(STDERR_KEPT);
   /** ms per unit of the frame-time filter's timestamps (NaN until ffmpeg says). */
   private frameTimeBase = NaN;
   private readonly abort = new AbortController();

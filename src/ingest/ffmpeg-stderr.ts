@@ -77,7 +77,7 @@ export function classifyStderr(lines: readonly string[]): StderrCause | undefine
 }
 
 /** Keeps the last `size` lines of a child's stderr. */
-export class LineRing {
+export class StderrTail {
   private readonly lines: string[] = [];
 
   constructor(private readonly size = 30) {}
