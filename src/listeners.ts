@@ -16,6 +16,11 @@ export class Listeners<A extends unknown[]> {
     };
   }
 
+  /** Listeners subscribed now. */
+  get size(): number {
+    return this.set.size;
+  }
+
   emit(...args: A): void {
     for (const fn of this.set) fn(...args);
   }

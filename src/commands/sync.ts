@@ -15,15 +15,11 @@ export async function cmdSync(args: string[]): Promise<number> {
   const log = createLogger({ level: config.log.level, destination: 2 });
   const store = openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log);
   const sync = createSync({ config: config.sync, site: config.site, line: config.line, store: store.statistics(), log, retentionDays: config.store.retention_days, version: VERSION });
-  // The retries wait on unref'd timers (they must never hold a running line open); here they are
-  // all there is, so this handle keeps the process alive until the run has settled.
-  const keepAlive = setInterval(() => undefined, 60_000);
   try {
     const result = await sync.runOnce();
     process.stdout.write(`${formatSyncResult(result, sync.status().destination)}\n`);
     return result.ok ? 0 : 1;
   } finally {
-    clearInterval(keepAlive);
     await sync.stop();
     store.close();
   }

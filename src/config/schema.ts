@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { cronProblem } from './cron.js';
+import { urlScheme } from './url.js';
 
 /*
  * The one schema for linesight's configuration. Every object is strict (an
@@ -26,14 +27,9 @@ const port = () =>
 const urlWith = (schemes: readonly string[], what: string) =>
   text(what).check((ctx) => {
     const expected = `expected a ${what} (${schemes.map((s) => `${s}//`).join(', ')})`;
-    let protocol: string;
-    try {
-      protocol = new URL(ctx.value).protocol;
-    } catch {
-      ctx.issues.push({ code: 'custom', message: expected, input: ctx.value });
-      return;
-    }
-    if (!schemes.includes(protocol)) ctx.issues.push({ code: 'custom', message: `${expected}, not ${protocol}//`, input: ctx.value });
+    const protocol = urlScheme(ctx.value);
+    if (protocol === undefined) ctx.issues.push({ code: 'custom', message: expected, input: ctx.value });
+    else if (!schemes.includes(protocol)) ctx.issues.push({ code: 'custom', message: `${expected}, not ${protocol}//`, input: ctx.value });
   });
 
 /** `sync.schedule` is compiled the way the upload's scheduler compiles it, so a bad one fails here, before anything opens. */

@@ -1,3 +1,4 @@
+import { urlScheme } from '../config/url.js';
 import { LinesightError, describeValue, errorMessage, isLinesightError } from '../errors.js';
 import { DAY_MS, minuteOf, systemClock, type Clock } from '../clock.js';
 import type { Batch } from './batch.js';
@@ -92,7 +93,11 @@ class CloudSync implements Sync {
   runOnce(): Promise<SyncResult> {
     if (this.running) return this.running;
     this.abort = new AbortController();
+    // The retries wait on unref'd timers (an idle schedule must never hold a process open); a run
+    // under way is work, so this handle keeps the process alive until it settles (`sync --now`).
+    const underWay = setInterval(() => undefined, 60_000);
     this.running = this.run(this.abort.signal).finally(() => {
+      clearInterval(underWay);
       this.running = undefined;
     });
     return this.running;
@@ -232,13 +237,8 @@ function asSyncError(err: unknown, signal: AbortSignal): LinesightError {
 }
 
 function checkUrl(url: string): string {
-  let parsed: URL | undefined;
-  try {
-    parsed = new URL(url);
-  } catch {
-    parsed = undefined;
-  }
-  if (!parsed || (parsed.protocol !== 'https:' && parsed.protocol !== 'http:')) {
+  const scheme = urlScheme(url);
+  if (scheme !== 'https:' && scheme !== 'http:') {
     throw new LinesightError('E_CONFIG', `sync.url: expected an https:// (or http://) URL of the upload endpoint but received ${describeValue(url)}`);
   }
   return url;

@@ -1,24 +1,7 @@
+import { Listeners } from '../../src/listeners.js';
 import type { AlertView, OverlaySource, TrackView, Unsubscribe } from '../../src/overlay/source.js';
 import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../../src/types.js';
 import { makePicture } from './pictures.js';
-
-type Listener<A extends unknown[]> = (...args: A) => void;
-
-function listeners<A extends unknown[]>() {
-  const set = new Set<Listener<A>>();
-  return {
-    add(fn: Listener<A>): Unsubscribe {
-      set.add(fn);
-      return () => set.delete(fn);
-    },
-    emit(...args: A) {
-      for (const fn of set) fn(...args);
-    },
-    get size() {
-      return set.size;
-    },
-  };
-}
 
 export const TEST_MODEL: ModelInfo = {
   path: 'squares-v8.onnx', name: 'squares', version: 'fixture-1', inputName: 'images', inputShape: ['batch', 3, 320, 320],
@@ -39,9 +22,9 @@ export class HandSource implements OverlaySource {
   outboxDepth = 0;
   alerts: AlertView[] = [];
   readonly snaps = new Map<string, CameraSnapshot>();
-  private readonly pictures = listeners<[Picture]>();
-  private readonly inspected = listeners<[InspectedFrame, TrackView[]]>();
-  private readonly alertL = listeners<[AlertView, Picture | undefined]>();
+  private readonly pictures = new Listeners<[Picture]>();
+  private readonly inspected = new Listeners<[InspectedFrame, TrackView[]]>();
+  private readonly alertL = new Listeners<[AlertView, Picture | undefined]>();
 
   constructor(cameraIds: string[]) {
     for (const id of cameraIds) {

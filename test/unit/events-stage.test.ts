@@ -45,19 +45,25 @@ function setup() {
 }
 
 const stages: EventsStage[] = [];
+
+/** A stage that has seen the square in frame 1 (with its picture) and frame 2 (without one): the next sighting confirms it. */
+function twoFramesSeen() {
+  const seen = setup();
+  stages.push(seen.stage);
+  const first = picture(1);
+  seen.stage.inspect(inspected(1, true));
+  seen.stage.picture(first);
+  first.release();
+  seen.stage.inspect(inspected(2, false));
+  return seen;
+}
 afterEach(() => {
   for (const s of stages.splice(0)) s.close();
 });
 
 describe('events stage', () => {
   it("stores an alert at once and shows it with its own frame's picture once that comes", () => {
-    const { stage, stored, alerts } = setup();
-    stages.push(stage);
-    const first = picture(1);
-    stage.inspect(inspected(1, true));
-    stage.picture(first);
-    first.release();
-    stage.inspect(inspected(2, false));
+    const { stage, stored, alerts } = twoFramesSeen();
     stage.inspect(inspected(3, true)); // confirms; its picture is still on its way
     expect(stored).toHaveLength(1);
     expect(stored[0].frame.ts).toBe(at(3));
@@ -69,13 +75,7 @@ describe('events stage', () => {
   });
 
   it('shows the alert with the nearest picture when its own never comes, after at most the wait', async () => {
-    const { stage, alerts } = setup();
-    stages.push(stage);
-    const first = picture(1);
-    stage.inspect(inspected(1, true));
-    stage.picture(first);
-    first.release();
-    stage.inspect(inspected(2, false));
+    const { stage, alerts } = twoFramesSeen();
     const started = Date.now();
     stage.inspect(inspected(3, true));
     expect(alerts).toHaveLength(0);
