@@ -12,6 +12,7 @@ packages=(
   python3-gi gir1.2-gst-rtsp-server-1.0   # GStreamer RTSP server used as a test camera
   gstreamer1.0-plugins-base gstreamer1.0-plugins-good gstreamer1.0-plugins-bad gstreamer1.0-libav
   chromium                                # headless browser for the overlay tests
+  faketime                                # wall-clock steps in the reliability tests
   python3-onnx python3-numpy              # regenerating the fixture models
   python3-opencv                          # the OpenCV-DNN peer in linesight bench --peer
 )

@@ -141,6 +141,8 @@ export const configSchema = z.strictObject({
     outbox_max_rows: positiveInt().default(100000).describe('Most unsent alerts kept; beyond it outbox_full_policy applies'),
     outbox_full_policy: z.enum(['drop_oldest', 'reject_new'], { error: 'expected "drop_oldest" or "reject_new"' }).default('drop_oldest')
       .describe('What happens to alerts when the outbox is full (always counted and reported)'),
+    min_free_mb: nonNegativeInt().default(256)
+      .describe('Free space the database\'s filesystem keeps: below it linesight prunes what is safe to prune (sent alerts past retention, uploaded statistics) and warns; 0 turns it off'),
   }).prefault({}).describe('Local database'),
   overlay: z.strictObject({
     host: text('host name or address').default('0.0.0.0').describe('Address the operator page listens on'),
@@ -149,6 +151,8 @@ export const configSchema = z.strictObject({
     preview_width: positiveInt().default(960).describe('Width of the JPEG previews sent to the page'),
     preview_fps: positive().default(8).describe('Preview frames per second per camera'),
     max_clients: positiveInt().default(16).describe('Most simultaneous page connections'),
+    allowed_origins: z.array(urlWith(['http:', 'https:'], 'page origin such as https://hmi.plant.local')).default([])
+      .describe('With a token set, pages served from these origins may open the socket too (besides the overlay\'s own); any other Origin is refused'),
   }).prefault({}).describe('Live operator page'),
   sync: z.strictObject({
     url: urlWith(['https:', 'http:'], 'HTTPS URL').optional().describe('Cloud endpoint for the nightly upload; none writes files to sync.dir'),

@@ -22,7 +22,7 @@ afterEach(async () => {
 });
 
 function config(over: Partial<OverlayConfig> = {}): OverlayConfig {
-  return { host: '127.0.0.1', port: 0, preview_width: 320, preview_fps: 5, max_clients: 4, ...over };
+  return { host: '127.0.0.1', port: 0, preview_width: 320, preview_fps: 5, max_clients: 4, allowed_origins: [], ...over };
 }
 
 async function start(source: HandSource, over: Partial<OverlayConfig> = {}, opts: OverlayOptions = {}): Promise<Overlay> {
