@@ -1,25 +1,51 @@
+import { performance } from 'node:perf_hooks';
+
 /**
- * Time as the statistics and the upload see it. Production uses the wall clock;
- * tests pass a clock they advance by hand, so a minute rollover or a 02:00 run
- * happens when the test says so, not when the machine does.
+ * The one source of time. Two readings, for two questions:
+ * - `now()` is the wall clock (ms since epoch): what goes into payloads, which
+ *   minute a frame counts in, when 02:00 is. NTP may step it either way.
+ * - `monotonic()` only ever moves forward at the pace of real time: every
+ *   duration (latency, timeouts, backoff, watchdog, rates) is a difference of two
+ *   of its readings, so a step of the wall clock never makes one negative.
+ * Timers run on monotonic time. Production uses `systemClock`; tests pass a
+ * clock they advance (and step) by hand.
  */
 export interface Clock {
-  /** ms since epoch */
+  /** Wall clock, ms since epoch. */
   now(): number;
-  setTimeout(fn: () => void, ms: number): unknown;
-  clearTimeout(handle: unknown): void;
+  /** ms since an arbitrary origin; never goes back, unaffected by wall-clock steps. */
+  monotonic(): number;
+  setTimeout(fn: () => void, ms: number): Timer;
+  clearTimeout(handle: Timer): void;
+  setInterval(fn: () => void, ms: number): Timer;
+  clearInterval(handle: Timer): void;
 }
+
+/** A timer handle; only the clock that made it can clear it. */
+export type Timer = unknown;
 
 export const systemClock: Clock = {
   now: () => Date.now(),
+  monotonic: () => performance.now(),
   setTimeout(fn, ms) {
-    const timer = setTimeout(fn, ms);
-    // A pending flush or a nightly run must never keep the process alive on its own.
-    timer.unref();
-    return timer;
+    // A pending timer must never keep the process alive on its own: what keeps
+    // a command alive while it waits says so explicitly (see keepAlive).
+    return setTimeout(fn, ms).unref();
   },
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
+  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout | undefined),
+  setInterval: (fn, ms) => setInterval(fn, ms).unref(),
+  clearInterval: (handle) => clearInterval(handle as NodeJS.Timeout | undefined),
 };
+
+/**
+ * Keeps the process alive until the returned function is called: for a
+ * command whose only pending work is a timer (a retry, a backoff wait), which
+ * Node would otherwise end as soon as the event loop looks idle.
+ */
+export function keepAlive(): () => void {
+  const handle = setInterval(() => undefined, 60_000);
+  return () => clearInterval(handle);
+}
 
 export const MINUTE_MS = 60_000;
 export const DAY_MS = 86_400_000;

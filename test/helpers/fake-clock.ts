@@ -1,33 +1,51 @@
-import type { Clock } from '../../src/clock.js';
+import type { Clock, Timer } from '../../src/clock.js';
 
-interface Timer {
+interface Pending {
   id: number;
+  /** Monotonic time it fires at. */
   at: number;
   fn: () => void;
+  /** Re-armed this many ms after it fires (an interval). */
+  every?: number;
 }
 
-/** A clock that moves only when the test says so; timers fire in time order as it passes them. */
+/**
+ * A clock that moves only when the test says so. `advance` moves real time
+ * (both readings; timers fire in time order on the way); `step` moves only the
+ * wall clock, the way NTP does, and fires nothing.
+ */
 export class FakeClock implements Clock {
-  private t: number;
+  private mono = 0;
+  private wallOffset: number;
   private seq = 0;
-  private timers: Timer[] = [];
+  private timers: Pending[] = [];
 
   constructor(start: number | string) {
-    this.t = typeof start === 'string' ? Date.parse(start) : start;
+    this.wallOffset = typeof start === 'string' ? Date.parse(start) : start;
   }
 
   now(): number {
-    return this.t;
+    return this.mono + this.wallOffset;
   }
 
-  setTimeout(fn: () => void, ms: number): unknown {
-    const timer = { id: ++this.seq, at: this.t + Math.max(0, ms), fn };
-    this.timers.push(timer);
-    return timer.id;
+  monotonic(): number {
+    return this.mono;
   }
 
-  clearTimeout(handle: unknown): void {
+  setTimeout(fn: () => void, ms: number): Timer {
+    return this.arm(fn, ms);
+  }
+
+  clearTimeout(handle: Timer): void {
     this.timers = this.timers.filter((t) => t.id !== handle);
+  }
+
+  setInterval(fn: () => void, ms: number): Timer {
+    return this.arm(fn, ms, Math.max(1, ms));
+  }
+
+  clearInterval(handle: Timer): void {
+    this.clearTimeout(handle);
   }
 
   /** Timers still armed. */
@@ -35,20 +53,33 @@ export class FakeClock implements Clock {
     return this.timers.length;
   }
 
-  /** Moves to `to` (ms or ISO time), firing every timer due on the way, each at its own time. */
+  /** Moves to wall time `to` (ms or ISO time), firing every timer due on the way, each at its own time. */
   advanceTo(to: number | string): void {
     const target = typeof to === 'string' ? Date.parse(to) : to;
-    for (;;) {
-      const due = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
-      if (!due) break;
-      this.timers = this.timers.filter((t) => t !== due);
-      this.t = Math.max(this.t, due.at);
-      due.fn();
-    }
-    this.t = Math.max(this.t, target);
+    this.advance(target - this.now());
   }
 
   advance(ms: number): void {
-    this.advanceTo(this.t + ms);
+    const target = this.mono + Math.max(0, ms);
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.mono = Math.max(this.mono, due.at);
+      if (due.every === undefined) this.timers = this.timers.filter((t) => t !== due);
+      else due.at += due.every;
+      due.fn();
+    }
+    this.mono = target;
+  }
+
+  /** The wall clock jumps by `ms` (negative: back), as an NTP step does; monotonic time and timers are untouched. */
+  step(ms: number): void {
+    this.wallOffset += ms;
+  }
+
+  private arm(fn: () => void, ms: number, every?: number): number {
+    const timer = { id: ++this.seq, at: this.mono + Math.max(0, ms), fn, every };
+    this.timers.push(timer);
+    return timer.id;
   }
 }

@@ -6,7 +6,7 @@ import { createInterface } from 'node:readline';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { openAggregateStore } from '../../src/store/aggregate-store.js';
-import type { Clock } from '../../src/clock.js';
+import { systemClock, type Clock } from '../../src/clock.js';
 import { idempotencyKey } from '../../src/sync/batch.js';
 import { createSync } from '../../src/sync/index.js';
 import { startIngestServer, type Fault, type IngestServer } from '../helpers/ingest-server.js';
@@ -47,12 +47,12 @@ function expectExactlyOnce(cloud: IngestServer, written: string[]): { minutes: n
 function recordingClock(at: number, waits: number[]): Clock {
   const started = Date.now();
   return {
+    ...systemClock,
     now: () => at + (Date.now() - started),
     setTimeout: (fn, ms) => {
       waits.push(ms);
       return setTimeout(fn, Math.min(ms, 25));
     },
-    clearTimeout: (h) => clearTimeout(h as NodeJS.Timeout),
   };
 }
 

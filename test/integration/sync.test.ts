@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { systemClock } from '../../src/clock.js';
 import type { SyncConfig } from '../../src/config/schema.js';
 import { isLinesightError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
@@ -66,11 +67,7 @@ function sync(store: AggregateStore, config: Partial<SyncConfig>, extra: Partial
 /** A fixed "now" that still lets real timers run (for retries). */
 function clockAt(now: number) {
   const started = Date.now();
-  return {
-    now: () => now + (Date.now() - started),
-    setTimeout: (fn: () => void, ms: number) => setTimeout(fn, ms),
-    clearTimeout: (h: unknown) => clearTimeout(h as NodeJS.Timeout),
-  };
+  return { ...systemClock, now: () => now + (Date.now() - started) };
 }
 
 /**
