@@ -1,3 +1,5 @@
+import { Registry } from 'prom-client';
+import type { Clock } from './clock.js';
 import type { CameraConfig, Config } from './config/schema.js';
 import { CoverageLedger } from './coverage.js';
 import { errorMessage } from './errors.js';
@@ -19,9 +21,9 @@ import { LETTERBOX_PAD } from './preprocess/letterbox.js';
 import { startPublisher, type Publisher } from './publish/index.js';
 import type { AggregateStore } from './store/aggregate-store.js';
 import { MinuteAggregator } from './store/aggregator.js';
-import { openStore, type Store } from './store/index.js';
+import { openStore, registerStoreMetrics, type Store } from './store/index.js';
 import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
-import type { CameraSnapshot, InspectedFrame, Picture } from './types.js';
+import type { CameraSnapshot, DefectEvent, InspectedFrame, Picture } from './types.js';
 import { VERSION } from './version.js';
 
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
@@ -68,6 +70,8 @@ export interface LineOptions {
   publisherTuning?: Parameters<typeof startPublisher>[0]['tuning'];
   /** Start the operator page (default true). */
   overlay?: boolean;
+  /** The clock of the statistics and the disk watch (tests move its wall clock). Default: the system clock. */
+  clock?: Clock;
 }
 
 function openDetector(config: Config, log: Logger): Promise<Detector> {
@@ -88,7 +92,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const store = await closers.open('store', () =>
     openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log), (s) => s.close());
   const stats = store.statistics();
-  const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log }), (a) => a.close());
+  const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log, clock: options.clock }), (a) => a.close());
   const sync = await closers.open('upload', () => createSync({
     config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION,
   }), (s) => s.stop());
@@ -103,13 +107,16 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     tuning: options.publisherTuning,
     nodeExtra: () => ({ sync: syncStatusPayload(sync.status()) }),
     onDelivered: (camera, latencyMs) => aggregator.onPublished(camera, latencyMs),
+    storeHealth: () => store.health(),
   }), (p) => p.stop());
+  const registry = watchStore(config, store, publisher, options.clock);
   // The last camera counters of the run become its last minute of statistics.
   closers.add('statistics snapshot', () => aggregator.onSnapshots(snapshots(), detector.info.provider));
 
   const coverage = new CoverageLedger();
   const events = new EventsStage(config, {
     record: (event) => store.recordEvent(event, model),
+    unstored: (event) => publishUnstored(store, publisher, event, model),
     stored: () => publisher.kick(),
     counted: (result, confirmed) => aggregator.onInspected(result, confirmed),
   }, log);
@@ -143,7 +150,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     running: () => stopped === null, mqttConnected: () => publisher.connected, outboxDepth: () => store.depth(),
   });
   const overlay = options.overlay === false ? undefined
-    : await closers.open('overlay', () => startOverlay(config.overlay, view, log), (o) => o.close());
+    : await closers.open('overlay', () => startOverlay(config.overlay, view, log, { metricsRegistry: registry }), (o) => o.close());
 
   return {
     config, detector, store, publisher, stats, sync, overlay, coverage,
@@ -154,6 +161,26 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     reconfigureCameras: (next) => set.reconfigure(next),
     stop: () => (stopped ??= closers.closeAll()),
   };
+}
+
+/**
+ * The store's side of a full disk: the free-space watch (pruning below
+ * store.min_free_mb), the node status republished on each change of the
+ * store's health, and its metrics on the registry the overlay serves.
+ */
+function watchStore(config: Config, store: Store, publisher: Publisher, clock: Clock | undefined): Registry {
+  store.watchDisk({ minFreeMb: config.store.min_free_mb, clock }); // stopped by store.close()
+  store.onHealthChange(() => publisher.publishNodeStatus());
+  const registry = new Registry();
+  registerStoreMetrics(registry, { health: () => store.health(), unstoredDropped: () => publisher.unstored.dropped });
+  return registry;
+}
+
+/** An alert the store could not commit still reaches the broker, with a seq continued in memory. */
+function publishUnstored(store: Store, publisher: Publisher, event: DefectEvent, model: { name: string; version: string }): { seq: number } {
+  const seq = store.allocateUnstored(event.camera);
+  publisher.publishUnstored({ event, seq, model });
+  return { seq };
 }
 
 interface CameraWiring {

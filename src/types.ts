@@ -29,18 +29,24 @@ export interface Frame {
   readonly camera: string;
   /** Per camera, counts every frame received since the process started (survives ffmpeg restarts). */
   readonly seq: number;
-  /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. */
+  /** Capture time: wall clock (ms since epoch) when the frame's first byte arrived from ffmpeg. What payloads say. */
   readonly captureTs: number;
   /**
+   * The same moment on the monotonic clock (`Clock.monotonic`, ms): every
+   * duration from capture (inspection latency, delivery latency) is measured
+   * from it, so a step of the wall clock never bends one.
+   */
+  readonly captureMono: number;
+  /**
    * The frame's place in the stream, by the stream's own timestamps (ms, on the
-   * wall-clock epoch: a decoder run is anchored at its first frame's capture
-   * time, and never goes back across restarts). The tracker's clock: arrival
+   * monotonic clock's timeline: a decoder run is anchored at its first frame's
+   * arrival, and never goes back across restarts). The tracker's clock: arrival
    * times say when the CPU or the network let a frame through (for a file
    * replayed as fast as possible, when the model had room), not when it was
    * filmed. Set by the camera's `FrameClock` before the frame is emitted (from
-   * ffmpeg's report of its timestamp, or an estimate from the wall clock when
-   * the report is late); absent on frames made elsewhere (tests, evaluation),
-   * whose captureTs stands in.
+   * ffmpeg's report of its timestamp, or an estimate from the monotonic clock
+   * when the report is late); absent on frames made elsewhere (tests,
+   * evaluation), whose captureTs stands in.
    */
   readonly mediaTs?: number;
   /** Source resolution: the size of the frame's `Picture`, and of the frame boxes are given in. */
@@ -100,6 +106,8 @@ export interface InspectedFrame {
   detections: Detection[];
   /** Wall clock (ms) when the detections were ready. */
   inferredAt: number;
+  /** Capture → detections ready, ms, on the monotonic clock (never negative). */
+  latencyMs: number;
   /** Time this frame's batch spent in the detector, ms: waiting for a session, the session call. */
   inferMs: number;
   /** Number of frames in that session call. */

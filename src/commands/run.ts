@@ -8,6 +8,7 @@ import { createNotifier, type Notifier } from '../ops/sd-notify.js';
 import { LineSupervisor } from '../ops/supervisor.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_CONFIG } from './defaults.js';
+import { systemClock } from '../clock.js';
 
 /** Longest clean shutdown before the process exits anyway (unsent alerts stay in the outbox). */
 const SHUTDOWN_LIMIT_MS = 15_000;
@@ -32,11 +33,10 @@ function untilSignalled(supervisor: LineSupervisor<Line>, notify: Notifier, log:
       log.info({ stage: 'app', signal }, 'shutting down');
       notify.stopping('stopping');
       notify.stop();
-      const force = setTimeout(() => {
+      systemClock.setTimeout(() => {
         log.error({ stage: 'app' }, `shutdown took longer than ${SHUTDOWN_LIMIT_MS / 1000} s; exiting (unsent alerts stay in the outbox)`);
         process.exit(1);
       }, SHUTDOWN_LIMIT_MS);
-      force.unref();
       supervisor.stop().then(() => resolve(0), (err: unknown) => {
         log.error({ stage: 'app', err: errorMessage(err) }, 'the line did not stop cleanly');
         resolve(1);
@@ -77,8 +77,7 @@ export async function cmdRun(args: string[]): Promise<number> {
   notify.ready(statusText(supervisor.line));
   // WATCHDOG=1 only while frames are being inspected (or no camera is online), so a hung inference loop gets restarted.
   notify.startWatchdog(createProgressCheck(() => supervisor.line?.cameras() ?? [], Math.max(20_000, config.ingest.stall_timeout * 1000)));
-  const statusTimer = setInterval(() => notify.status(statusText(supervisor.line)), STATUS_EVERY_MS);
-  statusTimer.unref();
+  const statusTimer = systemClock.setInterval(() => notify.status(statusText(supervisor.line)), STATUS_EVERY_MS);
   log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: supervisor.line?.detector.info.provider, version: VERSION },
     'linesight running');
   process.on('SIGHUP', () => {
@@ -86,7 +85,7 @@ export async function cmdRun(args: string[]): Promise<number> {
     void supervisor.reload();
   });
   const code = await untilSignalled(supervisor, notify, log);
-  clearInterval(statusTimer);
+  systemClock.clearInterval(statusTimer);
   log.info({ stage: 'app' }, 'stopped');
   await notify.idle();
   log.flush();

@@ -6,13 +6,23 @@ import type { DefectEvent, FrameMeta, InspectedFrame, Picture } from '../types.j
 import { PictureShelf } from './picture-shelf.js';
 import { Tracker, type TrackView } from './tracker.js';
 
-/** A confirmed defect once stored: the event and its per-camera sequence number. */
-export type StoredEvent = DefectEvent & { seq: number };
+/**
+ * A confirmed defect once stored: the event and its per-camera sequence
+ * number. `stored: false` marks one whose commit failed (a full or failing
+ * disk) and that went to the broker from memory.
+ */
+export type StoredEvent = DefectEvent & { seq: number; stored?: false };
 
 /** Where the events stage hands its results on (the store, the publisher, the statistics). */
 export interface EventSinks {
   /** Writes the event to the outbox in one transaction with its `seq`; throws when the store refuses. */
   record(event: DefectEvent): { seq: number; outcome: string };
+  /**
+   * `record` threw: hand the event to the broker without the store. Returns
+   * its seq, or undefined when it cannot go out either. Without this sink such
+   * an event is lost (and logged at error).
+   */
+  unstored?(event: DefectEvent, err: unknown): { seq: number } | undefined;
   /** Alerts are waiting in the outbox. */
   stored(): void;
   /** Every inspected frame with the events it confirmed, for the per-minute statistics. */
@@ -128,12 +138,14 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
 
   private store(event: DefectEvent): void {
     let stored: { seq: number; outcome: string };
+    let unstored = false;
     try {
       stored = this.sinks.record(event);
     } catch (err) {
-      // The store refusing a write is the one failure that can lose an alert: shout.
-      this.log.error({ camera: event.camera, code: 'E_STORE', err: errorMessage(err), event }, 'could not store an alert');
-      return;
+      const fallback = this.sendUnstored(event, err);
+      if (!fallback) return;
+      stored = { seq: fallback.seq, outcome: 'unstored' };
+      unstored = true;
     }
     this.log.info({
       camera: event.camera, seq: stored.seq, class: event.className, confidence: Number(event.confidence.toFixed(3)),
@@ -141,7 +153,30 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     }, `defect ${event.className} on ${event.camera}`);
     const own = this.recent.get(event.camera)?.find((f) => f.captureTs === event.frame.ts);
     const awaiting = own?.pictured && !this.shelf.has(own.camera, own.seq) ? own : undefined;
-    this.outgoing.push({ alert: { ...event, seq: stored.seq }, awaiting, deadline: Date.now() + PICTURE_WAIT_MS });
+    const alert: StoredEvent = unstored ? { ...event, seq: stored.seq, stored: false } : { ...event, seq: stored.seq };
+    this.outgoing.push({ alert, awaiting, deadline: Date.now() + PICTURE_WAIT_MS });
+  }
+
+  /**
+   * The store refused the alert. The store reports its own state once (full,
+   * failing); this only decides the alert's fate, and logs at error only when
+   * it is lost.
+   */
+  private sendUnstored(event: DefectEvent, err: unknown): { seq: number } | undefined {
+    let fallback: { seq: number } | undefined;
+    let why = errorMessage(err);
+    try {
+      fallback = this.sinks.unstored?.(event, err);
+    } catch (fallbackErr) {
+      why = `${why}; and publishing it unstored failed: ${errorMessage(fallbackErr)}`;
+    }
+    if (fallback) {
+      this.log.debug({ camera: event.camera, code: 'E_STORE', err: errorMessage(err), id: event.id }, 'alert not stored; published from memory');
+      return fallback;
+    }
+    // The one path that loses an alert: shout.
+    this.log.error({ camera: event.camera, code: 'E_STORE', err: why, event }, 'could not store an alert; it is lost');
+    return undefined;
   }
 
   /** Emits the alerts at the head of the line whose picture is there, or whose wait is over (`now`), or of `camera`. */

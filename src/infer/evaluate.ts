@@ -214,7 +214,7 @@ export async function readLabels(dir: string): Promise<DatasetLabels> {
 /** One image as a letterboxing camera would hand it on: its model input at the detector's size. */
 async function readFrame(dir: string, file: string, seq: number, size: { width: number; height: number }): Promise<Frame> {
   const picture = await letterboxPicture(['-i', join(dir, file)], size);
-  return { camera: 'eval', seq, captureTs: Date.now(), width: picture.width, height: picture.height, input: ownInput(picture.input, size.width, size.height), pictured: false };
+  return { camera: 'eval', seq, captureTs: Date.now(), captureMono: performance.now(), width: picture.width, height: picture.height, input: ownInput(picture.input, size.width, size.height), pictured: false };
 }
 
 export interface EvaluateOptions {

@@ -1,4 +1,5 @@
 import { EventEmitter } from 'node:events';
+import { systemClock, type Clock } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DropReason, Frame, InspectedFrame } from '../types.js';
@@ -17,6 +18,8 @@ export interface SchedulerOptions {
    * emitted in the order the batches were taken either way.
    */
   sessions?: number;
+  /** Time for the batch wait and the latencies. Default: the system's. */
+  clock?: Clock;
 }
 
 interface Slot {
@@ -51,17 +54,19 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   /** Settles when the last batch taken has emitted its results: the next one emits after it. */
   private emitted: Promise<void> = Promise.resolve();
   readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
+  private readonly clock: Clock;
 
   /** Counts what becomes of every frame offered (inspected, or dropped and why) in the line's ledger. */
   constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly coverage: CoverageLedger, private readonly log: Logger) {
     super();
+    this.clock = options.clock ?? systemClock;
   }
 
   /** Hands over a camera's newest frame; returns false when it replaced (dropped) an older one. */
   offer(frame: Frame): boolean {
     const previous = this.slots.get(frame.camera);
     this.slots.set(frame.camera, { frame });
-    this.lastOffer.set(frame.camera, Date.now());
+    this.lastOffer.set(frame.camera, this.clock.monotonic());
     if (previous) this.drop(previous.frame, 'superseded');
     this.signal();
     return previous === undefined;
@@ -103,12 +108,12 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
 
   private waitForFrames(timeoutMs?: number): Promise<void> {
     return new Promise((resolve) => {
-      const timer = timeoutMs === undefined ? null : setTimeout(() => {
+      const timer = timeoutMs === undefined ? null : this.clock.setTimeout(() => {
         this.wake = null;
         resolve();
       }, timeoutMs);
       this.wake = () => {
-        if (timer) clearTimeout(timer);
+        if (timer) this.clock.clearTimeout(timer);
         resolve();
       };
     });
@@ -129,7 +134,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
         continue;
       }
       // With a session free while another works, frames keep coming: take what is there.
-      if (this.busy.size === 0) await this.gather(Math.min(this.options.batchMax, Math.max(1, Math.ceil(this.activeCameras(Date.now()) / sessions))));
+      if (this.busy.size === 0) await this.gather(Math.min(this.options.batchMax, Math.max(1, Math.ceil(this.activeCameras(this.clock.monotonic()) / sessions))));
       const batch = this.take(this.options.batchMax);
       if (batch.length === 0) continue;
       const inspecting = this.inspect(batch).finally(() => this.busy.delete(inspecting));
@@ -140,15 +145,15 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
 
   /** Waits up to `batchWaitMs` for `want` cameras' frames. */
   private async gather(want: number): Promise<void> {
-    const deadline = Date.now() + this.options.batchWaitMs;
-    while (this.running && this.slots.size < want && Date.now() < deadline) {
-      await this.waitForFrames(Math.max(0, deadline - Date.now()));
+    const deadline = this.clock.monotonic() + this.options.batchWaitMs;
+    while (this.running && this.slots.size < want && this.clock.monotonic() < deadline) {
+      await this.waitForFrames(Math.max(0, deadline - this.clock.monotonic()));
     }
   }
 
   /** The oldest waiting frames first, so no camera starves when there are more cameras than batch places. */
   private take(max: number): Slot[] {
-    const all = [...this.slots.values()].sort((a, b) => a.frame.captureTs - b.frame.captureTs).slice(0, max);
+    const all = [...this.slots.values()].sort((a, b) => a.frame.captureMono - b.frame.captureMono).slice(0, max);
     for (const s of all) {
       this.slots.delete(s.frame.camera);
       this.emit('taken', s.frame.camera);
@@ -169,7 +174,7 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
 
   /** Runs the batch, then waits for the batch taken before it to emit, so each camera's results stay in order. */
   private async inspectInTurn(batch: Slot[], previous: Promise<void>): Promise<void> {
-    const started = performance.now();
+    const started = this.clock.monotonic();
     let results;
     try {
       results = await this.detector.detect(batch.map((s) => s.frame));
@@ -185,8 +190,9 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       for (const s of batch) this.coverage.dropped(s.frame.camera, 'inference_error');
       return;
     }
-    const inferredAt = Date.now();
-    const inferMs = performance.now() - started;
+    const inferredAt = this.clock.now();
+    const done = this.clock.monotonic();
+    const inferMs = done - started;
     for (const s of batch) s.frame.input.release();
     await previous;
     this.lastError = '';
@@ -197,7 +203,8 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
     batch.forEach((s, i) => {
       this.coverage.inspected(s.frame.camera);
       const { input: _input, ...meta } = s.frame;
-      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, inferMs, batchSize: batch.length });
+      const latencyMs = Math.max(0, done - s.frame.captureMono);
+      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, latencyMs, inferMs, batchSize: batch.length });
     });
   }
 }

@@ -1,4 +1,5 @@
 import type { Worker } from 'node:worker_threads';
+import type { Clock } from '../clock.js';
 import { errorMessage, LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import { fromWireError, type RunOutput, type RunRequest, type WorkerInit, type WorkerReply } from './worker-protocol.js';
@@ -19,6 +20,8 @@ export interface QueuedCall {
 
 export interface LaneHooks {
   log: Logger;
+  /** Time for the restart backoff. */
+  clock: Clock;
   /** The lane took a worker, lost one, or finished a call: the pool may hand out the next call. */
   changed(): void;
   /** Why the lane has no worker, for the error of calls that find none running. */
@@ -37,7 +40,7 @@ export interface LaneHooks {
 export class SessionLane {
   private worker: Worker | null = null;
   private opening: Promise<void> | null = null;
-  /** A failed (re)start is not retried before this time (ms epoch). */
+  /** A failed (re)start is not retried before this time (monotonic ms). */
   private retryAt = 0;
   /** When this lane's worker last died (ms epoch; 0: never). */
   private diedAt = 0;
@@ -84,7 +87,7 @@ export class SessionLane {
 
   /** Starts a worker if the lane has none and its backoff is over. */
   reviveIfDue(): void {
-    if (!this.closing && this.down && Date.now() >= this.retryAt) void this.open();
+    if (!this.closing && this.down && this.hooks.clock.monotonic() >= this.retryAt) void this.open();
   }
 
   /** Runs `call` on this lane's worker; only when `idle`. */
@@ -123,8 +126,8 @@ export class SessionLane {
 
   private onStartFailure(reason: string): void {
     this.hooks.failed(reason);
-    this.retryAt = Date.now() + RESTART_BACKOFF_MS;
-    setTimeout(() => this.hooks.changed(), RESTART_BACKOFF_MS).unref();
+    this.retryAt = this.hooks.clock.monotonic() + RESTART_BACKOFF_MS;
+    this.hooks.clock.setTimeout(() => this.hooks.changed(), RESTART_BACKOFF_MS);
     this.hooks.log.error({ stage: 'infer', code: 'E_MODEL_LOAD', err: reason, retry_ms: RESTART_BACKOFF_MS },
       'an inference worker failed to open; the others carry on and it is tried again');
   }
@@ -137,7 +140,7 @@ export class SessionLane {
     if (this.closing) return;
     const inFlight = this.call ? 1 : 0;
     this.settle(null, new LinesightError('E_MODEL_LOAD', `the inference worker ${why} during the call`));
-    const now = Date.now();
+    const now = this.hooks.clock.monotonic();
     const again = this.diedAt > 0 && now - this.diedAt < REPEATED_DEATH_MS;
     this.diedAt = now;
     if (again) this.reopenLater(why, inFlight, now);
@@ -152,8 +155,8 @@ export class SessionLane {
     this.hooks.log.error({ stage: 'infer', code: 'E_MODEL_LOAD', inFlight, retry_ms: RESTART_BACKOFF_MS },
       `an inference worker ${why}, the second time within ${REPEATED_DEATH_MS / 1000} s in this lane; its call fails and a new one opens in ${RESTART_BACKOFF_MS / 1000} s`);
     this.retryAt = now + RESTART_BACKOFF_MS;
-    setTimeout(() => {
+    this.hooks.clock.setTimeout(() => {
       if (!this.closing && this.down) void this.open();
-    }, RESTART_BACKOFF_MS).unref();
+    }, RESTART_BACKOFF_MS);
   }
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock } from '../clock.js';
 import type { Worker } from 'node:worker_threads';
 import { LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
@@ -12,6 +13,8 @@ export interface PoolShape {
   sessions: number;
   /** See InferenceBackend.maxCallFrames. */
   maxCallFrames?: number;
+  /** Time for the lanes' restart backoff. Default: the system's. */
+  clock?: Clock;
 }
 
 /**
@@ -40,6 +43,7 @@ export class WorkerPool implements InferenceBackend {
     if (shape.maxCallFrames !== undefined) this.maxCallFrames = shape.maxCallFrames;
     const hooks = {
       log,
+      clock: shape.clock ?? systemClock,
       changed: () => this.dispatch(),
       failed: (reason: string) => {
         this.lastFailure = reason;

@@ -3,6 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { Worker } from 'node:worker_threads';
 import { errorMessage, LinesightError } from '../errors.js';
 import { fromWireError, type Opened, type WorkerInit, type WorkerReply } from './worker-protocol.js';
+import { keepAlive, systemClock, type Clock } from '../clock.js';
 
 /**
  * The compiled worker next to this module; when linesight runs from its
@@ -56,10 +57,13 @@ export function startSessionWorker(init: WorkerInit): Promise<StartedWorker> {
 }
 
 /** Asks a worker to release its session and exit; terminates it if it has not after 2 s. */
-export async function stopWorker(worker: Worker): Promise<void> {
+export async function stopWorker(worker: Worker, clock: Clock = systemClock): Promise<void> {
   const exited = new Promise<void>((resolve) => worker.once('exit', () => resolve()));
   worker.postMessage({ release: true });
-  const timer = setTimeout(() => void worker.terminate(), 2000);
+  // The worker is unref'd and the timer too: this wait is work, so it keeps the process alive itself.
+  const release = keepAlive();
+  const timer = clock.setTimeout(() => void worker.terminate(), 2000);
   await exited;
-  clearTimeout(timer);
+  clock.clearTimeout(timer);
+  release();
 }

@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { Backoff } from '../backoff.js';
 import type { Logger } from '../log.js';
 import type { CameraError, CameraState } from '../types.js';
@@ -40,15 +41,20 @@ export interface SupervisedDecoder {
 export class CameraSupervisor {
   private current: CameraState = 'stopped';
   private readonly backoff: Backoff;
-  private stallTimer: NodeJS.Timeout | null = null;
-  private retryTimer: NodeJS.Timeout | null = null;
+  private stallTimer: Timer | null = null;
+  private retryTimer: Timer | null = null;
   private onlineSince = 0;
   private stopping = false;
   private lastLoggedFailure = '';
   private failures = 0;
   private lastFailure?: CameraError;
 
-  constructor(private readonly times: SupervisorTimes, private readonly decoder: SupervisedDecoder, private readonly log: Logger) {
+  constructor(
+    private readonly times: SupervisorTimes,
+    private readonly decoder: SupervisedDecoder,
+    private readonly log: Logger,
+    private readonly clock: Clock = systemClock,
+  ) {
     this.backoff = new Backoff(times.backoffInitialMs, times.backoffMaxMs);
   }
 
@@ -83,7 +89,7 @@ export class CameraSupervisor {
   frameArrived(size: { width?: number; height?: number }): void {
     if (this.current !== 'online') {
       const recovered = this.current === 'reconnecting';
-      this.onlineSince = Date.now();
+      this.onlineSince = this.clock.monotonic();
       this.setState('online');
       if (recovered) this.log.info({ restarts: this.failures, ...size }, 'camera recovered');
       else this.log.info(size, 'camera online');
@@ -94,17 +100,17 @@ export class CameraSupervisor {
 
   /** The decoder is held back on purpose (flow control waits for the model): no stall to watch for. */
   hold(): void {
-    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.stallTimer) this.clock.clearTimeout(this.stallTimer);
     this.stallTimer = null;
   }
 
   /** (Re)arms the watchdog: the first frame within `startMs` while starting, the next within `stallMs` once online. */
   watch(): void {
     if (this.stopping || this.current === 'stopped') return;
-    if (this.stallTimer) clearTimeout(this.stallTimer);
+    if (this.stallTimer) this.clock.clearTimeout(this.stallTimer);
     const starting = this.current !== 'online';
     const ms = starting ? this.times.startMs : this.times.stallMs;
-    this.stallTimer = setTimeout(() => {
+    this.stallTimer = this.clock.setTimeout(() => {
       this.fail({
         code: 'E_CAMERA_STALL',
         message: starting
@@ -112,22 +118,21 @@ export class CameraSupervisor {
           : `no frame for ${ms / 1000} s (stall_timeout); restarting the camera`,
       });
     }, ms);
-    this.stallTimer.unref();
   }
 
   /** The decoder failed: halt it and launch another after the backoff. */
   fail(failure: Failure, level: 'warn' | 'info' = 'warn'): void {
     if (this.stopping || this.current === 'stopped') return;
     this.clearTimers();
-    if (this.current === 'online' && Date.now() - this.onlineSince >= this.times.stableMs) this.backoff.reset();
+    if (this.current === 'online' && this.clock.monotonic() - this.onlineSince >= this.times.stableMs) this.backoff.reset();
     this.failures++;
-    this.lastFailure = { code: failure.code, message: failure.message, at: Date.now() };
+    this.lastFailure = { code: failure.code, message: failure.message, at: this.clock.now() };
     const delay = Math.max(MIN_RETRY_MS, this.backoff.next());
     this.logFailure(failure, delay, level);
     this.setState('reconnecting');
     void this.decoder.halt().then(() => {
       if (this.stopping) return;
-      this.retryTimer = setTimeout(() => {
+      this.retryTimer = this.clock.setTimeout(() => {
         this.retryTimer = null;
         if (!this.stopping) this.launch();
       }, delay);
@@ -158,8 +163,8 @@ export class CameraSupervisor {
   }
 
   private clearTimers(): void {
-    if (this.stallTimer) clearTimeout(this.stallTimer);
-    if (this.retryTimer) clearTimeout(this.retryTimer);
+    if (this.stallTimer) this.clock.clearTimeout(this.stallTimer);
+    if (this.retryTimer) this.clock.clearTimeout(this.retryTimer);
     this.stallTimer = null;
     this.retryTimer = null;
   }

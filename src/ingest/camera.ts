@@ -1,5 +1,6 @@
 import { EventEmitter } from 'node:events';
 import type { CameraConfig, DecoderScheduling, IngestConfig } from '../config/schema.js';
+import { systemClock, type Clock } from '../clock.js';
 import { CoverageLedger } from '../coverage.js';
 import type { Logger } from '../log.js';
 import type { CameraSnapshot, Frame, ModelInput } from '../types.js';
@@ -59,6 +60,8 @@ export interface CameraOptions {
    * Default: a ledger of the camera's own.
    */
   coverage?: CoverageLedger;
+  /** Time for the camera's timers, its rate and its frames' capture times. Default: the system's. */
+  clock?: Clock;
 }
 
 /** A model input that came, waiting (briefly) for ffmpeg's report of its time before it becomes a frame. */
@@ -66,7 +69,9 @@ interface Arrival {
   /** Its index in the run. */
   n: number;
   input: ModelInput;
+  /** Wall-clock and monotonic time of its first byte. */
   captureTs: number;
+  captureMono: number;
   pictured: boolean;
 }
 
@@ -112,11 +117,12 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   private readonly supervisor: CameraSupervisor;
   private readonly flow: FlowControl;
   /** Each frame's place in the stream (`Frame.mediaTs`), from ffmpeg's report of its timestamp. */
-  private readonly clock: FrameClock;
+  private readonly streamClock: FrameClock;
   /** How long a frame waits for its time before it is sent with an estimate. */
   private readonly timeWaitMs: number;
   private readonly codec: StreamCodec;
-  private readonly rate = new RateMeter(5000);
+  private readonly clock: Clock;
+  private readonly rate: RateMeter;
   /** The model inputs' buffers (shared memory), lent to each frame until its consumer releases it. */
   private readonly inputs: InputPool;
   /** The pictures' buffers, reference-counted; sized by the stream. */
@@ -139,9 +145,11 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
     this.plan = options.letterbox;
     this.log = log.child({ stage: 'ingest', camera: cfg.id });
     this.coverage = options.coverage ?? new CoverageLedger();
+    this.clock = options.clock ?? systemClock;
+    this.rate = new RateMeter(5000, () => this.clock.monotonic());
     this.seq = this.coverage.counts(this.id).framesReceived;
     const asFastAsPossible = sourceKind(cfg.url) === 'file' && !cfg.realtime;
-    this.clock = new FrameClock(cfg.fps, !asFastAsPossible);
+    this.streamClock = new FrameClock(cfg.fps, !asFastAsPossible);
     this.timeWaitMs = Math.min(TIME_WAIT_MS, 500 / cfg.fps);
     this.flow = new FlowControl((options.flowControl ?? false) && asFastAsPossible, {
       send: (frame) => this.send(frame),
@@ -156,7 +164,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       stableMs: ingest.stable_after * 1000,
       backoffInitialMs: ingest.backoff_initial * 1000,
       backoffMaxMs: ingest.backoff_max * 1000,
-    }, { launch: () => this.launch(), halt: () => this.halt(), changed: (next, prev) => this.emit('state', next, prev) }, this.log);
+    }, { launch: () => this.launch(), halt: () => this.halt(), changed: (next, prev) => this.emit('state', next, prev) }, this.log, this.clock);
     this.codec = new StreamCodec(cfg, this.log);
     this.inputs = new InputPool(this.plan.width, this.plan.height, INPUTS_KEPT);
     this.decodeThreads = ingest.decode_threads;
@@ -202,7 +210,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   /** A new decoder run; its events reach the camera only while it is the current one. */
   private launch(): void {
     if (this.run) this.retire(this.run); // a file that ended: its held frame is not sent now
-    this.clock.newRun();
+    this.streamClock.newRun();
     this.width = undefined;
     this.height = undefined;
     // Every handler of the run goes through `live`: once the run is halted, what it still reports is ignored.
@@ -213,12 +221,12 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       frames: 0,
       times: 0,
       indexes: new WeakMap(),
-      wait: new TimeWait<Arrival>((n) => this.clock.reported(n), this.timeWaitMs, (a) => this.build(run, a)),
+      wait: new TimeWait<Arrival>((n) => this.streamClock.reported(n), this.timeWaitMs, (a) => this.build(run, a), this.clock),
       pictures: null,
       reader: new FrameReader(this.inputs.size, {
         input: live((input, at) => this.onInput(run, input, at)),
         picture: live((rgb) => this.onPicture(run, rgb)),
-      }),
+      }, () => this.clock.monotonic()),
       pairing: new PicturePairing<Frame>(this.plan.pictureEvery, {
         show: (frame, rgb) => this.show(run, frame, rgb),
         discard: (rgb) => run.pictures?.giveBack(rgb),
@@ -228,7 +236,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
         frameTime: live((n, ms) => this.onFrameTime(run, n, ms)),
         notice: (text) => this.onNotice(text),
         exit: live((outcome) => this.onExit(run, outcome)),
-      }, this.log),
+      }, this.log, this.clock),
     };
     this.run = run;
     const args = async (signal: AbortSignal) => {
@@ -278,7 +286,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   /** ffmpeg's report of frame `n`'s time: the frames waiting for it (or for an earlier one's, which ffmpeg skipped) go on. */
   private onFrameTime(run: Run, n: number, ms: number): void {
     run.times++;
-    this.clock.time(n, ms);
+    this.streamClock.time(n, ms);
     run.wait.reported(n);
   }
 
@@ -289,7 +297,7 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
   }
 
   /** A model input: a frame as soon as its time is known, or with an estimate after a short wait (`TimeWait`). */
-  private onInput(run: Run, input: ModelInput, captureTs: number): void {
+  private onInput(run: Run, input: ModelInput, arrivedMono: number): void {
     const n = run.frames++;
     const pictured = run.pairing.arrived(n);
     if (n === NO_TIMES_AFTER && run.times === 0 && !this.warnedNoTimes) {
@@ -300,20 +308,22 @@ export class Camera extends EventEmitter<CameraEvents> implements FrameSource {
       input.release();
       return;
     }
-    run.wait.add({ n, input, captureTs, pictured });
+    // The wall-clock time of that same moment: what payloads say; durations use the monotonic one.
+    const captureTs = this.clock.now() - (this.clock.monotonic() - arrivedMono);
+    run.wait.add({ n, input, captureTs, captureMono: arrivedMono, pictured });
   }
 
   /** The frame, built once and frozen, counted as received and offered to flow control. */
   private build(run: Run, a: Arrival): void {
     // Known by now: the reader cuts frames only once ffmpeg has said the size (`onDecodedSize`).
     const { width = 0, height = 0 } = this;
-    const mediaTs = this.clock.place(a.n, a.captureTs);
+    const mediaTs = this.streamClock.place(a.n, a.captureMono);
     this.coverage.received(this.id);
     this.seq++;
-    const frame: Frame = Object.freeze({ camera: this.id, seq: this.seq, captureTs: a.captureTs, mediaTs, width, height, input: a.input, pictured: a.pictured });
+    const frame: Frame = Object.freeze({ camera: this.id, seq: this.seq, captureTs: a.captureTs, captureMono: a.captureMono, mediaTs, width, height, input: a.input, pictured: a.pictured });
     if (frame.pictured) run.indexes.set(frame, a.n);
     this.lastFrameTs = frame.captureTs;
-    this.rate.tick(frame.captureTs);
+    this.rate.tick(frame.captureMono);
     this.supervisor.frameArrived({ width, height });
     // Held back, the decoder waits for the model, not for the camera: no stall to watch for.
     if (!this.flow.offer(frame)) this.supervisor.hold();

@@ -1,5 +1,6 @@
 import type { ChildProcess } from 'node:child_process';
 import type { Readable } from 'node:stream';
+import { keepAlive, systemClock, type Clock } from '../clock.js';
 import { errorMessage, type ErrorCode } from '../errors.js';
 import type { Logger } from '../log.js';
 import { classifyStderr, isFrameTimeLine, StderrTail, parseDecodedSize, parseFrameTime, parseFrameTimeBase } from './ffmpeg-stderr.js';
@@ -59,7 +60,7 @@ export class FfmpegRun {
   private stopped = false;
   private exited = false;
 
-  constructor(private readonly handlers: RunHandlers, private readonly log: Logger) {}
+  constructor(private readonly handlers: RunHandlers, private readonly log: Logger, private readonly clock: Clock = systemClock) {}
 
   get pid(): number | undefined {
     return this.child?.pid;
@@ -109,7 +110,7 @@ export class FfmpegRun {
     this.abort.abort();
     const child = this.child;
     this.child = null;
-    if (child && child.exitCode === null && child.signalCode === null) await terminate(child);
+    if (child && child.exitCode === null && child.signalCode === null) await terminate(child, this.clock);
     this.closeChannels();
   }
 
@@ -126,9 +127,9 @@ export class FfmpegRun {
     child.once('close', (code, signal) => {
       const err = code === 0 ? undefined : new Error(signal ? `killed by ${signal}` : `exit code ${code}`);
       const outcome = { clean: err === undefined, failure: this.failure(err) };
-      const late = setTimeout(() => this.exit(outcome), CHANNEL_DRAIN_MS);
+      const late = this.clock.setTimeout(() => this.exit(outcome), CHANNEL_DRAIN_MS);
       void drained.then(() => {
-        clearTimeout(late);
+        this.clock.clearTimeout(late);
         this.exit(outcome);
       });
     });
@@ -190,10 +191,12 @@ function ended(pipe: Readable): Promise<void> {
 }
 
 /** SIGTERM, then SIGKILL if ffmpeg has not exited after the grace period; resolves at its exit. */
-async function terminate(child: ChildProcess): Promise<void> {
+async function terminate(child: ChildProcess, clock: Clock): Promise<void> {
   const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
-  const timer = setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
+  const release = keepAlive(); // a stop under way is work: the grace period must run out even if nothing else is left
+  const timer = clock.setTimeout(() => child.kill('SIGKILL'), KILL_GRACE_MS);
   await exited;
-  clearTimeout(timer);
+  clock.clearTimeout(timer);
+  release();
 }

@@ -1,7 +1,10 @@
+import { performance } from 'node:perf_hooks';
+
 /**
  * Cuts a byte stream of packed frames into whole frames of exactly `frameSize`
  * bytes, whatever chunk sizes the stream delivers (64 KiB, 1 byte, or several
- * frames at once). Records the wall-clock time each frame's first byte arrived.
+ * frames at once). Records when each frame's first byte arrived (`now`: the
+ * monotonic clock by default).
  *
  * Two ways in: `push` copies chunks someone else allocated (a pipe read as a
  * stream), while `readTarget` + `received` let a socket read straight into the
@@ -20,7 +23,7 @@ export class FrameAssembler {
   constructor(
     frameSize: number,
     private readonly onFrame: (frame: Buffer, firstByteAt: number) => void,
-    private readonly now: () => number = Date.now,
+    private readonly now: () => number = () => performance.now(),
     private readonly allocate: (size: number) => Buffer = (size) => Buffer.allocUnsafe(size),
   ) {
     if (!Number.isInteger(frameSize) || frameSize <= 0) {

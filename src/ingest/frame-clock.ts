@@ -1,5 +1,5 @@
 /**
- * How far a frame's stream time may run ahead of the wall clock since the
+ * How far a frame's stream time may run ahead of its arrival time since the
  * frame before it. A camera that stalls and then sends its backlog in a burst
  * stays well inside it; a stream whose clock jumps (a camera that restarted
  * its encoder, a file with a gap) does not, and the clock is re-anchored there.
@@ -22,21 +22,23 @@ const WAITING_MAX = 16;
  * prediction: one defect, two alerts. ffmpeg reports each frame's timestamp
  * on stderr (`FRAME_TIMES_FILTER`); this pairs those reports with the frames
  * by index (the two come on different pipes, in either order) and places them
- * on the wall-clock epoch: a decoder run is anchored at its first frame's
- * capture time, and never before the last time given in an earlier run, so
- * media time only goes forwards, across restarts too.
+ * on the monotonic clock's timeline (arrival times are `Clock.monotonic`
+ * readings, so a step of the wall clock cannot bend the tracker's Δt): a
+ * decoder run is anchored at its first frame's arrival, and never before the
+ * last time given in an earlier run, so media time only goes forwards, across
+ * restarts too.
  *
  * A pure unit: the camera asks whether frame n's time was reported
  * (`reported`), waits a little for it if not, then places the frame once
  * (`place`), with its time or, when the time is late or missing, an estimate
- * from the wall clock since the newest frame placed. Frames are placed in
+ * from the arrival times since the newest frame placed. Frames are placed in
  * order. A time that goes backwards or leaps ahead (`MAX_LEAD_MS`) re-anchors
  * the run.
  *
  * @example
  * const clock = new FrameClock(10, true);
  * clock.time(0, 8533);                 // ffmpeg's report for frame 0 (ms of stream time)
- * clock.place(0, Date.now());          // frame 0's media time: its capture time (the run's anchor)
+ * clock.place(0, performance.now());   // frame 0's media time: its arrival (the run's anchor)
  * clock.reported(1);                   // false: wait a little, then place it by estimate
  */
 export class FrameClock {
@@ -55,7 +57,7 @@ export class FrameClock {
   /**
    * @param fps the camera's analysed frame rate: the least step where the stream's clock jumps
    * @param paced whether arrival times follow the stream (live cameras, real-time files); a file
-   *   replayed as fast as possible steps one frame interval at a jump, whatever the wall clock did
+   *   replayed as fast as possible steps one frame interval at a jump, whatever the arrival times say
    */
   constructor(fps: number, private readonly paced: boolean) {
     this.interval = 1000 / fps;
@@ -92,7 +94,7 @@ export class FrameClock {
     return media;
   }
 
-  /** A frame without a time: the newest frame's media time plus the wall clock since it came. */
+  /** A frame without a time: the newest frame's media time plus the time since it came. */
   private estimate(capture: number): number {
     return this.last ? this.last.media + Math.max(0, capture - this.last.capture) : capture;
   }
@@ -112,7 +114,7 @@ export class FrameClock {
   }
 
   /** Media time between two frames where the stream's clock cannot say. */
-  private step(wallMs: number): number {
-    return this.paced ? Math.max(this.interval, wallMs) : this.interval;
+  private step(arrivalMs: number): number {
+    return this.paced ? Math.max(this.interval, arrivalMs) : this.interval;
   }
 }

@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import type { ModelInput } from '../types.js';
 import { FrameAssembler } from './frame-assembler.js';
 import type { ReadSink } from './frame-channel.js';
@@ -33,15 +34,16 @@ export class FrameReader {
   /** Bytes that came before `sized`, per channel. */
   private early: { out: Buffer[]; pictures: Buffer[] } = { out: [], pictures: [] };
 
-  constructor(private readonly inputBytes: number, private readonly handlers: ReaderHandlers) {
+  /** `now` reads the monotonic clock: when each input's first byte came. */
+  constructor(private readonly inputBytes: number, private readonly handlers: ReaderHandlers, private readonly now: () => number = () => performance.now()) {
     this.out = this.sink('out');
     this.pictures = this.sink('pictures');
   }
 
   /** The decoded size is known: pictures are `pictureBytes` long. Frames are cut from the bytes read so far, then as they come. */
   sized(pictureBytes: number, buffers: FrameBuffers): void {
-    this.inputs = new FrameAssembler(this.inputBytes, (rgb, at) => this.inputDone(rgb, at), Date.now, () => this.nextInput(buffers));
-    this.fullSize = new FrameAssembler(pictureBytes, (rgb) => this.handlers.picture(rgb), Date.now, () => buffers.picture());
+    this.inputs = new FrameAssembler(this.inputBytes, (rgb, at) => this.inputDone(rgb, at), this.now, () => this.nextInput(buffers));
+    this.fullSize = new FrameAssembler(pictureBytes, (rgb) => this.handlers.picture(rgb), this.now, () => buffers.picture());
     const { out, pictures } = this.early;
     this.early = { out: [], pictures: [] };
     for (const chunk of out) this.inputs.push(chunk);

@@ -1,8 +1,11 @@
+import { performance } from 'node:perf_hooks';
+
 /** Events per second over a sliding window (the true camera fps, not the configured one). */
 export class RateMeter {
   private readonly stamps: number[] = [];
 
-  constructor(private readonly windowMs: number, private readonly now: () => number = Date.now) {}
+  /** `now` reads a monotonic clock (ms): a rate is a duration, and a wall-clock step must not bend it. */
+  constructor(private readonly windowMs: number, private readonly now: () => number = () => performance.now()) {}
 
   tick(at = this.now()): void {
     this.stamps.push(at);

@@ -1,3 +1,5 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
+
 /**
  * Most model inputs that wait for their time at once. ffmpeg writes a frame's
  * time on stderr before its bytes, but the two pipes are read separately: after
@@ -22,7 +24,7 @@ const MOST_WAITING = 8;
  */
 export class TimeWait<A extends { readonly n: number }> {
   private readonly queue: Array<{ arrival: A; due: number }> = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
   /** The waiting frame the timer is set for. */
   private timed: { arrival: A; due: number } | null = null;
 
@@ -30,12 +32,12 @@ export class TimeWait<A extends { readonly n: number }> {
     private readonly known: (n: number) => boolean,
     private readonly waitMs: number,
     private readonly ready: (arrival: A) => void,
-    private readonly now: () => number = Date.now,
+    private readonly clock: Clock = systemClock,
   ) {}
 
   /** Frame `arrival.n` came (frames come in order): it goes on now if its time is known and no frame waits before it. */
   add(arrival: A): void {
-    this.queue.push({ arrival, due: this.now() + this.waitMs });
+    this.queue.push({ arrival, due: this.clock.monotonic() + this.waitMs });
     while (this.queue.length > MOST_WAITING) this.next();
     this.drain(-1);
   }
@@ -79,18 +81,17 @@ export class TimeWait<A extends { readonly n: number }> {
     this.disarm();
     if (!head) return;
     this.timed = head;
-    this.timer = setTimeout(() => {
+    this.timer = this.clock.setTimeout(() => {
       this.timer = null;
       this.timed = null;
-      const now = this.now();
+      const now = this.clock.monotonic();
       while (this.queue.length > 0 && this.queue[0].due <= now) this.next();
       this.drain(-1);
-    }, Math.max(0, head.due - this.now()));
-    this.timer.unref();
+    }, Math.max(0, head.due - this.clock.monotonic()));
   }
 
   private disarm(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.timed = null;
   }

@@ -1,4 +1,5 @@
 import type { CameraSnapshot } from '../types.js';
+import { systemClock } from '../clock.js';
 
 /**
  * The watchdog's notion of "the pipeline is making progress", for
@@ -12,6 +13,8 @@ import type { CameraSnapshot } from '../types.js';
  * needs nothing from the stages beyond their snapshots. The window starts
  * when the check is created and again whenever a camera comes online, so a
  * camera that just connected has `windowMs` to deliver its first inspection.
+ * `now` reads the monotonic clock: a step of the wall clock must not look
+ * like a hang (or hide one).
  *
  * @example
  * notify.startWatchdog(createProgressCheck(() => line.cameras(), 20_000));
@@ -19,7 +22,7 @@ import type { CameraSnapshot } from '../types.js';
 export function createProgressCheck(
   snapshots: () => readonly Pick<CameraSnapshot, 'state' | 'framesInspected'>[],
   windowMs: number,
-  now: () => number = Date.now,
+  now: () => number = () => systemClock.monotonic(),
 ): () => boolean {
   let lastTotal = -1;
   let lastChange = now();

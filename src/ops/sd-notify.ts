@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { Logger } from '../log.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 
 /*
  * systemd readiness and watchdog notifications (sd_notify(3)) without a
@@ -51,6 +52,8 @@ export interface NotifierOptions {
   command?: string;
   /** Longest a single systemd-notify may take before it is killed (default 10 s; its own barrier times out at 5 s). */
   timeoutMs?: number;
+  /** Time for the watchdog's pings. Default: the system's. */
+  clock?: Clock;
 }
 
 /** Keys systemd reads from a notification; values may not contain a newline. */
@@ -110,9 +113,10 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
   };
   const withStatus = (first: Assignment, status?: string): Assignment[] =>
     status === undefined ? [first] : [first, `STATUS=${oneLine(status)}`];
-  let timer: NodeJS.Timeout | null = null;
+  const clock = options.clock ?? systemClock;
+  let timer: Timer | null = null;
   const stopTimer = () => {
-    if (timer) clearInterval(timer);
+    if (timer) clock.clearInterval(timer);
     timer = null;
   };
 
@@ -136,8 +140,7 @@ export function createNotifier(log: Logger, env: NodeJS.ProcessEnv = process.env
       }
       opsLog.info({ intervalMs }, 'systemd watchdog armed: pinging while the pipeline makes progress');
       const tick = watchdogTick(isProgressing, () => send(['WATCHDOG=1'], 'ping'), opsLog);
-      timer = setInterval(tick, intervalMs);
-      timer.unref(); // the watchdog never keeps the process alive on its own
+      timer = clock.setInterval(tick, intervalMs); // unref'd: the watchdog never keeps the process alive on its own
       tick();
     },
     stop: stopTimer,

@@ -99,7 +99,7 @@ export function createMetrics(registry: Registry, source: OverlaySource, hub: Cl
       const batch = `${r.inferredAt}:${r.inferMs}`;
       if (batch !== lastBatch) inference.observe(r.inferMs / 1000);
       lastBatch = batch;
-      latency.observe({ camera: r.frame.camera }, Math.max(0, r.inferredAt - r.frame.captureTs) / 1000);
+      latency.observe({ camera: r.frame.camera }, r.latencyMs / 1000);
     },
     remove() {
       for (const name of names) registry.removeSingleMetric(name);

@@ -19,7 +19,16 @@ export interface AlertPayload {
   model: ModelRef;
   latency_ms: number;
   replayed: boolean;
+  /**
+   * Present, and false, only on an alert whose SQLite commit failed (a full or
+   * failing disk): it is not in the outbox or the alert history, is sent from
+   * memory, and is lost if linesight stops before its PUBACK.
+   */
+  stored?: false;
 }
+
+/** What a payload is built from: an outbox row, or an alert the store could not commit (`stored: false`). */
+export type AlertSource = Pick<OutboxItem, 'seq' | 'event' | 'model' | 'replayed'> & { stored?: boolean };
 
 export interface PayloadContext {
   site: string;
@@ -35,8 +44,8 @@ export function isoTime(ms: number): string {
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
-/** Builds the message for one outbox row at publish time `now` (latency is capture → publish). */
-export function alertPayload(item: OutboxItem, ctx: PayloadContext, now: number): AlertPayload {
+/** Builds the message for one outbox row (or unstored alert) at publish time `now` (latency is capture → publish). */
+export function alertPayload(item: AlertSource, ctx: PayloadContext, now: number): AlertPayload {
   const { event } = item;
   return {
     schema: ALERT_SCHEMA,
@@ -54,5 +63,6 @@ export function alertPayload(item: OutboxItem, ctx: PayloadContext, now: number)
     model: item.model ?? ctx.model,
     latency_ms: Math.max(0, Math.round(now - event.ts)),
     replayed: item.replayed,
+    ...(item.stored === false ? { stored: false as const } : {}),
   };
 }

@@ -1,14 +1,16 @@
 import type { MqttConfig } from '../config/schema.js';
 import { errorMessage, isLinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ModelRef, Outbox } from '../store/index.js';
+import type { ModelRef, Outbox, StoreHealthSnapshot } from '../store/index.js';
+import { toMb } from '../store/space.js';
 import type { CameraSnapshot } from '../types.js';
 import { BrokerConnection, type ConnectionOptions } from './client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
-import { ALERT_SCHEMA, alertPayload } from './payload.js';
-import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState } from './status.js';
+import { ALERT_SCHEMA, alertPayload, type AlertSource } from './payload.js';
+import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState, type StoreStatus } from './status.js';
 import { alertTopic, cameraStatusTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
+import { UnstoredQueue, type UnstoredAlert, type UnstoredCounters } from './unstored-queue.js';
 
 /** Knobs with production defaults; tests shorten them. */
 export interface PublisherTuning {
@@ -23,6 +25,8 @@ export interface PublisherTuning {
   retryMs?: number;
   /** Interface the embedded broker listens on. */
   embeddedHost?: string;
+  /** Most alerts the store could not commit held in memory for the broker. Default 10 000. */
+  unstoredMax?: number;
 }
 
 export interface PublisherOptions {
@@ -43,6 +47,8 @@ export interface PublisherOptions {
   nodeExtra?: () => Record<string, unknown>;
   /** Called on every PUBACK with the alert's camera and its capture → PUBACK latency, ms. */
   onDelivered?: (camera: string, latencyMs: number) => void;
+  /** The store's health, for the node status's `store` (absent without it). */
+  storeHealth?: () => StoreHealthSnapshot;
 }
 
 export interface Publisher {
@@ -51,13 +57,20 @@ export interface Publisher {
   readonly embedded: boolean;
   readonly connected: boolean;
   readonly counters: Readonly<DrainCounters>;
+  /** The alerts the store could not commit, sent from memory. */
+  readonly unstored: Readonly<UnstoredCounters>;
   /** Last connection failure, while the broker is unreachable. */
   readonly lastError: { kind: string; message: string; at: number } | undefined;
   /** New alerts were recorded: send them now rather than at the next poll. */
   kick(): void;
+  /**
+   * An alert the store could not commit: published once from a bounded memory
+   * queue (QoS 1, `stored: false`), never through the outbox.
+   */
+  publishUnstored(alert: Omit<UnstoredAlert, 'replayed'>): void;
   publishCameraStatus(snapshot: CameraSnapshot, extra: { provider: string }): void;
   publishNodeStatus(): void;
-  /** Publishes offline statuses, disconnects, stops the embedded broker. Unsent alerts stay in the outbox. */
+  /** Publishes offline statuses, disconnects, stops the embedded broker. Unsent alerts stay in the outbox; unstored ones are lost (logged). */
   stop(): Promise<void>;
 }
 
@@ -78,35 +91,34 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const root: TopicRoot = { prefix: opts.mqtt.topic_prefix, site: opts.site, line: opts.line };
   const statuses = new Statuses(opts, root, (topic, body) => connection.publish(topic, JSON.stringify(body), { qos: 1, retain: true }), log);
 
-  const drain = new OutboxDrain(
-    opts.outbox,
-    (item, done) => {
-      const payload = JSON.stringify(alertPayload(item, { site: opts.site, line: opts.line, model: opts.model }, Date.now()));
-      // Alerts: QoS 1, never retained, no Message Expiry Interval (MQTT 5 §3.3.2.3.3) so they never expire.
-      return connection.publish(alertTopic(root, item.event.camera), payload, {
-        qos: 1, retain: false, userProperties: { id: item.event.id, schema: ALERT_SCHEMA },
-      }, (err?: Error) => {
-        // Capture → PUBACK: the latency the MES actually sees (aggregates, metrics).
-        if (!err) opts.onDelivered?.(item.event.camera, Date.now() - item.event.ts);
-        done(err);
-      });
-    },
-    { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 },
-    log,
-  );
+  const send = (item: AlertSource, done: (err?: Error) => void) => sendAlert(connection, root, opts, item, done);
+  const drain = new OutboxDrain(opts.outbox, send, { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 }, log);
+  const unstored = new UnstoredQueue((alert, done) => send({ ...alert, stored: false }, done), {
+    max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000,
+  }, log);
+  statuses.unstoredDropped = () => unstored.counters.dropped;
 
   const connection = await createConnection(broker, () => new BrokerConnection(connectionOptions(opts, root, broker), {
     onConnect: (receiveMaximum) => {
-      drain.start(receiveMaximum);
+      // Both queues share the broker's Receive Maximum (MQTT 5 §3.2.2.3.3): the unstored one takes a small part.
+      const share = shareWindow(receiveMaximum);
+      drain.start(share.outbox);
+      unstored.start(share.unstored);
       // Retained statuses may be gone (a broker without persistence): state them again.
       statuses.restate();
     },
-    onDisconnect: () => drain.stop(),
+    onDisconnect: () => {
+      drain.stop();
+      unstored.stop();
+    },
   }, log));
 
   connection.start();
   const timers = [
-    setInterval(() => drain.kick(), t.pollMs ?? 1000),
+    setInterval(() => {
+      drain.kick();
+      unstored.kick();
+    }, t.pollMs ?? 1000),
     setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
   ];
 
@@ -121,7 +133,9 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       const f = connection.lastFailure;
       return f && { kind: f.kind, message: f.message, at: f.at };
     },
+    unstored: unstored.counters,
     kick: () => drain.kick(),
+    publishUnstored: (alert) => unstored.push({ ...alert, replayed: false }),
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
     publishNodeStatus: () => statuses.node(),
     async stop() {
@@ -129,9 +143,29 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       const last = statuses.offline();
       await connection.stop({ topic: nodeStatusTopic(root), payload: last });
       drain.stop();
+      const lost = unstored.close();
+      if (lost > 0) log.warn({ code: 'E_STORE', lost }, `${lost} unstored alerts had no PUBACK yet when linesight stopped; they were never in the outbox and are lost`);
       await broker?.close();
     },
   };
+}
+
+/** Publishes one alert: QoS 1, never retained, no Message Expiry Interval (MQTT 5 §3.3.2.3.3) so it never expires. */
+function sendAlert(connection: BrokerConnection, root: TopicRoot, opts: PublisherOptions, item: AlertSource, done: (err?: Error) => void): boolean {
+  const payload = JSON.stringify(alertPayload(item, { site: opts.site, line: opts.line, model: opts.model }, Date.now()));
+  const userProperties: Record<string, string> = { id: item.event.id, schema: ALERT_SCHEMA };
+  if (item.stored === false) userProperties.stored = 'false';
+  return connection.publish(alertTopic(root, item.event.camera), payload, { qos: 1, retain: false, userProperties }, (err?: Error) => {
+    // Capture → PUBACK: the latency the MES actually sees (aggregates, metrics).
+    if (!err) opts.onDelivered?.(item.event.camera, Date.now() - item.event.ts);
+    done(err);
+  });
+}
+
+/** Splits the broker's in-flight limit: up to 4 for unstored alerts, the rest (at least 1) for the outbox. */
+export function shareWindow(receiveMaximum: number): { outbox: number; unstored: number } {
+  const unstored = Math.max(1, Math.min(4, Math.floor(receiveMaximum / 4)));
+  return { outbox: Math.max(1, receiveMaximum - unstored), unstored };
 }
 
 /** The connection's settings: the embedded broker speaks MQTT 3.1.1 only, a configured one the configured version. */
@@ -159,6 +193,7 @@ function connectionOptions(opts: PublisherOptions, root: TopicRoot, broker: Embe
  */
 class Statuses {
   private readonly last = new Map<string, { snapshot: CameraSnapshot; provider: string }>();
+  unstoredDropped: () => number = () => 0;
 
   constructor(
     private readonly opts: PublisherOptions,
@@ -213,8 +248,15 @@ class Statuses {
 
   private nodeBody(state: 'online' | 'offline'): object {
     const c = this.opts.outbox.counters();
-    const base = nodeStatusPayload({ state, version: this.opts.version, cameras: this.opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected }, Date.now());
+    const base = nodeStatusPayload({
+      state, version: this.opts.version, cameras: this.opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected, store: this.store(),
+    }, Date.now());
     return this.opts.nodeExtra ? { ...this.opts.nodeExtra(), ...base } : base;
+  }
+
+  private store(): StoreStatus | undefined {
+    const h = this.opts.storeHealth?.();
+    return h && { state: h.state, free_mb: toMb(h.freeBytes), unstored: h.unstored, unstored_dropped: this.unstoredDropped() };
   }
 
   private safely(what: string, fn: () => void): void {

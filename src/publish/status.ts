@@ -25,6 +25,21 @@ export interface NodeStatusPayload {
   cameras: string[];
   /** `dropped` counts alerts lost to the outbox bound under either policy. */
   outbox: { depth: number; dropped: number };
+  /** The database: present when the publisher knows the store's health. */
+  store?: StoreStatus;
+}
+
+/**
+ * `state`: ok | full | failing. `free_mb`: free space of the database's
+ * filesystem (null when unknown). `unstored`: alerts published without their
+ * commit since start; `unstored_dropped`: of those, the ones the in-memory
+ * queue had to drop before the broker took them.
+ */
+export interface StoreStatus {
+  state: 'ok' | 'full' | 'failing';
+  free_mb: number | null;
+  unstored: number;
+  unstored_dropped: number;
 }
 
 const STATES: Record<CameraState, PublishedState> = {
@@ -55,7 +70,7 @@ export function cameraStatusPayload(
 }
 
 export function nodeStatusPayload(
-  info: { version: string; cameras: string[]; depth: number; dropped: number; state?: 'online' | 'offline' },
+  info: { version: string; cameras: string[]; depth: number; dropped: number; state?: 'online' | 'offline'; store?: StoreStatus },
   now: number,
 ): NodeStatusPayload {
   return {
@@ -64,6 +79,7 @@ export function nodeStatusPayload(
     version: info.version,
     cameras: [...info.cameras],
     outbox: { depth: info.depth, dropped: info.dropped },
+    ...(info.store ? { store: { ...info.store } } : {}),
   };
 }
 

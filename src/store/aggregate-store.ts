@@ -12,8 +12,12 @@ export interface AggregateStore {
   readonly path: string;
   /** The connection, for the upload's own ledger tables (same file, same migrations). */
   readonly db: Db;
-  /** Writes (merging into existing records of the same camera and minute) in one transaction. */
-  writeMinutes(rows: readonly MinuteStats[]): void;
+  /**
+   * Writes (merging into existing records of the same camera and minute) in one
+   * transaction. Returns how many records counted in a later minute than their
+   * own because the upload had already packed theirs (see AggregatesTable.write).
+   */
+  writeMinutes(rows: readonly MinuteStats[]): number;
   /** Records with `from ≤ minute < to`, by minute then camera. */
   minutes(from: number, to: number, limit?: number): MinuteStats[];
   firstMinute(from: number, before: number): number | undefined;
@@ -40,12 +44,20 @@ export function openAggregateStore(path: string, log: Logger): AggregateStore {
   return aggregateStoreOn(openDatabase(path, log), path);
 }
 
+/** Hears how writes went: the alert store's health, when the statistics share its connection. */
+export interface WriteObserver {
+  /** A write that changed rows committed. */
+  wrote(): void;
+  /** A write failed with `err` (the SQLite error). */
+  failed(err: unknown, what: string): void;
+}
+
 /**
  * Wraps a connection that is already open and migrated. With `ownsConnection`
  * false (the alert store's `statistics()`), `close()` leaves the connection to
  * its owner.
  */
-export function aggregateStoreOn(db: Db, path: string, ownsConnection = true): AggregateStore {
+export function aggregateStoreOn(db: Db, path: string, ownsConnection = true, observer?: WriteObserver): AggregateStore {
   const table = new AggregatesTable(db);
   const guard = <T>(what: string, fn: () => T): T => {
     try {
@@ -54,16 +66,29 @@ export function aggregateStoreOn(db: Db, path: string, ownsConnection = true): A
       throw storeError(what, path, err);
     }
   };
+  const write = (rows: readonly MinuteStats[]): number => {
+    const what = 'write per-minute statistics';
+    let moved: number;
+    try {
+      moved = table.write(rows);
+    } catch (err) {
+      observer?.failed(err, what);
+      throw storeError(what, path, err);
+    }
+    if (rows.length > 0) observer?.wrote();
+    return moved;
+  };
   return {
     path,
     db,
-    writeMinutes: (rows) => guard('write per-minute statistics', () => table.write(rows)),
+    writeMinutes: write,
     minutes: (from, to, limit) => guard('read per-minute statistics', () => table.minutes(from, to, limit)),
     firstMinute: (from, before) => guard('read per-minute statistics', () => table.firstMinute(from, before)),
     countSince: (from) => guard('count per-minute statistics', () => table.countSince(from)),
     acknowledgedUntil: () => guard('read the upload watermark', () => table.acknowledgedUntil()),
     purgeAggregates: (days, options) =>
       table.purge(days, options).catch((err: unknown) => {
+        observer?.failed(err, 'purge old per-minute statistics');
         throw storeError('purge old per-minute statistics', path, err);
       }),
     close: () => {

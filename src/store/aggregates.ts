@@ -6,6 +6,8 @@ import { mergeMinutes, type ClassStats, type MinuteStats } from './minute-stats.
 
 /** `sync_state` entry: minutes before it were uploaded and acknowledged (ms since epoch). Written by the sync ledger. */
 export const ACKED_UNTIL = 'acked_until';
+/** `sync_state` entry: records before it are packed into upload batches. Written by the sync ledger. */
+export const PLANNED_UNTIL = 'planned_until';
 
 interface AggregateRow {
   camera: string;
@@ -33,7 +35,8 @@ export class AggregatesTable {
   private readonly countFrom;
   private readonly ackedUntil;
   private readonly purgeChunk;
-  private readonly writeTx: (rows: readonly MinuteStats[], now: number) => void;
+  private readonly plannedUntil;
+  private readonly writeTx: { immediate: (rows: readonly MinuteStats[], now: number) => number };
 
   constructor(private readonly db: Db) {
     this.getOne = db.prepare<[number, string], AggregateRow>('SELECT * FROM aggregates WHERE minute = ? AND camera = ?');
@@ -57,18 +60,32 @@ export class AggregatesTable {
       `DELETE FROM aggregates WHERE (minute, camera) IN (
          SELECT minute, camera FROM aggregates WHERE minute < ? ORDER BY minute LIMIT ?)`,
     );
+    this.plannedUntil = db.prepare<[string], { value: string }>('SELECT value FROM sync_state WHERE name = ?');
     this.writeTx = db.transaction((rows: readonly MinuteStats[], now: number) => {
-      for (const row of rows) {
+      const floor = Number(this.plannedUntil.get(PLANNED_UNTIL)?.value ?? Number.NEGATIVE_INFINITY);
+      let moved = 0;
+      for (const given of rows) {
+        // A minute the upload has packed already is sealed: what still comes for it (after the wall
+        // clock stepped back) counts in the first minute not packed yet, so it is uploaded, once.
+        const row = given.minute < floor ? { ...given, minute: floor } : given;
+        if (row !== given) moved++;
         // A minute can be written twice (a restart within it, a late snapshot): the two halves add up.
         const existing = this.getOne.get(row.minute, row.camera);
         this.upsert.run(toRow(existing ? mergeMinutes(fromRow(existing), row) : row, now));
       }
+      return moved;
     });
   }
 
-  /** Writes (merging into what is there) every record in ONE transaction. */
-  write(rows: readonly MinuteStats[], now = Date.now()): void {
-    if (rows.length > 0) this.writeTx(rows, now);
+  /**
+   * Writes (merging into what is there) every record in ONE transaction. A
+   * record whose minute the upload has already packed into a batch (only
+   * possible when the wall clock stepped back) is merged into the first minute
+   * not packed yet instead: nothing is lost, nothing counted twice, at the cost
+   * of its exact minute. Returns how many records were moved so.
+   */
+  write(rows: readonly MinuteStats[], now = Date.now()): number {
+    return rows.length > 0 ? this.writeTx.immediate(rows, now) : 0;
   }
 
   /** Records with `from ≤ minute < to`, by minute then camera. */

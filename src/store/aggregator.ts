@@ -7,8 +7,12 @@ import { classStats, counterDelta, emptyMinute, splitByMinute, type MinuteStats 
 
 /** Where finished minutes go: `AggregateStore` in production. */
 export interface MinuteSink {
-  writeMinutes(rows: readonly MinuteStats[]): void;
+  /** Returns how many records went into a later minute than their own (their minute was already uploaded), if it says. */
+  writeMinutes(rows: readonly MinuteStats[]): number | void;
 }
+
+/** A wall-clock jump this large against the monotonic clock, between two readings, is a step (NTP, a manual set), not drift. */
+const STEP_MS = 2000;
 
 export interface AggregatorOptions {
   sink: MinuteSink;
@@ -36,7 +40,8 @@ export interface AggregatorStats {
 }
 
 interface Reading {
-  at: number;
+  /** Monotonic time of the reading: online seconds are a duration. */
+  mono: number;
   state: CameraState;
   received: number;
   dropped: Record<string, number>;
@@ -73,6 +78,8 @@ export class MinuteAggregator {
   private closed = false;
   private written = 0;
   private droppedMinutes = 0;
+  /** The last wall and monotonic readings, to tell a step of the wall clock. */
+  private last: { wall: number; mono: number } | undefined;
 
   constructor(options: AggregatorOptions) {
     this.sink = options.sink;
@@ -86,10 +93,10 @@ export class MinuteAggregator {
   /** One inspected frame and the events it confirmed. */
   onInspected(result: InspectedFrame, events: readonly DefectEvent[] = []): void {
     if (this.closed) return;
-    const now = this.clock.now();
+    const now = this.wallNow();
     const m = this.record(result.frame.camera, minuteOf(now));
     m.framesInspected += 1;
-    recordLatency(m.inspectLatency, result.inferredAt - result.frame.captureTs);
+    recordLatency(m.inspectLatency, result.latencyMs);
     for (const d of result.detections) {
       const c = classStats(m, d.className);
       c.detections += 1;
@@ -103,7 +110,7 @@ export class MinuteAggregator {
   /** An alert reached the broker: capture → PUBACK latency. */
   onPublished(camera: string, latencyMs: number): void {
     if (this.closed) return;
-    const now = this.clock.now();
+    const now = this.wallNow();
     recordLatency(this.record(camera, minuteOf(now)).latency, latencyMs);
     this.settle(now);
   }
@@ -111,7 +118,8 @@ export class MinuteAggregator {
   /** The cameras' audit trail, every few seconds; `provider` is the detector's active execution provider. */
   onSnapshots(snapshots: readonly CameraSnapshot[], provider: string): void {
     if (this.closed) return;
-    const now = this.clock.now();
+    const now = this.wallNow();
+    const mono = this.clock.monotonic();
     for (const s of snapshots) {
       const previous = this.readings.get(s.id);
       const m = this.record(s.id, minuteOf(now));
@@ -122,17 +130,18 @@ export class MinuteAggregator {
       m.fpsSum += s.fps;
       m.fpsSamples += 1;
       m.provider = provider;
-      // Online time is measured between snapshots: the camera was online from the previous reading to this one.
+      // Online time is measured between snapshots: the camera was online from the previous reading to this one
+      // (a duration on the monotonic clock, laid on the minutes that end now).
       if (previous?.state === 'online') {
-        for (const part of splitByMinute(previous.at, now)) this.record(s.id, part.minute).secondsOnline += part.seconds;
+        for (const part of splitByMinute(now - (mono - previous.mono), now)) this.record(s.id, part.minute).secondsOnline += part.seconds;
       }
-      this.readings.set(s.id, { at: now, state: s.state, received: s.framesReceived, dropped: { ...s.framesDropped } });
+      this.readings.set(s.id, { mono, state: s.state, received: s.framesReceived, dropped: { ...s.framesDropped } });
     }
     this.settle(now);
   }
 
   /** Writes every minute that ended at least `settleMs` ago; returns the number of records written. */
-  flushDue(now = this.clock.now()): number {
+  flushDue(now = this.wallNow()): number {
     const due = [...this.open.keys()].filter((minute) => minute + MINUTE_MS + this.settleMs <= now);
     const written = this.write(due);
     this.arm(now);
@@ -155,6 +164,26 @@ export class MinuteAggregator {
 
   stats(): AggregatorStats {
     return { openMinutes: this.open.size, written: this.written, droppedMinutes: this.droppedMinutes };
+  }
+
+  /**
+   * The wall clock now. When it has stepped since the last reading (NTP set it
+   * back or forward), every minute held is written first: they belong to the
+   * time before the step, and would otherwise wait for the new time to pass
+   * their end (an hour, after a step back of an hour).
+   */
+  private wallNow(): number {
+    const wall = this.clock.now();
+    const mono = this.clock.monotonic();
+    const last = this.last;
+    this.last = { wall, mono };
+    const step = last ? wall - (last.wall + (mono - last.mono)) : 0;
+    if (Math.abs(step) >= STEP_MS) {
+      this.log.warn({ step_s: Math.round(step / 1000), held_minutes: this.open.size },
+        `the wall clock stepped ${step < 0 ? 'back' : 'forward'} by ${Math.abs(Math.round(step / 1000))} s; statistics held so far are written now and new ones count in the minutes of the new time`);
+      this.write([...this.open.keys()]);
+    }
+    return wall;
   }
 
   private record(camera: string, minute: number): MinuteStats {
@@ -187,8 +216,9 @@ export class MinuteAggregator {
     if (minutes.length === 0) return 0;
     minutes.sort((a, b) => a - b);
     const rows = minutes.flatMap((minute) => [...(this.open.get(minute)?.values() ?? [])]);
+    let moved;
     try {
-      this.sink.writeMinutes(rows);
+      moved = this.sink.writeMinutes(rows);
     } catch (err) {
       this.writeFailed(err);
       if (rethrow) throw err;
@@ -196,6 +226,9 @@ export class MinuteAggregator {
     }
     for (const minute of minutes) this.open.delete(minute);
     this.written += rows.length;
+    if (moved) {
+      this.log.warn({ records: moved }, `${moved} camera-minutes of statistics counted in the first minute not yet uploaded: their own minutes were uploaded already (the wall clock stepped back)`);
+    }
     if (this.failingSince !== undefined) {
       this.log.info({ minutes: minutes.length }, 'per-minute statistics written again');
       this.failingSince = undefined;

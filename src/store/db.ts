@@ -19,6 +19,10 @@ export function openDatabase(path: string, log: Logger): Db {
   try {
     db = new Database(path);
     db.pragma('busy_timeout = 5000');
+    // Takes effect only on a new, empty file (before WAL and the first table): there, freed pages can be
+    // handed back to the filesystem when the disk runs low. An existing file keeps its mode (converting
+    // needs a VACUUM, which wants the file's size free twice over) and reuses freed pages instead.
+    db.pragma('auto_vacuum = INCREMENTAL');
     db.pragma('journal_mode = WAL');
     problems = integrityProblems(db);
   } catch (err) {

@@ -1,4 +1,7 @@
 export { openStore } from './open.js';
+export type { DiskCheck, DiskWatch, DiskWatchOptions } from './disk-watch.js';
+export { STORE_STATES, type StoreHealthSnapshot, type StoreState } from './health.js';
+export { registerStoreMetrics, type StoreMetricsSource } from './store-metrics.js';
 export type {
   AlertRecord, AlertStatus, ModelRef, Outbox, OutboxCounters, OutboxFullPolicy, OutboxItem, RecordOutcome, RecordResult, Store, StoreOptions,
 } from './types.js';

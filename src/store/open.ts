@@ -1,11 +1,16 @@
+import type { Clock } from '../clock.js';
 import { LinesightError, describeValue, errorMessage } from '../errors.js';
+import type { Unsubscribe } from '../listeners.js';
 import type { Logger } from '../log.js';
 import type { DefectEvent } from '../types.js';
 import { aggregateStoreOn, type AggregateStore } from './aggregate-store.js';
 import { AlertsTable } from './alerts.js';
 import { Counters } from './counters.js';
 import { integrityProblems, openDatabase, type Db } from './db.js';
+import { startDiskWatch, type DiskWatch, type DiskWatchOptions } from './disk-watch.js';
+import { StoreHealth, type StoreHealthSnapshot } from './health.js';
 import { OutboxTable } from './outbox.js';
+import { SpacePruner } from './prune.js';
 import { EventRecorder } from './record.js';
 import type { AlertRecord, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store, StoreOptions } from './types.js';
 
@@ -33,34 +38,83 @@ class SqliteStore implements Store {
   private readonly recorder: EventRecorder;
   private readonly outbox: OutboxTable;
   private readonly alerts: AlertsTable;
+  private readonly healthState: StoreHealth;
+  private readonly probeStmt;
   private stats: AggregateStore | undefined;
+  private watches: DiskWatch[] = [];
+  /** PUBACKed alerts whose removal from the outbox failed (full disk): removed once writes commit again. */
+  private acksToRetry: Array<{ ids: readonly number[]; at: number }> = [];
+  private readonly clock: Clock | undefined;
 
-  constructor(readonly path: string, private readonly db: Db, options: StoreOptions, log: Logger) {
+  constructor(readonly path: string, private readonly db: Db, options: StoreOptions, private readonly log: Logger) {
     const counters = new Counters(db);
     this.recorder = new EventRecorder(db, counters, options, log);
     this.outbox = new OutboxTable(db, counters);
     this.alerts = new AlertsTable(db);
+    this.clock = options.clock;
+    this.healthState = new StoreHealth({ path, log, clock: options.clock, freeBytes: options.freeBytes });
+    // A real change: SQLite skips writing a page an UPDATE left as it was, and that would commit on a full disk.
+    this.healthState.onChange((h) => {
+      if (h.state === 'ok') this.retryAcks();
+    });
+    this.probeStmt = db.prepare("INSERT INTO counters (name, value) VALUES ('store_probes', 1) ON CONFLICT (name) DO UPDATE SET value = value + 1");
   }
 
   statistics(): AggregateStore {
-    this.stats ??= aggregateStoreOn(this.db, this.path, false);
+    this.stats ??= aggregateStoreOn(this.db, this.path, false, {
+      wrote: () => this.healthState.wrote(),
+      failed: (err, what) => this.failed(err, what),
+    });
     return this.stats;
   }
 
   recordEvent(event: DefectEvent, model?: ModelRef): RecordResult {
-    return this.guard('record an alert', () => this.recorder.record(event, model, Date.now()));
+    return this.write('record an alert', () => this.recorder.record(event, model, Date.now()));
+  }
+
+  health(): StoreHealthSnapshot {
+    return this.healthState.snapshot();
+  }
+
+  onHealthChange(fn: (health: StoreHealthSnapshot) => void): Unsubscribe {
+    return this.healthState.onChange(fn);
+  }
+
+  allocateUnstored(camera: string): number {
+    const seq = this.guard('read the camera sequence', () => this.recorder.reserveUnstored(camera));
+    this.healthState.countUnstored();
+    return seq;
+  }
+
+  watchDisk(options: DiskWatchOptions): DiskWatch {
+    const pruner = new SpacePruner(this.db, {
+      maintain: (what, fn) => this.write(what, fn, () => false),
+      committed: () => this.healthState.wrote(),
+    });
+    const watch = startDiskWatch({
+      path: this.path, health: this.healthState, pruner, log: this.log,
+      probe: () => this.write('write a probe row', () => this.probeStmt.run()),
+    }, { ...options, clock: options.clock ?? this.clock });
+    this.watches.push(watch);
+    return watch;
   }
 
   pendingBatch(limit: number, afterId?: number): OutboxItem[] {
     return this.guard('read the outbox', () => this.outbox.pendingBatch(limit, afterId));
   }
 
-  markSent(ids: readonly number[], at?: number): number {
-    return this.guard('remove acknowledged alerts from the outbox', () => this.outbox.markSent(ids, at));
+  markSent(ids: readonly number[], at = Date.now()): number {
+    try {
+      return this.write('remove acknowledged alerts from the outbox', () => this.outbox.markSent(ids, at), (n) => n > 0);
+    } catch (err) {
+      // Delivered all the same: without this they would stay in the outbox until the next reconnect sends them twice.
+      if (this.healthState.current !== 'ok' && this.pendingAcks() + ids.length <= MAX_ACKS_TO_RETRY) this.acksToRetry.push({ ids: [...ids], at });
+      throw err;
+    }
   }
 
   markAllReplayed(): number {
-    return this.guard('flag waiting alerts as replayed', () => this.outbox.markAllReplayed());
+    return this.write('flag waiting alerts as replayed', () => this.outbox.markAllReplayed(), (n) => n > 0);
   }
 
   depth(camera?: string): number {
@@ -76,7 +130,11 @@ class SqliteStore implements Store {
   }
 
   purgeOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number> {
-    return this.alerts.purgeOlderThan(days, options).catch((err: unknown) => {
+    return this.alerts.purgeOlderThan(days, options).then((n) => {
+      if (n > 0) this.healthState.wrote();
+      return n;
+    }, (err: unknown) => {
+      this.failed(err, 'purge old alerts');
       throw storeError('purge old alerts', this.path, err);
     });
   }
@@ -87,6 +145,7 @@ class SqliteStore implements Store {
   }
 
   close(): void {
+    for (const watch of this.watches.splice(0)) watch.stop();
     if (this.db.open) this.db.close();
   }
 
@@ -97,7 +156,57 @@ class SqliteStore implements Store {
       throw storeError(what, this.path, err);
     }
   }
+
+  /**
+   * A write: its failure reaches the health (full, failing) and its success,
+   * when `changed` says rows were written, clears it. A statement that wrote
+   * nothing proves nothing: it commits even on a full disk.
+   */
+  private write<T>(what: string, fn: () => T, changed: (result: T) => boolean = () => true): T {
+    let result: T;
+    try {
+      result = fn();
+    } catch (err) {
+      this.failed(err, what);
+      throw storeError(what, this.path, err);
+    }
+    if (changed(result)) this.healthState.wrote();
+    return result;
+  }
+
+  private pendingAcks(): number {
+    return this.acksToRetry.reduce((n, a) => n + a.ids.length, 0);
+  }
+
+  private retryAcks(): void {
+    const batches = this.acksToRetry.splice(0);
+    for (const [i, { ids, at }] of batches.entries()) {
+      try {
+        this.write('remove acknowledged alerts from the outbox', () => this.outbox.markSent(ids, at), (n) => n > 0);
+      } catch {
+        // Still refused: the health has turned again and says so; keep them for the next recovery.
+        this.acksToRetry.unshift(...batches.slice(i));
+        return;
+      }
+    }
+  }
+
+  private failed(err: unknown, what: string): void {
+    // After SQLITE_FULL or SQLITE_IOERR SQLite may leave the transaction open and asks for an
+    // explicit ROLLBACK (sqlite.org/lang_transaction.html); without it every later BEGIN would fail.
+    if (this.db.open && this.db.inTransaction) {
+      try {
+        this.db.exec('ROLLBACK');
+      } catch (rollbackErr) {
+        this.log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(rollbackErr) }, 'could not roll back after a failed write; the next write retries it');
+      }
+    }
+    this.healthState.failed(err, what);
+  }
 }
+
+/** Acknowledged-but-unremoved outbox rows remembered through a full disk; beyond it the next reconnect re-sends them (duplicates, not losses). */
+const MAX_ACKS_TO_RETRY = 100_000;
 
 function storeError(what: string, path: string, err: unknown): LinesightError {
   if (err instanceof LinesightError) return err;

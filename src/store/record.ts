@@ -15,14 +15,19 @@ export class EventRecorder {
   private readonly insertOutbox;
   private readonly dropOldest;
   private readonly setStatus;
+  private readonly lastSeq;
   private readonly tx: (event: DefectEvent, model: ModelRef | undefined, now: number) => RecordResult;
   private full = false;
+  /** Per camera, the highest seq given to an alert that could not be committed; the next commit continues after it. */
+  private readonly unstoredSeq = new Map<string, number>();
 
   constructor(db: Db, private readonly counters: Counters, private readonly options: StoreOptions, private readonly log: Logger) {
-    this.nextSeq = db.prepare<[string], { seq: number }>(
-      `INSERT INTO camera_seq (camera, seq) VALUES (?, 1)
-       ON CONFLICT (camera) DO UPDATE SET seq = seq + 1 RETURNING seq`,
+    // The second parameter is a floor: after alerts went out unstored, the sequence continues past their seqs.
+    this.nextSeq = db.prepare<[string, number], { seq: number }>(
+      `INSERT INTO camera_seq (camera, seq) VALUES (?, ?)
+       ON CONFLICT (camera) DO UPDATE SET seq = MAX(seq + 1, excluded.seq) RETURNING seq`,
     );
+    this.lastSeq = db.prepare<[string], { seq: number }>('SELECT seq FROM camera_seq WHERE camera = ?');
     this.insertAlert = db.prepare(
       `INSERT INTO alerts (id, camera, seq, ts, track_id, class_id, class_name, confidence, box_x, box_y, box_w, box_h,
          frame_width, frame_height, frame_ts, confirmed_at, model_name, model_version, status, created_at, json)
@@ -41,12 +46,27 @@ export class EventRecorder {
 
   record(event: DefectEvent, model: ModelRef | undefined, now: number): RecordResult {
     const result = this.tx(event, model, now);
+    this.unstoredSeq.delete(event.camera);
     this.reportFull(result.outcome !== 'queued');
     return result;
   }
 
+  /**
+   * The seq of an alert whose commit failed: the next of its camera, read from
+   * the committed sequence (a read works on a full disk) and from the unstored
+   * ones before it. Held in memory only; the next commit of the camera moves
+   * the stored sequence past it, so a seq is never given to two alerts while
+   * the process lives (a restart before that commit can give it again).
+   */
+  reserveUnstored(camera: string): number {
+    const committed = this.lastSeq.get(camera)?.seq ?? 0;
+    const seq = Math.max(committed, this.unstoredSeq.get(camera) ?? 0) + 1;
+    this.unstoredSeq.set(camera, seq);
+    return seq;
+  }
+
   private write(event: DefectEvent, model: ModelRef | undefined, now: number): RecordResult {
-    const seq = (this.nextSeq.get(event.camera) as { seq: number }).seq;
+    const seq = (this.nextSeq.get(event.camera, (this.unstoredSeq.get(event.camera) ?? 0) + 1) as { seq: number }).seq;
     const json = JSON.stringify({ ...event, seq, model });
     const full = this.counters.get('outbox_depth') >= this.options.outboxMaxRows;
     if (full && this.options.outboxFullPolicy === 'reject_new') {

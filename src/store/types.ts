@@ -1,4 +1,9 @@
+import type { Clock } from '../clock.js';
+import type { Unsubscribe } from '../listeners.js';
 import type { AggregateStore } from './aggregate-store.js';
+import type { DiskWatch, DiskWatchOptions } from './disk-watch.js';
+import type { StoreHealthSnapshot } from './health.js';
+import type { FreeSpaceReader } from './space.js';
 import type { DefectEvent } from '../types.js';
 
 export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
@@ -7,6 +12,10 @@ export interface StoreOptions {
   /** Most unsent alerts kept; beyond it `outboxFullPolicy` applies. */
   outboxMaxRows: number;
   outboxFullPolicy: OutboxFullPolicy;
+  /** Times the health's episodes and the disk watch. Default: the system clock. */
+  clock?: Clock;
+  /** Reads the free space of the database's filesystem (tests inject one). Default: statfs of its folder. */
+  freeBytes?: FreeSpaceReader;
 }
 
 /** The detector that produced an alert, recorded with it so a replay after an upgrade still names it. */
@@ -84,6 +93,21 @@ export interface Store extends Outbox {
   integrityCheck(): string[];
   /** The per-minute statistics on this store's own connection (one connection per database file). */
   statistics(): AggregateStore;
+  /**
+   * `ok`, `full` or `failing`, from the outcome of the last write, with the
+   * free space of the filesystem and the count of alerts that went out unstored.
+   */
+  health(): StoreHealthSnapshot;
+  /** Called once per change of the health's state. */
+  onHealthChange(fn: (health: StoreHealthSnapshot) => void): Unsubscribe;
+  /**
+   * For an alert whose commit failed and that goes to the broker anyway: its
+   * seq, continuing its camera's sequence in memory (the next commit of the
+   * camera continues after it), and one more in the `unstored` count.
+   */
+  allocateUnstored(camera: string): number;
+  /** Starts watching free space (see DiskWatch); stopped by `close()`. */
+  watchDisk(options: DiskWatchOptions): DiskWatch;
   /** Closes the connection (the statistics' too). */
   close(): void;
 }

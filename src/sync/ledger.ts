@@ -1,9 +1,8 @@
-import { ACKED_UNTIL } from '../store/aggregates.js';
+import { ACKED_UNTIL, PLANNED_UNTIL } from '../store/aggregates.js';
 import type { Db } from '../store/db.js';
 import type { Batch } from './batch.js';
 import type { LastRun } from './types.js';
 
-const PLANNED_UNTIL = 'planned_until';
 const LAST_RUN = 'last_run';
 const LAST_SUCCESS = 'last_success';
 

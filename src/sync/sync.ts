@@ -1,6 +1,6 @@
 import { urlScheme } from '../config/url.js';
 import { LinesightError, describeValue, errorMessage, isLinesightError } from '../errors.js';
-import { DAY_MS, minuteOf, systemClock, type Clock } from '../clock.js';
+import { DAY_MS, keepAlive, minuteOf, systemClock, type Clock } from '../clock.js';
 import type { Batch } from './batch.js';
 import { writeBatchFile } from './file-target.js';
 import { deliverHttp, describeBatch, redactUrl, type HttpTarget } from './http-target.js';
@@ -95,9 +95,9 @@ class CloudSync implements Sync {
     this.abort = new AbortController();
     // The retries wait on unref'd timers (an idle schedule must never hold a process open); a run
     // under way is work, so this handle keeps the process alive until it settles (`sync --now`).
-    const underWay = setInterval(() => undefined, 60_000);
+    const release = keepAlive();
     this.running = this.run(this.abort.signal).finally(() => {
-      clearInterval(underWay);
+      release();
       this.running = undefined;
     });
     return this.running;

@@ -72,6 +72,24 @@ export class FakeClock implements Clock {
     this.mono = target;
   }
 
+  /**
+   * `advance` for code that awaits between timers: lets pending promise
+   * callbacks run before each timer and after the last, so a timer armed in a
+   * `.then` is armed before its time comes.
+   */
+  async advanceAsync(ms: number): Promise<void> {
+    const target = this.mono + Math.max(0, ms);
+    const settle = () => new Promise<void>((resolve) => setImmediate(resolve));
+    await settle();
+    for (;;) {
+      const due = this.timers.filter((t) => t.at <= target).sort((a, b) => a.at - b.at || a.id - b.id)[0];
+      if (!due) break;
+      this.advance(due.at - this.mono);
+      await settle();
+    }
+    this.mono = target;
+  }
+
   /** The wall clock jumps by `ms` (negative: back), as an NTP step does; monotonic time and timers are untouched. */
   step(ms: number): void {
     this.wallOffset += ms;

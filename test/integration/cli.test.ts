@@ -3,10 +3,12 @@ import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { openStore } from '../../src/store/index.js';
 import { ROOT, runCli } from '../helpers/cli.js';
+import { makeEvent } from '../helpers/events.js';
 import { writeMinutes } from '../helpers/stats-data.js';
 
 const MODELS = join(ROOT, 'test/fixtures/models');
@@ -144,6 +146,60 @@ describe('linesight sync --now, run as its own process', () => {
       expect(r.stdout).toMatch(/1 batch/);
     } finally {
       server.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('linesight alerts, run as its own process', () => {
+  it('lists the stored alerts since a time, oldest first, sent or queued, as JSON lines', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-alerts-cli-'));
+    try {
+      const db = join(dir, 'line.db');
+      const store = openStore(db, { outboxMaxRows: 100, outboxFullPolicy: 'drop_oldest' }, silentLogger());
+      const now = Date.now();
+      const old = store.recordEvent(makeEvent({ ts: now - 3 * 3_600_000, className: 'dent' }));
+      const sent = store.recordEvent(makeEvent({ ts: now - 20 * 60_000, className: 'scratch' }));
+      store.recordEvent(makeEvent({ ts: now - 5 * 60_000, className: 'hole' }));
+      store.markSent([store.pendingBatch(10).find((i) => i.event.className === 'scratch')!.id]);
+      store.close();
+      expect(old.seq).toBe(1);
+      const file = configFile(`cameras:\n  - id: cam1\n    url: a.mp4\nmodel:\n  path: missing.onnx\nstore:\n  path: ${db}\n`);
+      const r = await runCli(['alerts', '--since', '1h', '--json', '--config', file]);
+      expect(r.code, r.stderr).toBe(0);
+      const lines = r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { class: string; status: string; seq: number });
+      expect(lines.map((l) => [l.class, l.status, l.seq])).toEqual([['scratch', 'sent', sent.seq], ['hole', 'queued', 3]]);
+
+      const bad = await runCli(['alerts', '--since', 'yesterday-ish', '--config', file]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/--since/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
+
+describe('linesight eval-model, run as its own process', () => {
+  it('scores a model on a labelled folder through the pipeline\'s letterbox and prints mAP50 last', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-eval-cli-'));
+    try {
+      const images = [];
+      for (let i = 0; i < 4; i++) {
+        const x = 40 + i * 90;
+        const y = 60 + i * 40;
+        const square = await sharp({ create: { width: 70, height: 70, channels: 3, background: { r: 230, g: 30, b: 30 } } }).png().toBuffer();
+        await sharp({ create: { width: 640, height: 480, channels: 3, background: { r: 64, g: 64, b: 64 } } })
+          .composite([{ input: square, left: x, top: y }]).png().toFile(join(dir, `p${i}.png`));
+        images.push({ file: `p${i}.png`, width: 640, height: 480, boxes: [{ class: 0, x, y, w: 70, h: 70 }] });
+      }
+      writeFileSync(join(dir, 'labels.json'), JSON.stringify({ classes: ['red', 'green', 'blue'], images }));
+      const r = await runCli(['eval-model', join(MODELS, 'squares-v8.onnx'), '--data', dir], { timeoutMs: 60_000 });
+      expect(r.code, r.stderr).toBe(0);
+      const last = r.stdout.trim().split('\n').at(-1) ?? '';
+      expect(last).toMatch(/^mAP50=\d\.\d{4}$/);
+      expect(Number(last.slice('mAP50='.length))).toBeGreaterThanOrEqual(0.9);
+      expect(r.stdout).toMatch(/red/);
+    } finally {
       rmSync(dir, { recursive: true, force: true });
     }
   });

@@ -31,7 +31,7 @@ async function frame(width: number, height: number, squares: Square[], camera = 
   writeFileSync(raw, picture(width, height, squares));
   const lb = await letterboxPicture(['-f', 'rawvideo', '-pixel_format', 'rgb24', '-video_size', `${width}x${height}`, '-i', raw], { width: 320, height: 320 });
   expect([lb.width, lb.height]).toEqual([width, height]);
-  return { camera, seq: 1, captureTs: Date.now(), width, height, input: ownInput(lb.input, 320, 320), pictured: false };
+  return { camera, seq: 1, captureTs: Date.now(), captureMono: performance.now(), width, height, input: ownInput(lb.input, 320, 320), pictured: false };
 }
 
 function expectBox(actual: { x: number; y: number; w: number; h: number }, s: Square, tol: number): void {

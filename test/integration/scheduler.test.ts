@@ -37,7 +37,7 @@ function lent(rgb: Buffer): ModelInput {
 
 /** A 640×480 frame as a letterboxing camera hands it on: its model input only; the square's x encodes the sequence number. */
 function frame(camera: string, seq: number, input: ModelInput = lent(drawInput(seq))): Frame {
-  return Object.freeze({ camera, seq, captureTs: Date.now() + seq, width: 640, height: 480, input, pictured: false });
+  return Object.freeze({ camera, seq, captureTs: Date.now() + seq, captureMono: performance.now() + seq, width: 640, height: 480, input, pictured: false });
 }
 
 /** The line's coverage of the cameras `a`–`d`: inspected and dropped frames summed over them. */

@@ -7,6 +7,7 @@ import { isLinesightError } from '../../src/errors.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore, type Store, type StoreOptions } from '../../src/store/index.js';
 import { migrations } from '../../src/store/migrations.js';
+import { captureLogger } from '../helpers/capture-log.js';
 import { makeEvent } from '../helpers/events.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'linesight-store-'));
@@ -197,5 +198,55 @@ describe('store', () => {
 
   it('validates its options with E_ARGUMENT', () => {
     expectCode(() => openStore(freshPath(), { outboxMaxRows: 0, outboxFullPolicy: 'drop_oldest' }, log), 'E_ARGUMENT');
+  });
+
+  it('on SQLITE_FULL turns full once, continues seq in memory for unstored alerts, and recovers on the same connection', () => {
+    const capture = captureLogger('info');
+    const store = openStore(freshPath(), roomy, capture.log);
+    const changes: string[] = [];
+    store.onHealthChange((h) => changes.push(h.state));
+    store.recordEvent(makeEvent({ camera: 'cam1' }));
+    const sent = store.pendingBatch(1).map((b) => b.id);
+    const db = store.statistics().db;
+    // SQLite's own page limit gives the same SQLITE_FULL a full filesystem gives (the tmpfs test has the real one).
+    db.pragma(`max_page_count = ${db.pragma('page_count', { simple: true }) as number}`);
+    let failures = 0;
+    for (let i = 0; i < 200 && store.health().state === 'ok'; i++) {
+      try {
+        store.recordEvent(makeEvent({ camera: 'cam1', className: 'x'.repeat(2000) }));
+      } catch (err) {
+        expect((err as { code: string }).code).toBe('E_STORE');
+        failures += 1;
+      }
+    }
+    expect(failures).toBeGreaterThan(0);
+    const committed = store.recentAlerts({ limit: 1000 }).length;
+    expect(store.health()).toMatchObject({ state: 'full', unstored: 0 });
+    expectCode(() => store.recordEvent(makeEvent({ camera: 'cam1', className: 'y'.repeat(2000) })), 'E_STORE');
+    expect(store.allocateUnstored('cam1')).toBe(committed + 1);
+    expect(store.allocateUnstored('cam1')).toBe(committed + 2);
+    expect(store.allocateUnstored('cam2')).toBe(1);
+    expect(store.health().unstored).toBe(3);
+    expect(capture.at('error').filter((l) => l.msg.startsWith('store full'))).toHaveLength(1);
+
+    db.pragma('max_page_count = 1073741823');
+    expect(store.recordEvent(makeEvent({ camera: 'cam1' }))).toEqual({ seq: committed + 3, outcome: 'queued' });
+    expect(store.recordEvent(makeEvent({ camera: 'cam2' }))).toEqual({ seq: 2, outcome: 'queued' });
+    expect(store.health()).toMatchObject({ state: 'ok', unstored: 3 });
+    expect(changes).toEqual(['full', 'ok']);
+    expect(capture.at('info').filter((l) => l.msg.startsWith('store writable again'))).toHaveLength(1);
+    expect(capture.at('info').find((l) => l.msg.startsWith('store writable again'))).toMatchObject({ was: 'full', unstored: 3 });
+    expect(store.markSent(sent)).toBe(1);
+    expect(store.integrityCheck()).toEqual(['ok']);
+    store.close();
+  });
+
+  it('leaves the health alone when a statement is refused for its own sake (a constraint)', () => {
+    const store = openStore(freshPath(), roomy, log);
+    const e = makeEvent();
+    store.recordEvent(e);
+    expectCode(() => store.recordEvent(e), 'E_STORE');
+    expect(store.health().state).toBe('ok');
+    store.close();
   });
 });

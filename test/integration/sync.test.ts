@@ -91,9 +91,9 @@ function feedDay(store: AggregateStore): { transactions: number; written: number
     agg.onSnapshots(snaps, 'cpu');
     for (const camera of ['cam1', 'cam2']) {
       const frame: InspectedFrame = {
-        frame: { camera, seq: k, captureTs: t - 40, width: 1280, height: 720, pictured: false },
+        frame: { camera, seq: k, captureTs: t - 40, captureMono: t - 40, width: 1280, height: 720, pictured: false },
         detections: k % 6 === 0 ? [{ classId: 0, className: 'scratch', confidence: 0.8, box: { x: 1, y: 2, w: 3, h: 4 } }] : [],
-        inferredAt: t, inferMs: 20, batchSize: 2,
+        inferredAt: t, latencyMs: 40, inferMs: 20, batchSize: 2,
       };
       const events = k % 60 === 0 ? [makeEvent({ camera, className: 'scratch', ts: t - 40 })] : [];
       agg.onInspected(frame, events);

@@ -18,9 +18,10 @@ function histogramOf(samples: number[]) {
 
 function inspected(camera: string, captureTs: number, inferredAt: number, detections: Array<[string, number]>): InspectedFrame {
   return {
-    frame: { camera, seq: 1, captureTs, width: 1280, height: 720, pictured: false },
+    frame: { camera, seq: 1, captureTs, captureMono: captureTs, width: 1280, height: 720, pictured: false },
     detections: detections.map(([className, confidence], i) => ({ classId: i, className, confidence, box: { x: 0, y: 0, w: 10, h: 10 } })),
     inferredAt,
+    latencyMs: inferredAt - captureTs,
     inferMs: 12,
     batchSize: 1,
   };

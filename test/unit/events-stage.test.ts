@@ -3,6 +3,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { EventsStage, PICTURE_WAIT_MS, type StoredEvent } from '../../src/events/stage.js';
 import { silentLogger } from '../../src/log.js';
+import { captureLogger } from '../helpers/capture-log.js';
 import type { DefectEvent, InspectedFrame, Picture } from '../../src/types.js';
 import { makePicture } from '../helpers/pictures.js';
 
@@ -18,9 +19,9 @@ const at = (seq: number) => T0 + seq * 200;
 /** A square seen in frame `seq`, more confident each time, so the newest frame holds the best box. */
 function inspected(seq: number, pictured: boolean): InspectedFrame {
   return {
-    frame: { camera: 'cam1', seq, captureTs: at(seq), width: 64, height: 48, pictured },
+    frame: { camera: 'cam1', seq, captureTs: at(seq), captureMono: at(seq), width: 64, height: 48, pictured },
     detections: [{ classId: 0, className: 'scratch', confidence: 0.5 + seq / 100, box: { x: 10 + seq, y: 10, w: 8, h: 8 } }],
-    inferredAt: at(seq) + 20, inferMs: 10, batchSize: 1,
+    inferredAt: at(seq) + 20, latencyMs: 20, inferMs: 10, batchSize: 1,
   };
 }
 
@@ -97,5 +98,49 @@ describe('events stage', () => {
     stage.removeCamera('cam1');
     expect(alerts.map((a) => a.seq)).toEqual([undefined]);
     for (const p of kept) expect(() => p.hold()).toThrow(expect.objectContaining({ code: 'E_ARGUMENT' }));
+  });
+
+  it('hands an alert the store refused to the unstored sink, and still shows it, marked stored: false', () => {
+    const capture = captureLogger('debug');
+    const unstored: string[] = [];
+    const alerts: StoredEvent[] = [];
+    const stage = new EventsStage(config(), {
+      record: () => {
+        throw Object.assign(new Error('database or disk is full'), { code: 'SQLITE_FULL' });
+      },
+      unstored: (event) => {
+        unstored.push(event.id);
+        return { seq: 41 };
+      },
+      stored: () => undefined,
+      counted: () => undefined,
+    }, capture.log);
+    stages.push(stage);
+    stage.addCamera(config().cameras[0]);
+    stage.on('alert', (alert) => alerts.push(alert));
+    for (const seq of [1, 2, 3]) stage.inspect(inspected(seq, false));
+    expect(unstored).toHaveLength(1);
+    expect(alerts).toHaveLength(1);
+    expect(alerts[0]).toMatchObject({ id: unstored[0], seq: 41, stored: false });
+    expect(capture.at('error')).toEqual([]); // the store reports its own state, once
+    expect(capture.at('info').find((l) => l.msg.startsWith('defect'))).toMatchObject({ outbox: 'unstored', seq: 41 });
+  });
+
+  it('says at error that an alert is lost when nothing can take it', () => {
+    const capture = captureLogger('debug');
+    const alerts: StoredEvent[] = [];
+    const stage = new EventsStage(config(), {
+      record: () => {
+        throw new Error('database or disk is full');
+      },
+      stored: () => undefined,
+      counted: () => undefined,
+    }, capture.log);
+    stages.push(stage);
+    stage.addCamera(config().cameras[0]);
+    stage.on('alert', (alert) => alerts.push(alert));
+    for (const seq of [1, 2, 3]) stage.inspect(inspected(seq, false));
+    expect(alerts).toEqual([]);
+    expect(capture.at('error').map((l) => l.msg)).toEqual(['could not store an alert; it is lost']);
   });
 });

@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { CameraSupervisor } from '../../src/ingest/camera-supervisor.js';
 import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, pictureEvery, sourceKind } from '../../src/ingest/ffmpeg-args.js';
 import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
@@ -13,6 +13,7 @@ import { TimeWait } from '../../src/ingest/time-wait.js';
 import { isLinesightError } from '../../src/errors.js';
 import type { CameraState, Frame, ModelInput } from '../../src/types.js';
 import { captureLogger } from '../helpers/capture-log.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 describe('FrameAssembler', () => {
   const frameBytes = (n: number, size: number) => Buffer.from(Array.from({ length: n * size }, (_, i) => i % 251));
@@ -355,7 +356,7 @@ describe('ffmpeg stderr', () => {
 });
 
 const lease = (rgb: Buffer, released: Buffer[] = []): ModelInput => ({ rgb, width: 2, height: 1, release: () => released.push(rgb) });
-const frameNo = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, width: 4, height: 2, input: lease(Buffer.alloc(6)), pictured: false });
+const frameNo = (seq: number): Frame => ({ camera: 'c', seq, captureTs: seq, captureMono: seq, width: 4, height: 2, input: lease(Buffer.alloc(6)), pictured: false });
 
 describe('PicturePairing', () => {
   /** What the camera would do: [frame, picture's first byte] shown, pictures' first bytes discarded. */
@@ -481,16 +482,14 @@ describe('FlowControl', () => {
 });
 
 describe('TimeWait', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  let clock: FakeClock;
 
   /** Frames by index; `known` holds the indexes whose time was reported. */
   const waiting = (waitMs = 20) => {
-    vi.useFakeTimers();
+    clock = new FakeClock(0);
     const known = new Set<number>();
     const sent: number[] = [];
-    const wait = new TimeWait<{ n: number }>((n) => known.has(n), waitMs, (a) => sent.push(a.n));
+    const wait = new TimeWait<{ n: number }>((n) => known.has(n), waitMs, (a) => sent.push(a.n), clock);
     const time = (n: number) => {
       known.add(n);
       wait.reported(n);
@@ -523,15 +522,15 @@ describe('TimeWait', () => {
   it('waits no longer than waitMs for a frame, each from its own arrival', async () => {
     const { wait, sent } = waiting(20);
     wait.add({ n: 0 });
-    await vi.advanceTimersByTimeAsync(10);
+    clock.advance(10);
     wait.add({ n: 1 });
-    await vi.advanceTimersByTimeAsync(9);
+    clock.advance(9);
     expect(sent).toEqual([]);
-    await vi.advanceTimersByTimeAsync(1);
+    clock.advance(1);
     expect(sent).toEqual([0]);
-    await vi.advanceTimersByTimeAsync(10);
+    clock.advance(10);
     expect(sent).toEqual([0, 1]);
-    expect(vi.getTimerCount()).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 
   it('keeps at most eight frames waiting: the oldest goes on first', () => {
@@ -550,7 +549,7 @@ describe('TimeWait', () => {
     wait.add({ n: 2 });
     expect(wait.clear()).toEqual([{ n: 2 }]);
     expect(sent).toEqual([0, 1]);
-    expect(vi.getTimerCount()).toBe(0);
+    expect(clock.pending).toBe(0);
   });
 });
 
@@ -599,12 +598,10 @@ describe('FrameReader', () => {
 });
 
 describe('CameraSupervisor', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
+  let clock: FakeClock;
 
   const supervised = () => {
-    vi.useFakeTimers();
+    clock = new FakeClock(0);
     const { log, at } = captureLogger();
     const events: string[] = [];
     const s = new CameraSupervisor({ startMs: 3000, stallMs: 1000, stableMs: 10_000, backoffInitialMs: 500, backoffMaxMs: 500 }, {
@@ -613,22 +610,22 @@ describe('CameraSupervisor', () => {
         events.push('halt');
       },
       changed: (next: CameraState) => events.push(next),
-    }, log);
+    }, log, clock);
     return { s, events, at };
   };
 
   it('restarts a decoder that gives no first frame within startMs, then none within stallMs, logging each cause once', async () => {
     const { s, events, at } = supervised();
     s.start();
-    await vi.advanceTimersByTimeAsync(2999);
+    await clock.advanceAsync(2999);
     expect(events).toEqual(['connecting', 'launch']);
-    await vi.advanceTimersByTimeAsync(1);
+    await clock.advanceAsync(1);
     expect(s.lastError).toMatchObject({ code: 'E_CAMERA_STALL', message: 'no first frame within 3 s (start_timeout); restarting the camera' });
-    await vi.advanceTimersByTimeAsync(500); // the backoff (≤ 500 ms) has passed: a new run
+    await clock.advanceAsync(500); // the backoff (≤ 500 ms) has passed: a new run
     expect(events).toEqual(['connecting', 'launch', 'reconnecting', 'halt', 'launch']);
     s.frameArrived({ width: 4, height: 2 });
     expect(s.state).toBe('online');
-    await vi.advanceTimersByTimeAsync(1000);
+    await clock.advanceAsync(1000);
     expect(s.lastError?.message).toBe('no frame for 1 s (stall_timeout); restarting the camera');
     expect(s.restarts).toBe(2);
     expect(at('info').map((l) => l.msg)).toEqual(['camera recovered']);
@@ -645,11 +642,11 @@ describe('CameraSupervisor', () => {
     s.start();
     s.frameArrived({});
     s.hold();
-    await vi.advanceTimersByTimeAsync(10_000);
+    await clock.advanceAsync(10_000);
     expect(s.restarts).toBe(0);
     s.ended();
     s.fail({ code: 'E_CAMERA_STREAM', message: 'late' });
-    await vi.advanceTimersByTimeAsync(10_000);
+    await clock.advanceAsync(10_000);
     expect(s.restarts).toBe(0);
     expect(events).toEqual(['connecting', 'launch', 'online', 'stopped']);
   });

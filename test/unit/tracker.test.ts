@@ -12,9 +12,10 @@ const base: TrackerOptions = { confirmHits: 3, confirmWindow: 5, maxMissed: 5, m
 
 function frame(i: number, detections: Detection[], camera = 'cam1'): InspectedFrame {
   return {
-    frame: { camera, seq: i, captureTs: T0 + i * DT, width: 1280, height: 720, pictured: false },
+    frame: { camera, seq: i, captureTs: T0 + i * DT, captureMono: i * DT, width: 1280, height: 720, pictured: false },
     detections,
     inferredAt: T0 + i * DT + 30,
+    latencyMs: 30,
     inferMs: 20,
     batchSize: 1,
   };
