@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { DefectEvent, FrameMeta, InspectedFrame, Picture } from '../types.js';
 import { PictureShelf } from './picture-shelf.js';
 import { Tracker, type TrackView } from './tracker.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 
 /**
  * A confirmed defect once stored: the event and its per-camera sequence
@@ -25,6 +26,8 @@ export interface EventSinks {
   unstored?(event: DefectEvent, err: unknown): { seq: number } | undefined;
   /** Alerts are waiting in the outbox. */
   stored(): void;
+  /** A defect was confirmed on a frame captured at `captureMono` (monotonic ms), before it is recorded: its latencies start there. */
+  captured?(id: string, captureMono: number): void;
   /** Every inspected frame with the events it confirmed, for the per-minute statistics. */
   counted(result: InspectedFrame, events: readonly DefectEvent[]): void;
 }
@@ -82,9 +85,9 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   private readonly keepFrames: number;
   private readonly log: Logger;
   private readonly outgoing: Outgoing[] = [];
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
 
-  constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger) {
+  constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger, private readonly clock: Clock = systemClock) {
     super();
     this.keepFrames = Math.min(config.events.confirm_window + 1, 8);
     this.shelf = new PictureShelf(this.keepFrames);
@@ -107,7 +110,7 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   picture(picture: Picture): void {
     if (!this.trackers.has(picture.camera)) return;
     this.shelf.put(picture);
-    this.flush(Date.now());
+    this.flush(this.clock.monotonic());
   }
 
   /** One inspected frame, in capture order per camera. */
@@ -116,11 +119,14 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     if (!tracker) return; // camera removed while its frame was in flight
     this.remember(result.frame);
     const { events, tracks } = tracker.update(result);
-    for (const event of events) this.store(event);
+    for (const event of events) {
+      this.sinks.captured?.(event.id, result.frame.captureMono);
+      this.store(event);
+    }
     if (events.length > 0) this.sinks.stored();
     this.sinks.counted(result, events);
     this.emit('inspected', result, tracks);
-    if (events.length > 0) this.flush(Date.now());
+    if (events.length > 0) this.flush(this.clock.monotonic());
   }
 
   /** Sends every alert still waiting, without its picture (the line is stopping). */
@@ -154,7 +160,7 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     const own = this.recent.get(event.camera)?.find((f) => f.captureTs === event.frame.ts);
     const awaiting = own?.pictured && !this.shelf.has(own.camera, own.seq) ? own : undefined;
     const alert: StoredEvent = unstored ? { ...event, seq: stored.seq, stored: false } : { ...event, seq: stored.seq };
-    this.outgoing.push({ alert, awaiting, deadline: Date.now() + PICTURE_WAIT_MS });
+    this.outgoing.push({ alert, awaiting, deadline: this.clock.monotonic() + PICTURE_WAIT_MS });
   }
 
   /**
@@ -192,11 +198,10 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   }
 
   private armTimer(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     const head = this.outgoing[0];
     if (!head) return;
-    this.timer = setTimeout(() => this.flush(Date.now()), Math.max(0, head.deadline - Date.now()));
-    this.timer.unref();
+    this.timer = this.clock.setTimeout(() => this.flush(this.clock.monotonic()), Math.max(0, head.deadline - this.clock.monotonic()));
   }
 }

@@ -1,16 +1,15 @@
+import { EventEmitter } from 'node:events';
 import type { CameraConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { CameraSnapshot } from '../types.js';
 import type { FrameSource } from './camera.js';
 
-/** What the line does when a camera joins or leaves the set. */
-export interface CameraSetHooks {
-  /** Makes the camera's source (not started yet). */
-  create(cfg: CameraConfig): FrameSource;
-  /** Wires a new source to the rest of the line, before it starts. */
-  joined(source: FrameSource, cfg: CameraConfig): void;
+/** What the set tells the line as cameras come and go. */
+export interface CameraSetEvents {
+  /** A new source, before it starts: wire it to the rest of the line. */
+  joined: [FrameSource, CameraConfig];
   /** The camera left: later stages forget its waiting frames and tracks. */
-  left(id: string): void;
+  left: [string];
 }
 
 /** What a camera reconfiguration changed. */
@@ -23,13 +22,16 @@ export interface CameraChanges {
 /**
  * The line's cameras as one set of `FrameSource`s: started from the config,
  * changed in place on a reload (added ones start, removed ones stop, changed
- * ones restart; the others never notice), stopped together.
+ * ones restart; the others never notice), stopped together. `create` makes a
+ * camera's source (not started yet); whoever listens to `joined` wires it.
  */
-export class CameraSet {
+export class CameraSet extends EventEmitter<CameraSetEvents> {
   private readonly configs = new Map<string, CameraConfig>();
   private readonly sources = new Map<string, FrameSource>();
 
-  constructor(private readonly hooks: CameraSetHooks, private readonly log: Logger) {}
+  constructor(private readonly create: (cfg: CameraConfig) => FrameSource, private readonly log: Logger) {
+    super();
+  }
 
   /** Starts a camera, or only remembers it when the config disables it. */
   start(cfg: CameraConfig): void {
@@ -38,8 +40,8 @@ export class CameraSet {
       this.log.info({ stage: 'ingest', camera: cfg.id }, 'camera disabled in the config; not started');
       return;
     }
-    const source = this.hooks.create(cfg);
-    this.hooks.joined(source, cfg);
+    const source = this.create(cfg);
+    this.emit('joined', source, cfg);
     this.sources.set(cfg.id, source);
     source.start();
   }
@@ -48,7 +50,7 @@ export class CameraSet {
     const source = this.sources.get(id);
     this.configs.delete(id);
     this.sources.delete(id);
-    this.hooks.left(id);
+    this.emit('left', id);
     await source?.stop();
   }
 

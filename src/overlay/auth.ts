@@ -26,3 +26,8 @@ export function tokenChecker(token: string | undefined): (req: IncomingMessage, 
     return given !== null && timingSafeEqual(digest(given), expected);
   };
 }
+
+/** A request URL fit for a log line: a `token=` query value (the page's own address carries one) is blanked. */
+export function loggableUrl(raw: string | undefined): string {
+  return (raw ?? '/').replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
+}

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
+import { loggableUrl } from './auth.js';
+import { BASE_HEADERS, LOCKED_CSP, pageCsp } from './headers.js';
 import { toAlertPayload } from './protocol.js';
 import type { OverlaySource } from './source.js';
 import { staticKey, type StaticFile } from './static-files.js';
@@ -17,12 +19,8 @@ export interface RouteDeps {
   log: Logger;
 }
 
-/** Sent with every answer: no MIME sniffing, and the token in the page's URL never travels as a Referer. */
-const BASE_HEADERS = { 'X-Content-Type-Options': 'nosniff', 'Referrer-Policy': 'no-referrer' };
-const PAGE_CSP = "default-src 'self'; img-src 'self' data: blob:; connect-src 'self' ws: wss:; style-src 'self'; script-src 'self'; frame-ancestors 'none'";
-
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { ...BASE_HEADERS, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
+  res.writeHead(status, { ...BASE_HEADERS, 'Content-Security-Policy': LOCKED_CSP, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
   res.end(res.req.method === 'HEAD' ? undefined : body);
 }
 
@@ -32,7 +30,7 @@ const json = (res: ServerResponse, status: number, value: unknown, headers?: Rec
 function unauthorized(res: ServerResponse, page: boolean): void {
   const headers = { 'WWW-Authenticate': 'Bearer realm="linesight overlay"' };
   if (page) {
-    send(res, 401, 'text/html; charset=utf-8', '<!doctype html><meta charset="utf-8"><title>linesight</title><body style="background:#000;color:#fff;font:2rem sans-serif;padding:2rem">This overlay needs its access token: open it as <code>/?token=…</code>.</body>', { ...headers, 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'" });
+    send(res, 401, 'text/html; charset=utf-8', '<!doctype html><meta charset="utf-8"><title>linesight</title><body style="background:#000;color:#fff;font:2rem sans-serif;padding:2rem">This overlay needs its access token: open it as <code>/?token=…</code>.</body>', { ...headers, 'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'" });
   } else {
     json(res, 401, { error: 'unauthorized', message: 'expected the overlay token as "Authorization: Bearer …" or ?token=' }, headers);
   }
@@ -49,7 +47,7 @@ function unauthorized(res: ServerResponse, page: boolean): void {
 export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, res: ServerResponse) => void {
   return (req, res) => {
     handle(deps, req, res).catch((err: unknown) => {
-      deps.log.error({ err: errorMessage(err), url: req.url }, 'overlay request failed');
+      deps.log.error({ err: errorMessage(err), url: loggableUrl(req.url) }, 'overlay request failed');
       if (!res.headersSent) json(res, 500, { error: 'internal', message: 'the overlay could not answer this request' });
       else res.destroy();
     });
@@ -104,7 +102,7 @@ function staticFile(deps: RouteDeps, req: IncomingMessage, url: URL, res: Server
   const page = key === '/index.html';
   if (page && !deps.authorized(req, url)) return unauthorized(res, true);
   const headers: Record<string, string> = { ETag: file.etag, 'Cache-Control': page ? 'no-cache, private' : file.cacheControl };
-  if (page) headers['Content-Security-Policy'] = PAGE_CSP;
+  headers['Content-Security-Policy'] = page ? pageCsp(req.headers.host) : LOCKED_CSP;
   if (req.headers['if-none-match'] === file.etag) {
     res.writeHead(304, { ...BASE_HEADERS, ...headers });
     res.end();

@@ -19,14 +19,22 @@ import type { AlertView, TrackView } from './source.js';
  *
  * Text messages are JSON objects `{ v: 1, type, … }`, see ServerMessage. The
  * page sends only `{ v: 1, type: 'ping', id? }` (answered by `pong`); anything
- * else (binary, unparsable, unknown type, over MAX_CLIENT_MESSAGE bytes) closes
- * that connection.
+ * else (binary, unparsable, unknown type, over MAX_CLIENT_MESSAGE bytes, more than
+ * CLIENT_MESSAGE_RATE a second sustained) closes that connection.
  */
 
 export const PROTOCOL_VERSION = 1;
 export const BINARY_PREVIEW = 1;
 /** Largest message a page may send; ws closes the connection with 1009 above it. */
 export const MAX_CLIENT_MESSAGE = 4096;
+
+/**
+ * Messages a page may send per second on average, and in one burst. The page
+ * itself sends only an occasional ping; a connection past this is a script
+ * flooding the server's event loop and is closed with 1008.
+ */
+export const CLIENT_MESSAGE_RATE = 20;
+export const CLIENT_MESSAGE_BURST = 40;
 
 /** WebSocket close codes the overlay uses (RFC 6455 §7.4.1; 4000–4999 are private). */
 export const CloseCodes = {
@@ -36,6 +44,8 @@ export const CloseCodes = {
   malformed: 1007,
   /** Binary or otherwise unsupported client data. */
   unsupported: 1003,
+  /** The client broke a limit of the overlay (RFC 6455 §7.4.1, policy violation): more than CLIENT_MESSAGE_RATE messages a second. */
+  policy: 1008,
   /** max_clients reached: try again later (RFC 6455 registry, 1013). */
   tryAgainLater: 1013,
   /** The client fell so far behind that even must-deliver messages could not be buffered. */

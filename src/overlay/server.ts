@@ -1,4 +1,4 @@
-import { createServer } from 'node:http';
+import type { Server } from 'node:http';
 import { Registry } from 'prom-client';
 import type { WebSocket } from 'ws';
 import type { OverlayConfig } from '../config/schema.js';
@@ -7,8 +7,10 @@ import type { Logger } from '../log.js';
 import { tokenChecker } from './auth.js';
 import { ClientHub, type ClientStats } from './clients.js';
 import { createRequestHandler } from './http-routes.js';
+import { createBoundedServer, defaultHttpLimits, type HttpLimits } from './http-server.js';
 import { detectionsMessage, helloMessage, statusMessage } from './messages.js';
 import { createMetrics } from './metrics.js';
+import { originChecker, RefusalLog } from './origin.js';
 import { PreviewEncoder } from './preview.js';
 import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
 import { attachSockets } from './sockets.js';
@@ -33,6 +35,10 @@ export interface OverlayOptions {
   statusMs?: number;
   /** Directory of the page (default `web/`). */
   webRoot?: string;
+  /** Bounds on HTTP connections and request times (defaults: defaultHttpLimits). */
+  httpLimits?: Partial<HttpLimits>;
+  /** Refused Origins are logged once, then at most once per this many ms with a count (default 60 s). */
+  refusalLogMs?: number;
 }
 
 export interface Overlay {
@@ -43,6 +49,8 @@ export interface Overlay {
   clients(): number;
   /** Per page connection: buffered bytes, previews sent and skipped. */
   clientStats(): ClientStats[];
+  /** Open TCP connections to the server: pages, requests in flight, idle keep-alives. */
+  connections(): Promise<number>;
   close(): Promise<void>;
 }
 
@@ -109,8 +117,14 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog).map((a) => ({ ...a, thumbnail: thumbnails.get(a.id) ?? a.thumbnail })) });
   };
 
-  const server = createServer(createRequestHandler({ source, files, registry, authorized, log: olog }));
-  const wss = attachSockets(server, { hub, maxClients: config.max_clients, authorized, welcome, log: olog });
+  const limits = { ...defaultHttpLimits(config.max_clients), ...opts.httpLimits };
+  const server = createBoundedServer(createRequestHandler({ source, files, registry, authorized, log: olog }), limits, olog);
+  const originRefusals = new RefusalLog(olog, 'overlay socket refused: its page comes from another site (Origin not the overlay\'s own nor in overlay.allowed_origins)', opts.refusalLogMs);
+  const wss = attachSockets(server, {
+    hub, maxClients: config.max_clients, authorized, welcome, log: olog,
+    originRefusal: originChecker(config.token !== undefined, config.allowed_origins),
+    onOriginRefused: (refusal, remote) => originRefusals.note({ remote, origin: refusal.origin, host: refusal.host }),
+  });
   const port = await listen(server, config.host, config.port);
   const shown = config.host === '0.0.0.0' || config.host === '::' ? 'localhost' : config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${shown}:${port}/`;
@@ -122,11 +136,13 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     url,
     clients: () => hub.size,
     clientStats: () => hub.stats(),
+    connections: () => new Promise((resolve, reject) => server.getConnections((err, n) => (err ? reject(err) : resolve(n)))),
     close() {
       closing ??= (async () => {
         for (const off of unsubscribe) off();
         clearInterval(statusTimer);
         previews.close();
+        originRefusals.close();
         hub.closeAll(CloseCodes.goingAway, 'server shutting down');
         await alertChain;
         await waitUntil(() => hub.size === 0, 1000);
@@ -142,7 +158,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   };
 }
 
-function listen(server: ReturnType<typeof createServer>, host: string, port: number): Promise<number> {
+function listen(server: Server, host: string, port: number): Promise<number> {
   return new Promise((resolve, reject) => {
     const onError = (err: NodeJS.ErrnoException) => {
       reject(new LinesightError('E_OVERLAY_LISTEN', `Expected to serve the operator page on ${host}:${port} but ${err.code === 'EADDRINUSE' ? 'the port is in use' : err.message}; change overlay.host / overlay.port`, { cause: err, details: { sysCode: err.code } }));

@@ -44,8 +44,8 @@ export function isoTime(ms: number): string {
 
 const round = (v: number, digits: number) => Math.round(v * 10 ** digits) / 10 ** digits;
 
-/** Builds the message for one outbox row (or unstored alert) at publish time `now` (latency is capture → publish). */
-export function alertPayload(item: AlertSource, ctx: PayloadContext, now: number): AlertPayload {
+/** Builds the message for one outbox row (or unstored alert), `latencyMs` after its capture. */
+export function alertPayload(item: AlertSource, ctx: PayloadContext, latencyMs: number): AlertPayload {
   const { event } = item;
   return {
     schema: ALERT_SCHEMA,
@@ -61,7 +61,7 @@ export function alertPayload(item: AlertSource, ctx: PayloadContext, now: number
     frame: { width: event.frame.width, height: event.frame.height, ts: isoTime(event.frame.ts) },
     track_id: event.trackId,
     model: item.model ?? ctx.model,
-    latency_ms: Math.max(0, Math.round(now - event.ts)),
+    latency_ms: Math.max(0, Math.round(latencyMs)),
     replayed: item.replayed,
     ...(item.stored === false ? { stored: false as const } : {}),
   };

@@ -11,6 +11,8 @@ import { ALERT_SCHEMA, alertPayload, type AlertSource } from './payload.js';
 import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState, type StoreStatus } from './status.js';
 import { alertTopic, cameraStatusTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
 import { UnstoredQueue, type UnstoredAlert, type UnstoredCounters } from './unstored-queue.js';
+import { systemClock, type Clock } from '../clock.js';
+import { CaptureTimes } from './capture-times.js';
 
 /** Knobs with production defaults; tests shorten them. */
 export interface PublisherTuning {
@@ -49,6 +51,8 @@ export interface PublisherOptions {
   onDelivered?: (camera: string, latencyMs: number) => void;
   /** The store's health, for the node status's `store` (absent without it). */
   storeHealth?: () => StoreHealthSnapshot;
+  /** Time for the timers, the payloads and the latencies. Default: the system's. */
+  clock?: Clock;
 }
 
 export interface Publisher {
@@ -63,6 +67,8 @@ export interface Publisher {
   readonly lastError: { kind: string; message: string; at: number } | undefined;
   /** New alerts were recorded: send them now rather than at the next poll. */
   kick(): void;
+  /** Alert `id` was captured at `captureMono` (monotonic ms): its latencies are measured from there. */
+  captured(id: string, captureMono: number): void;
   /**
    * An alert the store could not commit: published once from a bounded memory
    * queue (QoS 1, `stored: false`), never through the outbox.
@@ -91,10 +97,12 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const root: TopicRoot = { prefix: opts.mqtt.topic_prefix, site: opts.site, line: opts.line };
   const statuses = new Statuses(opts, root, (topic, body) => connection.publish(topic, JSON.stringify(body), { qos: 1, retain: true }), log);
 
-  const send = (item: AlertSource, done: (err?: Error) => void) => sendAlert(connection, root, opts, item, done);
+  const clock = opts.clock ?? systemClock;
+  const captures = new CaptureTimes(clock);
+  const send = (item: AlertSource, done: (err?: Error) => void) => sendAlert(connection, root, opts, { item, captures }, done);
   const drain = new OutboxDrain(opts.outbox, send, { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 }, log);
   const unstored = new UnstoredQueue((alert, done) => send({ ...alert, stored: false }, done), {
-    max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000,
+    max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000, clock,
   }, log);
   statuses.unstoredDropped = () => unstored.counters.dropped;
 
@@ -115,11 +123,11 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
 
   connection.start();
   const timers = [
-    setInterval(() => {
+    clock.setInterval(() => {
       drain.kick();
       unstored.kick();
     }, t.pollMs ?? 1000),
-    setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
+    clock.setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
   ];
 
   return {
@@ -135,11 +143,12 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     },
     unstored: unstored.counters,
     kick: () => drain.kick(),
+    captured: (id, captureMono) => captures.note(id, captureMono),
     publishUnstored: (alert) => unstored.push({ ...alert, replayed: false }),
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
     publishNodeStatus: () => statuses.node(),
     async stop() {
-      for (const timer of timers) clearInterval(timer);
+      for (const timer of timers) clock.clearInterval(timer);
       const last = statuses.offline();
       await connection.stop({ topic: nodeStatusTopic(root), payload: last });
       drain.stop();
@@ -151,13 +160,17 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
 }
 
 /** Publishes one alert: QoS 1, never retained, no Message Expiry Interval (MQTT 5 §3.3.2.3.3) so it never expires. */
-function sendAlert(connection: BrokerConnection, root: TopicRoot, opts: PublisherOptions, item: AlertSource, done: (err?: Error) => void): boolean {
-  const payload = JSON.stringify(alertPayload(item, { site: opts.site, line: opts.line, model: opts.model }, Date.now()));
+function sendAlert(connection: BrokerConnection, root: TopicRoot, opts: PublisherOptions, a: { item: AlertSource; captures: CaptureTimes }, done: (err?: Error) => void): boolean {
+  const { item, captures } = a;
+  const payload = JSON.stringify(alertPayload(item, { site: opts.site, line: opts.line, model: opts.model }, captures.since(item.event.id, item.event.ts)));
   const userProperties: Record<string, string> = { id: item.event.id, schema: ALERT_SCHEMA };
   if (item.stored === false) userProperties.stored = 'false';
   return connection.publish(alertTopic(root, item.event.camera), payload, { qos: 1, retain: false, userProperties }, (err?: Error) => {
     // Capture → PUBACK: the latency the MES actually sees (aggregates, metrics).
-    if (!err) opts.onDelivered?.(item.event.camera, Date.now() - item.event.ts);
+    if (!err) {
+      opts.onDelivered?.(item.event.camera, captures.since(item.event.id, item.event.ts));
+      captures.forget(item.event.id);
+    }
     done(err);
   });
 }
@@ -242,7 +255,7 @@ class Statuses {
 
   private publishCamera(snapshot: CameraSnapshot, extra: { provider: string }, state?: PublishedState): void {
     this.last.set(snapshot.id, { snapshot, provider: extra.provider });
-    const body = cameraStatusPayload(snapshot, { provider: extra.provider, outboxDepth: this.opts.outbox.depth(snapshot.id), state }, Date.now());
+    const body = cameraStatusPayload(snapshot, { provider: extra.provider, outboxDepth: this.opts.outbox.depth(snapshot.id), state }, (this.opts.clock ?? systemClock).now());
     this.retained(cameraStatusTopic(this.root, snapshot.id), body);
   }
 
@@ -250,7 +263,7 @@ class Statuses {
     const c = this.opts.outbox.counters();
     const base = nodeStatusPayload({
       state, version: this.opts.version, cameras: this.opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected, store: this.store(),
-    }, Date.now());
+    }, (this.opts.clock ?? systemClock).now());
     return this.opts.nodeExtra ? { ...this.opts.nodeExtra(), ...base } : base;
   }
 

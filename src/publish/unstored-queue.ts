@@ -2,6 +2,7 @@ import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { ModelRef } from '../store/index.js';
 import type { DefectEvent } from '../types.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 
 /** An alert whose SQLite commit failed: it has a seq (continued in memory) but no outbox row. */
 export interface UnstoredAlert {
@@ -31,6 +32,8 @@ export interface UnstoredQueueOptions {
   max: number;
   /** Wait before re-sending an alert the broker refused, ms. */
   retryMs: number;
+  /** Time for that wait. Default: the system's. */
+  clock?: Clock;
 }
 
 /**
@@ -49,9 +52,12 @@ export class UnstoredQueue {
   private active = false;
   private window = 1;
   private dropping = false;
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: Timer;
+  private readonly clock: Clock;
 
-  constructor(private readonly send: SendUnstored, private readonly opts: UnstoredQueueOptions, private readonly log: Logger) {}
+  constructor(private readonly send: SendUnstored, private readonly opts: UnstoredQueueOptions, private readonly log: Logger) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   /** Alerts held: waiting, refused or in flight. */
   get size(): number {
@@ -92,7 +98,7 @@ export class UnstoredQueue {
   /** Forgets everything held (the publisher stops); returns how many alerts never got their PUBACK. */
   close(): number {
     this.stop();
-    clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     const left = this.size;
     this.waiting = [];
     this.refused.length = 0;
@@ -141,7 +147,7 @@ export class UnstoredQueue {
         `the broker refused unstored alert seq ${alert.seq} of ${alert.event.camera}: ${errorMessage(err)}; retrying from memory`);
     }
     this.refused.push({ ...alert, replayed: true });
-    this.retryTimer ??= setTimeout(() => {
+    this.retryTimer ??= this.clock.setTimeout(() => {
       this.retryTimer = undefined;
       this.waiting = [...this.refused.splice(0), ...this.waiting];
       this.pump();

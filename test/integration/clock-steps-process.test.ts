@@ -8,7 +8,6 @@ import { makeClip, type SquareSpec } from '../helpers/clips.js';
 import { startMosquitto, type Mosquitto } from '../helpers/mosquitto.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { subscribe, type Received, type Subscriber } from '../helpers/subscriber.js';
-import { waitFor } from '../helpers/wait.js';
 
 const LIBFAKETIME = '/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1';
 const MODEL = join(ROOT, 'test/fixtures/models/squares-v8.onnx');

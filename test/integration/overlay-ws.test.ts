@@ -72,7 +72,7 @@ describe('overlay HTTP', () => {
     expect(index.status).toBe(200);
     expect(index.headers['content-type']).toBe('text/html; charset=utf-8');
     expect(index.headers['cache-control']).toContain('no-cache');
-    expect(index.headers['content-security-policy']).toContain("default-src 'self'");
+    expect(index.headers['content-security-policy']).toContain("script-src 'self'");
     const js = await rawGet(o.url, '/app.js');
     expect(js.headers['content-type']).toBe('text/javascript; charset=utf-8');
     expect(js.headers['cache-control']).toMatch(/max-age=\d+/);
@@ -104,9 +104,9 @@ describe('overlay HTTP', () => {
     const source = new HandSource(['cam1']);
     const registry = new Registry();
     const o = await start(source, {}, { metricsRegistry: registry });
-    const frame = { camera: 'cam1', seq: 1, captureTs: Date.now() - 40, width: 64, height: 48, pictured: true };
+    const frame = { camera: 'cam1', seq: 1, captureTs: Date.now() - 40, captureMono: performance.now() - 40, width: 64, height: 48, pictured: true };
     source.pushFrame({ ...frame, rgb: rgbFrame(64, 48) });
-    source.pushInspected({ frame, detections: [], inferredAt: Date.now(), inferMs: 12, batchSize: 1 });
+    source.pushInspected({ frame, detections: [], inferredAt: Date.now(), latencyMs: 40, inferMs: 12, batchSize: 1 });
     source.snaps.get('cam1')!.framesDropped.superseded = 3;
     source.outboxDepth = 7;
     const res = await rawGet(o.url, '/metrics');
@@ -219,8 +219,8 @@ describe('overlay stream', () => {
     expect(b.previews.length).toBeGreaterThan(0);
 
     // Detections and tracks travel as sent, in source pixels with the frame size.
-    const frame = { camera: 'wide', seq: 99, captureTs: Date.now() - 30, width: 640, height: 360, pictured: false };
-    source.pushInspected({ frame, detections: [{ classId: 0, className: 'red', confidence: 0.9, box: square }], inferredAt: Date.now(), inferMs: 9, batchSize: 2 },
+    const frame = { camera: 'wide', seq: 99, captureTs: Date.now() - 30, captureMono: performance.now() - 30, width: 640, height: 360, pictured: false };
+    source.pushInspected({ frame, detections: [{ classId: 0, className: 'red', confidence: 0.9, box: square }], inferredAt: Date.now(), latencyMs: 40, inferMs: 9, batchSize: 2 },
       [{ trackId: 4, classId: 0, className: 'red', confidence: 0.9, box: square, confirmed: true, hits: 3, age: 4, missed: 0 }]);
     const det = await waitFor('detections', () => a.of('detections')[0], 5000);
     expect(det).toMatchObject({ v: 1, camera: 'wide', seq: 99, ts: frame.captureTs, frame: { width: 640, height: 360 }, detections: [{ className: 'red', box: square }], tracks: [{ trackId: 4, confirmed: true }] });

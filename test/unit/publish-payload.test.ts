@@ -24,7 +24,7 @@ const item: OutboxItem = {
 
 describe('MQTT payloads', () => {
   it('builds the documented alert payload', () => {
-    const body = alertPayload(item, { site: 'plant', line: 'line1', model: { name: 'fallback', version: '0' } }, T + 143);
+    const body = alertPayload(item, { site: 'plant', line: 'line1', model: { name: 'fallback', version: '0' } }, 143);
     expect(body).toEqual({
       schema: 'linesight.alert/1', id: item.event.id, seq: 1842, ts: '2025-03-04T05:06:07.089Z', site: 'plant', line: 'line1',
       camera: 'cam1', class: 'scratch', confidence: 0.8731, box: { x: 412.5, y: 96, w: 38.2, h: 21 },
@@ -36,7 +36,7 @@ describe('MQTT payloads', () => {
   });
 
   it('prefers the model recorded with the alert', () => {
-    const body = alertPayload({ ...item, model: { name: 'old', version: '1' } }, { site: 's', line: 'l', model: { name: 'new', version: '2' } }, T);
+    const body = alertPayload({ ...item, model: { name: 'old', version: '1' } }, { site: 's', line: 'l', model: { name: 'new', version: '2' } }, 0);
     expect(body.model).toEqual({ name: 'old', version: '1' });
   });
 
