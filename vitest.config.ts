@@ -2,6 +2,7 @@ import { defineConfig } from 'vitest/config';
 
 export default defineConfig({
   test: {
+    // test/chaos runs here CI-sized; `npm run chaos` (vitest.chaos.config.ts) runs it full-sized and prints the table.
     include: ['test/**/*.test.ts'],
     globalSetup: ['test/global-setup.ts'],
     testTimeout: 60_000,

@@ -149,7 +149,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     running: () => stopped === null, mqttConnected: () => publisher.connected, outboxDepth: () => store.depth(),
   });
   const overlay = options.overlay === false ? undefined
-    : await closers.open('overlay', () => startOverlay(config.overlay, view, log, { metricsRegistry: registry }), (o) => o.close());
+    : await closers.open('overlay', () => startOverlay(config.overlay, view, log, { metricsRegistry: registry, clock }), (o) => o.close());
 
   return {
     config, detector, store, publisher, stats, sync, overlay, coverage,

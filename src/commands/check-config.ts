@@ -2,6 +2,7 @@ import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { applyEnvOverrides, loadConfig, parseConfigText, validateConfig, type ConfigProblem } from '../config/load.js';
 import { errorMessage, isLinesightError, LinesightError } from '../errors.js';
+import { redactUrl } from '../config/url.js';
 
 function printProblems(file: string, problems: readonly ConfigProblem[]): number {
   process.stderr.write(`${file}: ${problems.length} problem(s) (E_CONFIG)\n`);
@@ -32,6 +33,6 @@ export async function cmdCheckConfig(args: string[]): Promise<number> {
     throw err;
   }
   const enabled = cfg.cameras.filter((c) => c.enabled).length;
-  process.stdout.write(`${file}: valid — site ${cfg.site}, line ${cfg.line}, ${enabled} of ${cfg.cameras.length} camera(s) enabled, model ${cfg.model.path}, mqtt ${cfg.mqtt.url ?? `embedded :${cfg.mqtt.embedded_port}`}\n`);
+  process.stdout.write(`${file}: valid — site ${cfg.site}, line ${cfg.line}, ${enabled} of ${cfg.cameras.length} camera(s) enabled, model ${cfg.model.path}, mqtt ${cfg.mqtt.url === undefined ? `embedded :${cfg.mqtt.embedded_port}` : redactUrl(cfg.mqtt.url)}\n`);
   return 0;
 }

@@ -9,7 +9,7 @@ import { StreamCodec } from './codec-probe.js';
 import { sourceKind, type LetterboxPlan } from './ffmpeg-args.js';
 import { cameraFfmpegArgs, tetheredEnv } from './ffmpeg-command.js';
 import { FfmpegRun, type RunOutcome } from './ffmpeg-run.js';
-import { redactUrl } from './ffmpeg-stderr.js';
+import { redactUrl } from '../config/url.js';
 import { FlowControl } from './flow-control.js';
 import { FrameClock } from './frame-clock.js';
 import { FrameReader } from './frame-reader.js';

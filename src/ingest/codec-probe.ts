@@ -3,7 +3,7 @@ import type { CameraConfig } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import { jetsonCodec, jetsonDecoder, needsCodecProbe, videoCodec, type VideoCodec } from './hwaccel.js';
-import { redactUrl } from './ffmpeg-stderr.js';
+import { redactUrl } from '../config/url.js';
 
 /** What ffprobe said of a stream: its first video stream's codec (`h264`, `hevc`, …), or why there is none. */
 export interface CodecProbe {

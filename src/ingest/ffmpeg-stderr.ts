@@ -96,7 +96,3 @@ export class StderrTail {
   }
 }
 
-/** Hides credentials in a camera URL before it reaches a log or a status message. */
-export function redactUrl(url: string): string {
-  return url.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i, (_, scheme: string) => `${scheme}***@`);
-}

@@ -1,6 +1,7 @@
 import type { WebSocket } from 'ws';
 import type { Logger } from '../log.js';
 import { CloseCodes, type ServerMessage } from './protocol.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 
 export interface HubOptions {
   /** Above this many buffered bytes a client gets no previews, detections or status until it drains. */
@@ -9,6 +10,8 @@ export interface HubOptions {
   dropAbove: number;
   /** Interval of ping/pong liveness checks, ms; a client that misses one pong is terminated. */
   heartbeatMs: number;
+  /** Time for the heartbeat. Default: the system's. */
+  clock?: Clock;
 }
 
 /** What the server knows about one page connection. */
@@ -38,13 +41,14 @@ interface Client {
 export class ClientHub {
   private readonly clients = new Set<Client>();
   private nextId = 1;
-  private readonly heartbeat: NodeJS.Timeout;
+  private readonly heartbeat: Timer;
+  private readonly clock: Clock;
   /** Totals for /metrics, including clients that have left. */
   readonly totals = { previewsSent: 0, previewsSkipped: 0, messagesSkipped: 0, slowDisconnects: 0, deadDisconnects: 0 };
 
   constructor(private readonly opts: HubOptions, private readonly log: Logger) {
-    this.heartbeat = setInterval(() => this.checkAlive(), opts.heartbeatMs);
-    this.heartbeat.unref();
+    this.clock = opts.clock ?? systemClock;
+    this.heartbeat = this.clock.setInterval(() => this.checkAlive(), opts.heartbeatMs);
   }
 
   get size(): number {
@@ -104,7 +108,7 @@ export class ClientHub {
   }
 
   closeAll(code: number, reason: string): void {
-    clearInterval(this.heartbeat);
+    this.clock.clearInterval(this.heartbeat);
     for (const c of this.clients) c.ws.close(code, reason);
   }
 
@@ -123,7 +127,7 @@ export class ClientHub {
       c.ws.close(CloseCodes.tooSlow, 'client too slow');
       this.clients.delete(c);
       // close() waits for the buffered data to drain; a page that does not read would never get there.
-      setTimeout(() => c.ws.terminate(), 1000).unref();
+      this.clock.setTimeout(() => c.ws.terminate(), 1000);
       return false;
     }
     c.ws.send(data, { binary });

@@ -49,7 +49,8 @@ export function createMetrics(registry: Registry, source: OverlaySource, hub: Cl
   });
   gauge('linesight_camera_frame_age_seconds', 'Seconds since the camera’s last frame arrived', ['camera'], (m) => {
     const now = Date.now();
-    for (const c of source.cameras()) if (c.lastFrameTs !== undefined) m.set({ camera: c.id }, (now - c.lastFrameTs) / 1000);
+    // Wall clock on both sides; floored so a step of the clock between a frame and the scrape never shows a negative age.
+    for (const c of source.cameras()) if (c.lastFrameTs !== undefined) m.set({ camera: c.id }, Math.max(0, now - c.lastFrameTs) / 1000);
   });
   gauge('linesight_camera_state', '1 for the camera’s current state, 0 for the others', ['camera', 'state'], (m) => {
     for (const c of source.cameras()) for (const s of STATES) m.set({ camera: c.id, state: s }, c.state === s ? 1 : 0);

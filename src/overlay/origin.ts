@@ -1,5 +1,6 @@
 import type { IncomingMessage } from 'node:http';
 import type { Logger } from '../log.js';
+import { systemClock, type Clock, type Timer } from '../clock.js';
 
 /** Why an upgrade's Origin was refused, for the log and the tests. */
 export interface OriginRefusal {
@@ -56,12 +57,12 @@ export class RefusalLog {
   private suppressed = 0;
   private latest: Record<string, unknown> = {};
   private lastAt = -Infinity;
-  private timer: NodeJS.Timeout | null = null;
+  private timer: Timer | null = null;
 
-  constructor(private readonly log: Logger, private readonly msg: string, private readonly everyMs = 60_000) {}
+  constructor(private readonly log: Logger, private readonly msg: string, private readonly everyMs = 60_000, private readonly clock: Clock = systemClock) {}
 
   note(details: Record<string, unknown>): void {
-    const now = performance.now();
+    const now = this.clock.monotonic();
     if (now - this.lastAt >= this.everyMs && this.timer === null) {
       this.lastAt = now;
       this.log.warn(details, this.msg);
@@ -69,12 +70,12 @@ export class RefusalLog {
     }
     this.suppressed++;
     this.latest = details;
-    this.timer ??= setTimeout(() => this.flush(), Math.max(0, this.lastAt + this.everyMs - now)).unref();
+    this.timer ??= this.clock.setTimeout(() => this.flush(), Math.max(0, this.lastAt + this.everyMs - now));
   }
 
   /** Stops the pending summary (the count is logged if there is one). */
   close(): void {
-    if (this.timer) clearTimeout(this.timer);
+    if (this.timer) this.clock.clearTimeout(this.timer);
     this.timer = null;
     this.flush();
   }
@@ -82,8 +83,8 @@ export class RefusalLog {
   private flush(): void {
     this.timer = null;
     if (this.suppressed === 0) return;
-    this.log.warn({ ...this.latest, refused: this.suppressed, sinceMs: Math.round(performance.now() - this.lastAt) }, `${this.msg} (${this.suppressed} more since the last report)`);
-    this.lastAt = performance.now();
+    this.log.warn({ ...this.latest, refused: this.suppressed, sinceMs: Math.round(this.clock.monotonic() - this.lastAt) }, `${this.msg} (${this.suppressed} more since the last report)`);
+    this.lastAt = this.clock.monotonic();
     this.suppressed = 0;
   }
 }

@@ -4,12 +4,15 @@ import { errorMessage } from '../errors.js';
 import type { Picture } from '../types.js';
 import { encodePreview } from './protocol.js';
 import { RateLimiter } from './rate-limiter.js';
+import { systemClock, type Clock } from '../clock.js';
 
 export interface PreviewOptions {
   /** Longest preview width; smaller frames keep their size (never upscaled). */
   width: number;
   fps: number;
   quality?: number;
+  /** Time for the rate limit. Default: the system's. */
+  clock?: Clock;
 }
 
 export interface PreviewCounters {
@@ -63,7 +66,7 @@ export class PreviewEncoder {
       this.counters.busy++;
       return;
     }
-    if (!lane.limiter.take(Date.now())) {
+    if (!lane.limiter.take((this.opts.clock ?? systemClock).monotonic())) {
       this.counters.throttled++;
       return;
     }

@@ -18,6 +18,7 @@ import type { Picture } from '../types.js';
 import type { AlertView, OverlaySource } from './source.js';
 import { loadStaticFiles } from './static-files.js';
 import { alertThumbnail } from './thumbnail.js';
+import { systemClock, type Clock } from '../clock.js';
 
 /** Alerts a page receives when it (re)connects. */
 export const RECENT_ALERTS = 100;
@@ -33,6 +34,8 @@ export interface OverlayOptions {
   heartbeatMs?: number;
   /** Status message interval, ms (default 1 s). */
   statusMs?: number;
+  /** Time for the overlay's timers and message times. Default: the system's. */
+  clock?: Clock;
   /** Directory of the page (default `web/`). */
   webRoot?: string;
   /** Bounds on HTTP connections and request times (defaults: defaultHttpLimits). */
@@ -66,6 +69,7 @@ export interface Overlay {
  */
 export async function startOverlay(config: OverlayConfig, source: OverlaySource, log: Logger, opts: OverlayOptions = {}): Promise<Overlay> {
   const olog = log.child({ stage: 'overlay' });
+  const clock = opts.clock ?? systemClock;
   const files = await loadStaticFiles(opts.webRoot);
   const registry = opts.metricsRegistry ?? new Registry();
   const authorized = tokenChecker(config.token);
@@ -73,9 +77,10 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     skipAbove: opts.skipAbove ?? 2 * 1024 * 1024,
     dropAbove: opts.dropAbove ?? 8 * 1024 * 1024,
     heartbeatMs: opts.heartbeatMs ?? 15_000,
+    clock,
   }, olog);
   const previews = new PreviewEncoder(
-    { width: config.preview_width, fps: config.preview_fps },
+    { width: config.preview_width, fps: config.preview_fps, clock },
     () => hub.size > 0,
     (_camera, message) => hub.broadcastPreview(message),
     olog,
@@ -106,22 +111,21 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     }),
     source.onAlert(onAlert),
   ];
-  const statusTimer = setInterval(() => {
-    if (hub.size > 0) hub.broadcast(statusMessage(source, hub.size), true);
+  const statusTimer = clock.setInterval(() => {
+    if (hub.size > 0) hub.broadcast(statusMessage(source, hub.size, clock.now()), true);
   }, opts.statusMs ?? 1000);
-  statusTimer.unref();
 
   const welcome = (ws: WebSocket) => {
-    hub.sendTo(ws, helloMessage(source, config));
-    hub.sendTo(ws, statusMessage(source, hub.size));
+    hub.sendTo(ws, helloMessage(source, config, clock.now()));
+    hub.sendTo(ws, statusMessage(source, hub.size, clock.now()));
     hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog).map((a) => ({ ...a, thumbnail: thumbnails.get(a.id) ?? a.thumbnail })) });
   };
 
   const limits = { ...defaultHttpLimits(config.max_clients), ...opts.httpLimits };
   const server = createBoundedServer(createRequestHandler({ source, files, registry, authorized, log: olog }), limits, olog);
-  const originRefusals = new RefusalLog(olog, 'overlay socket refused: its page comes from another site (Origin not the overlay\'s own nor in overlay.allowed_origins)', opts.refusalLogMs);
+  const originRefusals = new RefusalLog(olog, 'overlay socket refused: its page comes from another site (Origin not the overlay\'s own nor in overlay.allowed_origins)', opts.refusalLogMs, clock);
   const wss = attachSockets(server, {
-    hub, maxClients: config.max_clients, authorized, welcome, log: olog,
+    hub, maxClients: config.max_clients, authorized, welcome, log: olog, clock,
     originRefusal: originChecker(config.token !== undefined, config.allowed_origins),
     onOriginRefused: (refusal, remote) => originRefusals.note({ remote, origin: refusal.origin, host: refusal.host }),
   });
@@ -140,12 +144,12 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     close() {
       closing ??= (async () => {
         for (const off of unsubscribe) off();
-        clearInterval(statusTimer);
+        clock.clearInterval(statusTimer);
         previews.close();
         originRefusals.close();
         hub.closeAll(CloseCodes.goingAway, 'server shutting down');
         await alertChain;
-        await waitUntil(() => hub.size === 0, 1000);
+        await waitUntil(() => hub.size === 0, 1000, clock);
         hub.terminateAll();
         wss.close();
         metrics.remove();
@@ -193,7 +197,7 @@ async function withThumbnail(alert: AlertView, picture: Picture | undefined, log
   }
 }
 
-async function waitUntil(check: () => boolean, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check() && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+async function waitUntil(check: () => boolean, timeoutMs: number, clock: Clock): Promise<void> {
+  const deadline = clock.monotonic() + timeoutMs;
+  while (!check() && clock.monotonic() < deadline) await new Promise((r) => clock.setTimeout(() => r(undefined), 20));
 }

@@ -7,6 +7,7 @@ import { rawAnswer } from './headers.js';
 import type { OriginRefusal } from './origin.js';
 import { CLIENT_MESSAGE_BURST, CLIENT_MESSAGE_RATE, CloseCodes, MAX_CLIENT_MESSAGE, parseClientMessage } from './protocol.js';
 import { RateLimiter } from './rate-limiter.js';
+import type { Clock } from '../clock.js';
 
 /** How long a connection closed for misbehaving may take to answer the close before it is cut. */
 const CLOSE_GRACE_MS = 1000;
@@ -22,6 +23,7 @@ export interface SocketDeps {
   /** Called once a page is admitted: send it hello and the recent alerts. */
   welcome: (ws: WebSocket) => void;
   log: Logger;
+  clock: Clock;
 }
 
 /** Refuses an upgrade before the WebSocket handshake, with a plain HTTP answer. */
@@ -61,9 +63,9 @@ export function attachSockets(server: Server, deps: SocketDeps): WebSocketServer
  * Closes with `code`; a peer that does not answer the close frame (a flooding
  * script rarely reads) is cut after a grace period instead of ws's 30 s.
  */
-function closeFirmly(ws: WebSocket, code: number, reason: string): void {
+function closeFirmly(ws: WebSocket, code: number, reason: string, clock: Clock): void {
   ws.close(code, reason);
-  setTimeout(() => ws.terminate(), CLOSE_GRACE_MS).unref();
+  clock.setTimeout(() => ws.terminate(), CLOSE_GRACE_MS);
 }
 
 function admit(ws: WebSocket, req: IncomingMessage, deps: SocketDeps): void {
@@ -74,7 +76,7 @@ function admit(ws: WebSocket, req: IncomingMessage, deps: SocketDeps): void {
   });
   if (deps.hub.size >= deps.maxClients) {
     deps.log.warn({ remote, max: deps.maxClients }, 'overlay client refused: max_clients reached');
-    closeFirmly(ws, CloseCodes.tryAgainLater, `too many clients (max ${deps.maxClients})`);
+    closeFirmly(ws, CloseCodes.tryAgainLater, `too many clients (max ${deps.maxClients})`, deps.clock);
     return;
   }
   deps.hub.add(ws, remote);
@@ -82,9 +84,9 @@ function admit(ws: WebSocket, req: IncomingMessage, deps: SocketDeps): void {
   ws.on('message', (data: RawData, isBinary: boolean) => {
     // ws may still hand over messages that were read before the close: they get no answer.
     if (ws.readyState !== ws.OPEN) return;
-    if (!limiter.take(performance.now())) {
+    if (!limiter.take(deps.clock.monotonic())) {
       deps.log.warn({ remote, limit: CLIENT_MESSAGE_RATE }, 'overlay client sends too many messages; disconnecting it');
-      closeFirmly(ws, CloseCodes.policy, `expected at most ${CLIENT_MESSAGE_RATE} messages a second (bursts of ${CLIENT_MESSAGE_BURST}) but received more`);
+      closeFirmly(ws, CloseCodes.policy, `expected at most ${CLIENT_MESSAGE_RATE} messages a second (bursts of ${CLIENT_MESSAGE_BURST}) but received more`, deps.clock);
       return;
     }
     onClientMessage(ws, data, isBinary, deps);
@@ -94,17 +96,17 @@ function admit(ws: WebSocket, req: IncomingMessage, deps: SocketDeps): void {
 
 function onClientMessage(ws: WebSocket, data: RawData, isBinary: boolean, deps: SocketDeps): void {
   if (isBinary) {
-    closeFirmly(ws, CloseCodes.unsupported, 'expected text messages but received a binary one');
+    closeFirmly(ws, CloseCodes.unsupported, 'expected text messages but received a binary one', deps.clock);
     return;
   }
   // binaryType is the default 'nodebuffer': one Buffer per message, UTF-8 already validated by ws.
   const text = (data as Buffer).toString('utf8');
   const msg = parseClientMessage(text);
   if (!msg) {
-    closeFirmly(ws, CloseCodes.malformed, `expected {"v":1,"type":"ping"} but received ${describe(text)}`);
+    closeFirmly(ws, CloseCodes.malformed, `expected {"v":1,"type":"ping"} but received ${describe(text)}`, deps.clock);
     return;
   }
-  deps.hub.sendTo(ws, { v: 1, type: 'pong', id: msg.id, ts: Date.now() });
+  deps.hub.sendTo(ws, { v: 1, type: 'pong', id: msg.id, ts: deps.clock.now() });
 }
 
 /** What a refused message looked like, short and ASCII so it fits a close reason (at most 123 bytes, RFC 6455 §5.5). */

@@ -1,3 +1,4 @@
+import { systemClock, type Clock, type Timer } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { Outbox, OutboxItem } from '../store/index.js';
@@ -10,6 +11,8 @@ export interface DrainOptions {
   maxInflight: number;
   /** Wait before re-sending an alert whose PUBACK carried an error reason, ms. */
   retryMs: number;
+  /** Runs the retry timer (default: the system clock). */
+  clock?: Clock;
 }
 
 export interface DrainCounters {
@@ -43,9 +46,12 @@ export class OutboxDrain {
   private readonly refused = new Map<number, OutboxItem>();
   /** Refused at least once on this connection and not acknowledged since. */
   private readonly unresolved = new Set<number>();
-  private retryTimer?: NodeJS.Timeout;
+  private retryTimer?: Timer;
+  private readonly clock: Clock;
 
-  constructor(private readonly outbox: Outbox, private readonly send: SendAlert, private readonly opts: DrainOptions, private readonly log: Logger) {}
+  constructor(private readonly outbox: Outbox, private readonly send: SendAlert, private readonly opts: DrainOptions, private readonly log: Logger) {
+    this.clock = opts.clock ?? systemClock;
+  }
 
   get inflightCount(): number {
     return this.inflight.size;
@@ -78,7 +84,7 @@ export class OutboxDrain {
     this.cursor = 0; // refused and unacknowledged rows are read again from the outbox
     this.refused.clear();
     this.unresolved.clear();
-    clearTimeout(this.retryTimer);
+    this.clock.clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
   }
 
@@ -136,7 +142,7 @@ export class OutboxDrain {
     } else this.log.debug(fields, 'alert refused by the broker');
     this.unresolved.add(item.id);
     this.refused.set(item.id, { ...item, replayed: true });
-    this.retryTimer ??= setTimeout(() => this.retryRefused(), this.opts.retryMs);
+    this.retryTimer ??= this.clock.setTimeout(() => this.retryRefused(), this.opts.retryMs);
   }
 
   private retryRefused(): void {
@@ -147,7 +153,7 @@ export class OutboxDrain {
       if (this.active && this.inflight.size < this.window && this.sendOne(item)) continue;
       this.refused.set(item.id, item);
     }
-    if (this.refused.size > 0) this.retryTimer = setTimeout(() => this.retryRefused(), this.opts.retryMs);
+    if (this.refused.size > 0) this.retryTimer = this.clock.setTimeout(() => this.retryRefused(), this.opts.retryMs);
   }
 
   private queueFlush(): void {

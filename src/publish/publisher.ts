@@ -29,6 +29,8 @@ export interface PublisherTuning {
   embeddedHost?: string;
   /** Most alerts the store could not commit held in memory for the broker. Default 10 000. */
   unstoredMax?: number;
+  /** How long a connection must stay up before a flapping broker counts as stable again, ms. Default 10 000. */
+  stableMs?: number;
 }
 
 export interface PublisherOptions {
@@ -100,7 +102,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const clock = opts.clock ?? systemClock;
   const captures = new CaptureTimes(clock);
   const send = (item: AlertSource, done: (err?: Error) => void) => sendAlert(connection, root, opts, { item, captures }, done);
-  const drain = new OutboxDrain(opts.outbox, send, { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000 }, log);
+  const drain = new OutboxDrain(opts.outbox, send, { maxInflight: t.maxInflight ?? 16, retryMs: t.retryMs ?? 5000, clock }, log);
   const unstored = new UnstoredQueue((alert, done) => send({ ...alert, stored: false }, done), {
     max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000, clock,
   }, log);
@@ -196,6 +198,8 @@ function connectionOptions(opts: PublisherOptions, root: TopicRoot, broker: Embe
     keepaliveSec: t.keepaliveSec ?? 30,
     connectTimeoutMs: t.connectTimeoutMs ?? 10_000,
     backoff: { initialMs: t.backoffInitialMs ?? 1000, maxMs: t.backoffMaxMs ?? 30_000 },
+    stableMs: t.stableMs,
+    clock: opts.clock,
   };
 }
 

@@ -5,6 +5,7 @@ import { retryDelay } from '../backoff.js';
 import { parseRetryAfter, sleep } from './backoff.js';
 import type { Batch } from './batch.js';
 import type { SyncTuning } from './types.js';
+import { redactUrl } from '../config/url.js';
 
 export interface HttpTarget {
   url: string;
@@ -134,15 +135,3 @@ export function describeBatch(batch: Batch): string {
   return `${isoTime(batch.periodStart)}–${isoTime(batch.periodEnd)} (${batch.rowCount} records, key ${batch.key.slice(0, 12)}…)`;
 }
 
-/** The URL without user info or query (tokens sometimes travel there). */
-export function redactUrl(url: string): string {
-  try {
-    const u = new URL(url);
-    u.username = '';
-    u.password = '';
-    u.search = '';
-    return u.toString();
-  } catch {
-    return url;
-  }
-}

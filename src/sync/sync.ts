@@ -3,7 +3,8 @@ import { LinesightError, describeValue, errorMessage, isLinesightError } from '.
 import { DAY_MS, keepAlive, minuteOf, systemClock, type Clock } from '../clock.js';
 import type { Batch } from './batch.js';
 import { writeBatchFile } from './file-target.js';
-import { deliverHttp, describeBatch, redactUrl, type HttpTarget } from './http-target.js';
+import { redactUrl } from '../config/url.js';
+import { deliverHttp, describeBatch, type HttpTarget } from './http-target.js';
 import { SyncLedger } from './ledger.js';
 import { planBatch, type BatchLimits } from './planner.js';
 import { Scheduler, parseSchedule, type Schedule } from './schedule.js';

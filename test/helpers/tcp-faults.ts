@@ -1,9 +1,11 @@
 /**
  * Real TCP tools for fault tests: a proxy that can stall a connection without
- * closing it, and servers that speak garbage or nothing at all.
+ * closing it, drop every connection soon after it opens (flapping) or deliver
+ * one direction's bytes seconds late, and servers that speak garbage or nothing at all.
  */
 import { randomBytes } from 'node:crypto';
 import { createConnection, createServer, type Server, type Socket } from 'node:net';
+import { performance } from 'node:perf_hooks';
 
 export interface TcpProxy {
   /** Listens on 127.0.0.1:port and forwards to 127.0.0.1:targetPort. */
@@ -18,10 +20,32 @@ export interface TcpProxy {
   resume(): void;
   /** Resets every open connection pair (RST to both sides), as with a cut cable; keeps listening. */
   cut(): void;
-  /** Bytes forwarded so far and connections currently open. */
-  stats(): { toTarget: number; toClient: number; connections: number };
+  /**
+   * A flapping link: from now on every connection (open or new) is dropped `afterMs` after it
+   * was accepted (or after this call, for those already open). `how` picks RST (a cut cable, a
+   * broker killed), FIN (a broker or load balancer closing politely) or alternates between them.
+   * `flap(undefined)` makes the link steady again; connections already open are left alone.
+   */
+  flap(options: FlapOptions | undefined): void;
+  /**
+   * Holds every chunk going in `direction` for `ms` before passing it on, in order (a chunk never
+   * overtakes an earlier one, even after the delay is lowered): a slow broker, or a congested
+   * uplink. `toClient` delays what the target says (CONNACK, PUBACK, PINGRESP). `0` ends it.
+   */
+  delay(ms: number, direction?: Direction): void;
+  /** Bytes forwarded so far, connections currently open, accepted in total and dropped by `flap`. */
+  stats(): { toTarget: number; toClient: number; connections: number; accepted: number; drops: number };
   /** Stops listening and destroys every connection. */
   close(): Promise<void>;
+}
+
+export type Direction = 'toTarget' | 'toClient';
+
+export interface FlapOptions {
+  /** How long each connection lives, ms. */
+  afterMs: number;
+  /** Default `alternate`: odd drops RST, even drops FIN. */
+  how?: 'rst' | 'fin' | 'alternate';
 }
 
 export interface GarbageServer {
@@ -67,6 +91,60 @@ function closeServer(server: Server, sockets: Iterable<Socket>): Promise<void> {
   });
 }
 
+/** One direction of a proxied connection: reads `from`, writes `to`, with an optional in-order delay. */
+class Lane {
+  private readonly held: Array<{ at: number; chunk: Buffer }> = [];
+  private timer?: NodeJS.Timeout;
+
+  constructor(
+    private readonly from: Socket,
+    private readonly to: Socket,
+    private readonly settings: { paused: boolean; delayMs: Record<Direction, number> },
+    private readonly direction: Direction,
+    private readonly forwarded: (bytes: number) => void,
+  ) {
+    from.on('data', (chunk: Buffer) => this.take(chunk));
+    // Backpressure: stop reading `from` while `to` is full; `drain` resumes unless the proxy is paused.
+    to.on('drain', () => {
+      if (!settings.paused) from.resume();
+    });
+  }
+
+  private take(chunk: Buffer): void {
+    const delay = this.settings.delayMs[this.direction];
+    if (delay === 0 && this.held.length === 0) {
+      this.write(chunk);
+      return;
+    }
+    this.held.push({ at: performance.now() + delay, chunk });
+    if (this.held.length === 1) this.arm();
+  }
+
+  /** One timer for the head of the queue, so chunks leave in the order they came. */
+  private arm(): void {
+    const head = this.held[0];
+    if (!head) return;
+    this.timer = setTimeout(() => this.release(), Math.max(0, head.at - performance.now()));
+  }
+
+  private release(): void {
+    while (this.held.length > 0 && this.held[0].at <= performance.now() && !this.to.destroyed) {
+      this.write((this.held.shift() as { chunk: Buffer }).chunk);
+    }
+    this.arm();
+  }
+
+  private write(chunk: Buffer): void {
+    this.forwarded(chunk.length);
+    if (!this.to.write(chunk)) this.from.pause();
+  }
+
+  dispose(): void {
+    clearTimeout(this.timer);
+    this.held.length = 0;
+  }
+}
+
 /**
  * Starts a TCP proxy on a free port in front of `127.0.0.1:targetPort`.
  *
@@ -75,37 +153,53 @@ function closeServer(server: Server, sockets: Iterable<Socket>): Promise<void> {
  * // point the ingest at `rtsp://127.0.0.1:${proxy.port}/cam`, then:
  * proxy.pause();   // the stream stalls, the TCP connection stays up
  * proxy.resume();
+ * proxy.flap({ afterMs: 1000 }); // every connection dropped a second after it opens
+ * proxy.delay(2500);             // the target's answers arrive 2.5 s late
  * await proxy.close();
  */
 export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'): Promise<TcpProxy> {
-  let paused = false;
-  const counts = { toTarget: 0, toClient: 0 };
-  const pairs = new Set<[Socket, Socket]>();
-  const sockets = (): Socket[] => [...pairs].flat();
+  const settings = { paused: false, delayMs: { toTarget: 0, toClient: 0 } };
+  const counts = { toTarget: 0, toClient: 0, accepted: 0, drops: 0 };
+  let flapping: FlapOptions | undefined;
+  const pairs = new Map<[Socket, Socket], { lanes: Lane[]; dropTimer?: NodeJS.Timeout }>();
+  const sockets = (): Socket[] => [...pairs.keys()].flat();
 
-  // Backpressure: stop reading `from` while `to` is full; `drain` resumes unless the proxy is paused.
-  const forward = (from: Socket, to: Socket, counter: 'toTarget' | 'toClient'): void => {
-    from.on('data', (chunk: Buffer) => {
-      counts[counter] += chunk.length;
-      if (!to.write(chunk)) from.pause();
-    });
-    to.on('drain', () => {
-      if (!paused) from.resume();
-    });
+  const drop = (pair: [Socket, Socket]): void => {
+    counts.drops += 1;
+    const how = flapping?.how ?? 'alternate';
+    const rst = how === 'rst' || (how === 'alternate' && counts.drops % 2 === 1);
+    for (const socket of pair) {
+      if (rst) socket.resetAndDestroy();
+      else socket.end();
+    }
+  };
+  const armDrop = (pair: [Socket, Socket]): void => {
+    const state = pairs.get(pair);
+    if (!state || !flapping) return;
+    clearTimeout(state.dropTimer);
+    state.dropTimer = setTimeout(() => drop(pair), flapping.afterMs);
   };
 
   const server = createServer((client) => {
+    counts.accepted += 1;
     const target = createConnection({ port: targetPort, host: targetHost });
     const pair: [Socket, Socket] = [client, target];
-    pairs.add(pair);
-    if (paused) {
+    if (settings.paused) {
       client.pause();
       target.pause();
     }
-    forward(client, target, 'toTarget');
-    forward(target, client, 'toClient');
+    const lanes = [
+      new Lane(client, target, settings, 'toTarget', (n) => (counts.toTarget += n)),
+      new Lane(target, client, settings, 'toClient', (n) => (counts.toClient += n)),
+    ];
+    pairs.set(pair, { lanes });
+    armDrop(pair);
     const teardown = (): void => {
+      const state = pairs.get(pair);
+      if (!state) return;
       pairs.delete(pair);
+      clearTimeout(state.dropTimer);
+      for (const lane of state.lanes) lane.dispose();
       client.destroy();
       target.destroy();
     };
@@ -120,13 +214,13 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
   return {
     port,
     pause() {
-      paused = true;
+      settings.paused = true;
       for (const socket of sockets()) socket.pause();
     },
     resume() {
-      paused = false;
+      settings.paused = false;
       // A side whose peer is still full stays paused until that peer drains.
-      for (const [client, target] of pairs) {
+      for (const [client, target] of pairs.keys()) {
         if (!target.writableNeedDrain) client.resume();
         if (!client.writableNeedDrain) target.resume();
       }
@@ -134,8 +228,21 @@ export async function startTcpProxy(targetPort: number, targetHost = '127.0.0.1'
     cut() {
       for (const socket of sockets()) socket.resetAndDestroy();
     },
-    stats: () => ({ ...counts, connections: pairs.size }),
-    close: () => closeServer(server, sockets()),
+    flap(options) {
+      flapping = options;
+      for (const [pair, state] of pairs) {
+        clearTimeout(state.dropTimer);
+        armDrop(pair);
+      }
+    },
+    delay(ms, direction = 'toClient') {
+      settings.delayMs[direction] = ms;
+    },
+    stats: () => ({ toTarget: counts.toTarget, toClient: counts.toClient, connections: pairs.size, accepted: counts.accepted, drops: counts.drops }),
+    close: () => {
+      for (const state of pairs.values()) clearTimeout(state.dropTimer);
+      return closeServer(server, sockets());
+    },
   };
 }
 

@@ -1,7 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { CameraSupervisor } from '../../src/ingest/camera-supervisor.js';
 import { FRAME_TIMES_FILTER, inputOptions, letterboxFilterGraph, letterboxOutputOptions, pictureEvery, sourceKind } from '../../src/ingest/ffmpeg-args.js';
-import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase, redactUrl } from '../../src/ingest/ffmpeg-stderr.js';
+import { redactUrl } from '../../src/config/url.js';
+import { classifyStderr, isFrameTimeLine, parseDecodedSize, parseFrameTime, parseFrameTimeBase } from '../../src/ingest/ffmpeg-stderr.js';
 import { FrameAssembler } from '../../src/ingest/frame-assembler.js';
 import { FrameClock, MAX_LEAD_MS } from '../../src/ingest/frame-clock.js';
 import { FrameReader } from '../../src/ingest/frame-reader.js';
@@ -352,6 +353,9 @@ describe('ffmpeg stderr', () => {
   it('hides credentials', () => {
     expect(redactUrl('rtsp://admin:secret@10.0.0.5:554/s1')).toBe('rtsp://***@10.0.0.5:554/s1');
     expect(redactUrl('/data/a.mp4')).toBe('/data/a.mp4');
+    expect(redactUrl('mqtts://line:pw@broker:8883')).toBe('mqtts://***@broker:8883');
+    expect(redactUrl('https://cloud/ingest?site=a&token=abc&key=k')).toBe('https://cloud/ingest?site=a&token=***&key=***');
+    expect(redactUrl('rtsp://cam/s1?channel=1&subtype=0')).toBe('rtsp://cam/s1?channel=1&subtype=0');
   });
 });
 

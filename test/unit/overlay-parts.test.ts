@@ -1,4 +1,4 @@
-import { afterEach, describe, expect, it, vi } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { decodePreview, encodePreview, parseClientMessage } from '../../src/overlay/protocol.js';
 import { RateLimiter } from '../../src/overlay/rate-limiter.js';
 import { staticKey } from '../../src/overlay/static-files.js';
@@ -10,6 +10,7 @@ import { silentLogger } from '../../src/log.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 import { waitFor } from '../helpers/wait.js';
 import { makePicture } from '../helpers/pictures.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 
 describe('preview message layout', () => {
   it('round-trips the header and keeps the JPEG bytes', () => {
@@ -59,16 +60,12 @@ describe('RateLimiter', () => {
 });
 
 describe('PreviewEncoder rate', () => {
-  afterEach(() => {
-    vi.useRealTimers();
-  });
-
   it('encodes each camera at most at preview fps on its own budget, by the clock the test sets', async () => {
-    // Only Date is faked: the encoder reads Date.now() for its limiter, sharp and the waits run for real.
+    // The encoder's limiter reads the clock the test moves; sharp and the waits run for real.
     const t0 = 1_752_000_000_000;
-    vi.useFakeTimers({ toFake: ['Date'], now: t0 });
+    const clock = new FakeClock(t0);
     const got = new Map<string, number[]>();
-    const previews = new PreviewEncoder({ width: 64, fps: 5 }, () => true, (_camera, message) => {
+    const previews = new PreviewEncoder({ width: 64, fps: 5, clock }, () => true, (_camera, message) => {
       const p = decodePreview(message);
       got.set(p.camera, [...(got.get(p.camera) ?? []), p.captureTs - t0]);
     }, silentLogger());
@@ -76,14 +73,14 @@ describe('PreviewEncoder rate', () => {
     const c = previews.counters;
     let offered = 0;
     const offer = (camera: string, seq: number) => {
-      const picture = makePicture({ camera, seq, captureTs: Date.now(), width: 16, height: 12 }, rgb);
+      const picture = makePicture({ camera, seq, captureTs: clock.now(), width: 16, height: 12 }, rgb);
       previews.offer(picture);
       picture.release();
       offered++;
     };
     // Two seconds: camera a at 20 fps, b at 10 fps, c at 4 fps (slower than the rate).
     for (let i = 0; i < 40; i++) {
-      vi.setSystemTime(t0 + i * 50);
+      clock.advanceTo(t0 + i * 50);
       offer('a', i);
       if (i % 2 === 0) offer('b', i);
       if (i % 5 === 0) offer('c', i);
