@@ -3,6 +3,7 @@ import type { CameraConfig, Config } from './config/schema.js';
 import { CoverageLedger } from './coverage.js';
 import { EventsStage, type StoredEvent } from './events/stage.js';
 import type { TrackView } from './events/index.js';
+import { CameraHealthMonitor, healthConfigFor, type ResolvedHealthConfig } from './health/index.js';
 import { Camera, type FrameSource } from './ingest/camera.js';
 import { CameraSet, type CameraChanges } from './ingest/camera-set.js';
 import { pictureEvery } from './ingest/ffmpeg-args.js';
@@ -12,6 +13,7 @@ import { InferenceScheduler } from './infer/scheduler.js';
 import type { Logger } from './log.js';
 import { Closers } from './ops/closers.js';
 import { startHousekeeping } from './ops/housekeeping.js';
+import { LineHealth, type HealthMonitorLike } from './line-health.js';
 import { Listeners } from './listeners.js';
 import { startOverlay, type Overlay } from './overlay/index.js';
 import { lineView } from './overlay/line-view.js';
@@ -48,6 +50,12 @@ export interface Line {
   readonly coverage: CoverageLedger;
   /** What the operator overlay reads. */
   overlaySource(): OverlaySource;
+  /**
+   * Forgets camera `cameraId`'s learned health baseline (after the camera was
+   * moved or refocused on purpose) and learns it again from its next frames.
+   * Throws E_ARGUMENT for a camera that is not running.
+   */
+  relearnHealth(cameraId: string): void;
   /** Applies a new camera list without a restart: added cameras start, removed ones stop, changed ones restart. */
   reconfigureCameras(cameras: readonly CameraConfig[]): Promise<CameraChanges>;
   /** Stops cameras, finishes the batch in flight, closes MQTT and SQLite (unsent alerts stay on disk). */
@@ -68,6 +76,8 @@ export interface LineOptions {
   overlay?: boolean;
   /** Time for every stage of the line (tests move it by hand, or step its wall clock). Default: the system clock. */
   clock?: Clock;
+  /** Makes a camera's health monitor (tests drive their own). Default: `CameraHealthMonitor`, for cameras whose checks are enabled. */
+  healthMonitor?: (cameraId: string, cfg: ResolvedHealthConfig) => HealthMonitorLike | undefined;
 }
 
 function openDetector(config: Config, log: Logger): Promise<Detector> {
@@ -89,13 +99,15 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const store = await closers.open('store', () =>
     openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log), (s) => s.close());
   const stats = store.statistics();
-  const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log, clock }), (a) => a.close());
+  const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log, clock, degraded: (id) => coverage.isDegraded(id) }), (a) => a.close());
   const sync = await closers.open('upload', () => createSync({
     config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION, clock,
   }), (s) => s.stop());
 
   // The cameras exist before anyone reads them (the statuses, the statistics); they start last.
-  const coverage = new CoverageLedger();
+  const coverage = new CoverageLedger(clock);
+  const health = new LineHealth(coverage, log);
+  const makeMonitor = options.healthMonitor ?? ((id: string, cfg: ResolvedHealthConfig) => cfg.enabled ? new CameraHealthMonitor(id, cfg, { clock, log }) : undefined);
   const cameras = new CameraSet((cfg) => new Camera(cfg, config.ingest, log, {
     coverage, clock,
     // Files replayed as fast as possible wait for the model (its credits) instead of decoding frames it would drop.
@@ -103,7 +115,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
     letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, pictureEvery: pictureEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
   }), log);
-  const snapshots = () => cameras.snapshots();
+  const snapshots = () => cameras.snapshots().map((s) => health.decorate(s));
   const publisher = await closers.open('publisher', () => startPublisher({
     mqtt: config.mqtt, site: config.site, line: config.line, model, version: VERSION, outbox: store, log, clock,
     cameras: config.cameras.filter((c) => c.enabled).map((c) => c.id),
@@ -112,7 +124,16 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     nodeExtra: () => ({ sync: syncStatusPayload(sync.status()) }),
     onDelivered: (camera, latencyMs) => aggregator.onPublished(camera, latencyMs),
     storeHealth: () => store.health(),
+    healthOutbox: store.healthOutbox,
   }), (p) => p.stop());
+  health.sinks = {
+    record: (event) => store.recordHealth(event),
+    stored: () => publisher.kickHealth(),
+    changed: (id) => {
+      const snapshot = snapshots().find((s) => s.id === id);
+      if (snapshot) publisher.publishCameraStatus(snapshot, { provider: detector.info.provider });
+    },
+  };
   // The last camera counters of the run become its last minute of statistics.
   closers.add('statistics snapshot', () => aggregator.onSnapshots(snapshots(), detector.info.provider));
 
@@ -132,9 +153,11 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   closers.add('scheduler', () => scheduler.stop()); // the batch in flight finishes and its events are stored
 
   const pictures = new Listeners<[Picture]>();
-  wireCameras(cameras, { detector, scheduler, events, publisher, pictures });
+  const monitorOf = (cfg: CameraConfig) => makeMonitor(cfg.id, healthConfigFor(cfg, config));
+  wireCameras(cameras, { detector, scheduler, events, publisher, pictures, health, monitorOf });
   for (const cam of config.cameras) cameras.start(cam);
   closers.add('cameras', () => cameras.stopAll());
+  closers.add('health monitors', () => health.closeAll());
   const registry = startHousekeeping(config, log, { store, stats, sync, aggregator, publisher, snapshots, provider: () => detector.info.provider, clock }, closers);
 
   let stopped: Promise<void> | null = null;
@@ -145,7 +168,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const view = lineView({
     site: config.site, line: config.line, model: () => detector.info, cameras: snapshots,
     onPicture: (fn) => pictures.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
-    recentAlerts: (limit) => store.recentAlerts({ limit }),
+    recentAlerts: (limit) => store.recentAlerts({ limit }), relearnHealth: (id) => health.relearn(id),
     running: () => stopped === null, mqttConnected: () => publisher.connected, outboxDepth: () => store.depth(),
   });
   const overlay = options.overlay === false ? undefined
@@ -157,6 +180,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     onInspected: (fn) => inspected.add(fn),
     onAlert: (fn) => alerts.add(fn),
     overlaySource: () => view,
+    relearnHealth: (id) => health.relearn(id),
     reconfigureCameras: (next) => cameras.reconfigure(next),
     stop: () => (stopped ??= closers.closeAll()),
   };
@@ -175,23 +199,35 @@ interface CameraWiring {
   events: EventsStage;
   publisher: Publisher;
   pictures: Listeners<[Picture]>;
+  health: LineHealth;
+  monitorOf: (cfg: CameraConfig) => HealthMonitorLike | undefined;
 }
 
-/** Cameras feed the scheduler (their newest frame), and the events stage and the overlay (their pictures); the scheduler grants them credits. */
+/**
+ * Cameras feed their health monitor and the scheduler (their newest frame), and
+ * the events stage and the overlay (their pictures); the scheduler grants them credits.
+ */
 function wireCameras(cameras: CameraSet, w: CameraWiring): void {
-  const { detector, scheduler, events, publisher, pictures } = w;
+  const { detector, scheduler, events, publisher, pictures, health } = w;
   cameras.on('joined', (camera: FrameSource, cfg) => {
     events.addCamera(cfg);
-    camera.on('frame', (frame) => scheduler.offer(frame));
+    const monitor = w.monitorOf(cfg);
+    if (monitor) health.add(cfg.id, monitor);
+    camera.on('frame', (frame) => {
+      // The monitor reads the model input now: once offered, the scheduler may release it.
+      health.offer(frame);
+      scheduler.offer(frame);
+    });
     camera.on('picture', (picture) => {
       events.picture(picture);
       pictures.emit(picture);
     });
-    camera.on('state', () => publisher.publishCameraStatus(camera.snapshot(), { provider: detector.info.provider }));
+    camera.on('state', () => publisher.publishCameraStatus(health.decorate(camera.snapshot()), { provider: detector.info.provider }));
   });
   cameras.on('left', (id) => {
     scheduler.forget(id);
     events.removeCamera(id);
+    health.remove(id);
   });
   scheduler.on('taken', (camera) => cameras.grant(camera));
 }

@@ -6,6 +6,7 @@ import { cmdCheckConfig } from './commands/check-config.js';
 import { DEFAULT_CONFIG } from './commands/defaults.js';
 import { cmdEvalModel } from './commands/eval-model.js';
 import { cmdInspectModel } from './commands/inspect-model.js';
+import { cmdRelearn } from './commands/relearn.js';
 import { cmdRun } from './commands/run.js';
 import { cmdSync } from './commands/sync.js';
 import { VERSION } from './version.js';
@@ -22,6 +23,7 @@ Commands:
   eval-model FILE --data DIR evaluate a model on a labelled image folder (mAP)
   sync --now [--config FILE] upload the per-minute statistics once
   alerts [--since 1h]        list stored alerts
+  relearn CAMERA             have the running line learn a camera's picture again (after re-aiming it)
   bench [options]            measure decode, model and pipeline rates on this box (JSON + table)
 
 Options:
@@ -55,6 +57,12 @@ Lists the alerts stored in SQLite since a duration (90s, 30m, 1h, 2d) or an ISO
 
 Runs the model through linesight's own inference stage on DIR/labels.json and its
 images; prints per-class precision/recall, mAP@0.5 and mAP@0.5:0.95.`,
+  relearn: `Usage: linesight relearn CAMERA [--config FILE]
+
+Asks the running line (on its overlay port, with overlay.token) to learn
+CAMERA's health baseline again from its next frames: after a camera was
+re-aimed or refocused on purpose, so it is no longer reported as moved or
+blurred. Exit 1 when the line cannot be reached or refuses.`,
   bench: BENCH_HELP,
 };
 
@@ -80,6 +88,7 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   'check-config': cmdCheckConfig,
   'inspect-model': cmdInspectModel,
   'eval-model': cmdEvalModel,
+  relearn: cmdRelearn,
 };
 
 async function main(argv: string[]): Promise<number> {

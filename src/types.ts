@@ -1,3 +1,5 @@
+import type { HealthSnapshot } from './health/types.js';
+
 /**
  * Types shared between stages. Data flows one way (ingest → preprocess → infer →
  * events → store/publish/overlay); a stage imports from here, never from a later stage.
@@ -141,6 +143,12 @@ export interface CameraSnapshot {
   restarts: number;
   lastFrameTs?: number;
   lastError?: CameraError;
+  /** The camera's health (src/health/), when the line watches it: a camera that sends frames may still be blind. */
+  health?: HealthSnapshot;
+  /** Of `framesInspected`, those inspected while the camera was degraded: inspected, but not proof of a clean part. */
+  framesInspectedDegraded?: number;
+  /** Seconds the camera has been degraded since the process started. */
+  secondsDegraded?: number;
 }
 
 /** A confirmed defect: one per physical defect, emitted once by the tracker. */

@@ -1,6 +1,7 @@
 // The operator page: wires the socket to the camera tiles and the alert panel.
 // Test hooks: `data-camera` on tiles, `data-state` (and `data-age-ms`) on each
-// badge, and `window.__linesight` with the last detections per camera and the
+// badge, `data-health` (ok, degraded, unknown) on tiles and badges with
+// `data-reasons` on the badge, and `window.__linesight` with the last detections per camera and the
 // rectangles actually drawn, in canvas pixels.
 
 import { AlertPanel } from './alerts.js';
@@ -88,7 +89,11 @@ function onHello(msg) {
       delete test.cameras[id];
     }
   }
-  for (const c of msg.cameras) tile(c.id).setState(c.state);
+  for (const c of msg.cameras) {
+    const t = tile(c.id);
+    t.setHealth(c.health);
+    t.setState(c.state);
+  }
   layout();
   learnSizes(msg.cameras);
 }

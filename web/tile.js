@@ -15,6 +15,11 @@ function badgeState(state) {
   return state in STATE_TEXT ? state : 'unknown';
 }
 
+/** @param {{ state: string, reasons: string[] } | null | undefined} health */
+function isDegraded(health) {
+  return Boolean(health && health.state === 'degraded');
+}
+
 /** @param {number | null | undefined} ms */
 function formatAge(ms) {
   if (ms === null || ms === undefined || !Number.isFinite(ms)) return '–';
@@ -37,6 +42,8 @@ export class CameraTile {
     this.decoding = false;
     this.detections = null;
     this.status = null;
+    this.state = 'unknown';
+    /** @type {{ state: string, reasons: string[], since: number, learning: boolean } | null} */ this.health = null;
     this.dirty = true;
 
     this.el = document.createElement('article');
@@ -104,6 +111,7 @@ export class CameraTile {
   /** @param {object} s the camera's entry of a status message */
   onStatus(s) {
     this.status = s;
+    this.health = s.health ?? null;
     this.setState(s.state);
     this.updateFacts();
   }
@@ -111,15 +119,41 @@ export class CameraTile {
   /** @param {string} state */
   setState(state) {
     const shown = badgeState(state);
+    this.state = shown;
     this.badge.dataset.state = shown;
-    this.badge.textContent = STATE_TEXT[shown];
     this.el.dataset.state = shown;
     this.test.state = shown;
+    this.showHealth();
+  }
+
+  /** @param {{ state: string, reasons: string[], since: number, learning: boolean } | null | undefined} health */
+  setHealth(health) {
+    this.health = health ?? null;
+    this.showHealth();
+  }
+
+  /**
+   * A degraded camera still sends frames, but they do not show the line: the
+   * tile is greyed and the badge names why, so nobody reads "no alerts" as "no defects".
+   */
+  showHealth() {
+    const h = this.health;
+    const degraded = isDegraded(h) && this.state !== 'unknown';
+    const health = degraded ? 'degraded' : h ? h.state : 'unknown';
+    this.el.dataset.health = health;
+    this.badge.dataset.health = health;
+    this.badge.dataset.reasons = degraded ? h.reasons.join(' ') : '';
+    // The camera's own state (offline, reconnecting) outranks its picture's health.
+    const reasons = degraded && this.state === 'online' ? h.reasons.map((r) => r.toUpperCase()).join(' · ') : '';
+    this.badge.textContent = reasons || STATE_TEXT[this.state];
+    this.badge.title = degraded ? `degraded since ${new Date(h.since).toLocaleTimeString(undefined, { hour12: false })}: ${h.reasons.join(', ')}` : '';
+    this.test.health = h;
   }
 
   /** Marks the tile as without data (the page lost the server). */
   unknown() {
     this.status = null;
+    this.health = null;
     this.setState('unknown');
     this.updateFacts();
   }

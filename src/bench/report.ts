@@ -188,6 +188,22 @@ export interface PipelineResult {
   restarts: number;
 }
 
+/** (1b) the camera health checks alone, on model inputs of the bench clip. */
+export interface HealthCostResult {
+  /** Samples timed (after learning: grey copy, measures, match against the reference). */
+  samples: number;
+  /** False when the clip's frames taught no baseline (a uniform or dark picture): the figure then leaves out the judging, the dearer part. */
+  judged: boolean;
+  inputWidth: number;
+  inputHeight: number;
+  /** Wall (= CPU: synchronous, one thread) ms per sample. */
+  msPerSample: number;
+  /** `health.sample_fps`'s default. */
+  sampleFps: number;
+  /** Share of one core the checks take per camera at that rate, percent. */
+  corePctPerCamera: number;
+}
+
 export interface SoakSample {
   atS: number;
   selfRssMb: number;
@@ -248,6 +264,8 @@ export interface BenchReport {
   /** mosquitto (with `set_tcp_nodelay true`) when installed, else linesight's embedded broker. */
   broker: { kind: 'mosquitto' | 'embedded'; url: string };
   decode: DecodeResult;
+  /** The health checks' cost per camera. */
+  health?: HealthCostResult;
   session: SessionResult[];
   pipeline: PipelineResult[];
   overload: PipelineResult | null;

@@ -17,7 +17,8 @@ import { clipInfo, machineInfo } from './inputs.js';
 import { defaultOptions, type BenchOptions } from './options.js';
 import { peerAgainst } from './peer.js';
 import { runSeries, type SeriesResult } from './pipeline-series.js';
-import { BENCH_SCHEMA, type BenchReport, type ClipInfo, type DecodeResult, type MachineInfo, type SessionResult } from './report.js';
+import { BENCH_SCHEMA, type BenchReport, type ClipInfo, type DecodeResult, type HealthCostResult, type MachineInfo, type SessionResult } from './report.js';
+import { measureHealthCost } from './health-cost.js';
 import { openSessionPool } from './session-rate.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
@@ -30,6 +31,7 @@ interface Stages {
   sessions: number;
   pipelineBatch: number;
   decode: DecodeResult;
+  health: HealthCostResult;
   session: SessionResult[];
 }
 
@@ -50,6 +52,9 @@ async function measureStages(o: BenchOptions, clip: ClipInfo, log: Logger, progr
     clip, fps: clip.fps, seconds: o.decodeSeconds, threads: o.decodeThreads, scheduling: o.decoderScheduling, letterbox: letterboxPlan(info, clip),
   });
 
+  progress(`health checks: ${info.inputWidth}×${info.inputHeight} model inputs of the clip`);
+  const health = await measureHealthCost(clip, info.inputWidth, info.inputHeight);
+
   const pool = await openSessionPool({ modelPath: o.model, providers: o.providers, info, threads: o.threads, sessions: o.sessions });
   try {
     const pipelineBatch = framesPerCall({ dynamicBatch: info.dynamicBatch, maxCallFrames: pool.maxCallFrames }, o.batchMax);
@@ -59,7 +64,7 @@ async function measureStages(o: BenchOptions, clip: ClipInfo, log: Logger, progr
       progress(`session: batch ${batch} on ${pool.provider}, ${pool.sessions} session(s), for ${o.sessionSeconds} s`);
       session.push(await pool.measure(batch, o.sessionSeconds));
     }
-    return { info, provider: pool.provider, sessions: pool.sessions, pipelineBatch, decode, session };
+    return { info, provider: pool.provider, sessions: pool.sessions, pipelineBatch, decode, health, session };
   } finally {
     await pool.release();
   }
@@ -94,6 +99,7 @@ function buildReport(o: BenchOptions, parts: ReportParts): BenchReport {
     },
     broker: series.brokerUrl ? { kind: 'mosquitto', url: series.brokerUrl } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,
+    health: stages.health,
     session,
     pipeline: series.pipeline,
     overload: series.overload,

@@ -26,6 +26,10 @@ export function formatBenchTable(r: BenchReport): string {
   out.push(`clip ${r.clip.path} (${r.clip.codec} ${r.clip.width}×${r.clip.height} @ ${r.clip.fps} fps); model ${r.model.name} ${r.model.inputWidth}×${r.model.inputHeight} ${r.model.inputType} on ${r.model.provider}, pipeline batch ${r.model.pipelineBatch}, threads ${r.model.threads || 'default'}, ${r.model.sessions} session(s) on worker threads; broker ${r.broker.kind}`);
   out.push('');
   out.push(`(1) decode only, letterboxed by ffmpeg: ${r.decode.fps} fps, ${r.decode.cpuMsPerFrame} core-ms/frame, ${r.decode.cpuPct} % CPU; decoders ${r.decode.threads || 'ffmpeg\'s choice of'} thread(s), scheduling ${r.decode.scheduling}`);
+  if (r.health) {
+    const h = r.health;
+    out.push(`(1b) health checks: ${h.msPerSample} ms per sample of a ${h.inputWidth}×${h.inputHeight} model input, ${h.corePctPerCamera} % of one core per camera at ${h.sampleFps} samples/s${h.judged ? '' : ' (the clip taught no baseline: blurred and moved not judged)'}`);
+  }
   out.push('(2) session (tensor fill included):');
   out.push(table(['batch', 'sessions', 'threads', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
     r.session.map((s) => [s.batch, s.sessions, s.threads || 'default', s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));

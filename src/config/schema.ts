@@ -47,6 +47,87 @@ const point = z.tuple([z.number({ error: 'expected x in pixels' }), z.number({ e
 });
 const polygon = z.array(point, { error: 'expected a polygon: a list of [x, y] points' }).min(3, { error: 'expected a polygon of at least 3 points' });
 
+/*
+ * Camera health checks (src/health/): tell "inspected and clean" from "not
+ * really inspecting". The global block sets the defaults; a camera's own
+ * `health:` overrides any of them. Levels are on a 0–1 grey scale.
+ */
+const seconds = () => positive('positive number of seconds');
+const HEALTH_DOC = {
+  enabled: 'Run the health checks on this camera',
+  sample_fps: 'Analysed frames per second the checks look at (each read as a small grey copy)',
+  learn_seconds: 'Seconds of samples the baseline (sharpness, reference picture) is learned from after a start or a re-learn',
+  frozen_after: 'Seconds without change above still_below before a camera is frozen',
+  still_below: 'Change (mean absolute difference of two samples, 0–1) below which they count as the same picture: above what a stuck encoder\'s re-sent keyframes make, below a live sensor\'s noise',
+  dark_below: 'Mean brightness (0–1) below which the picture is dark',
+  bright_above: 'Mean brightness (0–1) above which the picture is bright',
+  covered_contrast: 'Contrast (std dev, 0–1) below which a dark-ish picture counts as covered rather than dark',
+  dark_after: 'Seconds a dark, bright or covered picture must last before it is reported',
+  blurred_ratio: 'Sharpness below this share of the learned baseline is blurred',
+  blurred_after: 'Seconds the picture must stay blurred before it is reported',
+  moved_fraction: 'Shift of the scene against the learned reference, as a share of the frame width, above which the camera moved',
+  moved_after: 'Seconds the shift (or a lost match with the reference) must last before it is reported',
+  clear_after: 'Seconds a reason must be gone before it is cleared',
+  checks: 'Each check on or off',
+  frozen: 'Report a picture that stopped changing (stuck encoder repeating a frame)',
+  dark: 'Report a picture too dark to inspect (lights off, lens cap)',
+  bright: 'Report a picture too bright to inspect (glare, overexposure)',
+  covered: 'Report a dark-ish, nearly uniform picture (something in front of the lens)',
+  blurred: 'Report a picture much less sharp than the learned baseline (lost focus, dirty lens)',
+  moved: 'Report a scene shifted against the learned reference (camera knocked)',
+} as const;
+
+export const healthSchema = z.strictObject({
+  enabled: flag().default(true).describe(HEALTH_DOC.enabled),
+  sample_fps: positive('positive number of samples per second').default(2).describe(HEALTH_DOC.sample_fps),
+  learn_seconds: seconds().default(60).describe(HEALTH_DOC.learn_seconds),
+  frozen_after: seconds().default(10).describe(HEALTH_DOC.frozen_after),
+  still_below: unit().default(0.001).describe(HEALTH_DOC.still_below),
+  dark_below: unit().default(0.06).describe(HEALTH_DOC.dark_below),
+  bright_above: unit().default(0.94).describe(HEALTH_DOC.bright_above),
+  covered_contrast: unit().default(0.02).describe(HEALTH_DOC.covered_contrast),
+  dark_after: seconds().default(5).describe(HEALTH_DOC.dark_after),
+  blurred_ratio: unit().default(0.35).describe(HEALTH_DOC.blurred_ratio),
+  blurred_after: seconds().default(10).describe(HEALTH_DOC.blurred_after),
+  moved_fraction: unit().default(0.04).describe(HEALTH_DOC.moved_fraction),
+  moved_after: seconds().default(10).describe(HEALTH_DOC.moved_after),
+  clear_after: seconds().default(3).describe(HEALTH_DOC.clear_after),
+  checks: z.strictObject({
+    frozen: flag().default(true).describe(HEALTH_DOC.frozen),
+    dark: flag().default(true).describe(HEALTH_DOC.dark),
+    bright: flag().default(true).describe(HEALTH_DOC.bright),
+    covered: flag().default(true).describe(HEALTH_DOC.covered),
+    blurred: flag().default(true).describe(HEALTH_DOC.blurred),
+    moved: flag().default(true).describe(HEALTH_DOC.moved),
+  }).prefault({}).describe(HEALTH_DOC.checks),
+});
+
+/** A camera's `health:`: any key of the global block, overriding it for this camera only. */
+export const cameraHealthSchema = z.strictObject({
+  enabled: flag().optional().describe(HEALTH_DOC.enabled),
+  sample_fps: positive('positive number of samples per second').optional().describe(HEALTH_DOC.sample_fps),
+  learn_seconds: seconds().optional().describe(HEALTH_DOC.learn_seconds),
+  frozen_after: seconds().optional().describe(HEALTH_DOC.frozen_after),
+  still_below: unit().optional().describe(HEALTH_DOC.still_below),
+  dark_below: unit().optional().describe(HEALTH_DOC.dark_below),
+  bright_above: unit().optional().describe(HEALTH_DOC.bright_above),
+  covered_contrast: unit().optional().describe(HEALTH_DOC.covered_contrast),
+  dark_after: seconds().optional().describe(HEALTH_DOC.dark_after),
+  blurred_ratio: unit().optional().describe(HEALTH_DOC.blurred_ratio),
+  blurred_after: seconds().optional().describe(HEALTH_DOC.blurred_after),
+  moved_fraction: unit().optional().describe(HEALTH_DOC.moved_fraction),
+  moved_after: seconds().optional().describe(HEALTH_DOC.moved_after),
+  clear_after: seconds().optional().describe(HEALTH_DOC.clear_after),
+  checks: z.strictObject({
+    frozen: flag().optional().describe(HEALTH_DOC.frozen),
+    dark: flag().optional().describe(HEALTH_DOC.dark),
+    bright: flag().optional().describe(HEALTH_DOC.bright),
+    covered: flag().optional().describe(HEALTH_DOC.covered),
+    blurred: flag().optional().describe(HEALTH_DOC.blurred),
+    moved: flag().optional().describe(HEALTH_DOC.moved),
+  }).optional().describe(HEALTH_DOC.checks),
+});
+
 export const cameraSchema = z.strictObject({
   id: topicLevel('camera id').describe('Stable camera id; used in MQTT topics, the database and the overlay'),
   url: text('camera URL').describe('rtsp://, rtsps://, http(s):// stream, or a video file path (file:// or plain) replayed as a camera'),
@@ -63,6 +144,7 @@ export const cameraSchema = z.strictObject({
     .describe('Hardware video decode: jetson (NVDEC via nvv4l2 decoders), vaapi (Intel/AMD), none (CPU)'),
   codec: z.enum(['h264', 'hevc'], { error: 'expected "h264" or "hevc"' }).optional()
     .describe('The stream’s codec, for hwaccel: jetson (its decoder must be named before the stream opens); when unset, read from the stream with ffprobe before a start (kept across restarts), else a .h265/.hevc file name, else h264'),
+  health: cameraHealthSchema.optional().describe('This camera\'s health checks: any key of the global health block, overriding it'),
 });
 
 export const configSchema = z.strictObject({
@@ -160,6 +242,7 @@ export const configSchema = z.strictObject({
     schedule: text('cron expression').check(cronCheck).default('0 2 * * *').describe('When the upload runs (cron, box time zone)'),
     dir: text('directory').default('data/sync').describe('Where batches go when no url is set'),
   }).prefault({}).describe('Nightly upload of aggregates'),
+  health: healthSchema.prefault({}).describe('Camera health checks: frozen, dark, bright, covered, blurred, moved'),
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { error: 'expected a log level (trace, debug, info, warn, error, fatal, silent)' })
       .default('info').describe('Least severe level logged'),
@@ -189,5 +272,7 @@ export type OverlayConfig = Config['overlay'];
 export type SyncConfig = Config['sync'];
 export type EventsConfig = Config['events'];
 export type IngestConfig = Config['ingest'];
+export type HealthConfig = Config['health'];
+export type CameraHealthConfig = NonNullable<CameraConfig['health']>;
 /** `ingest.decoder_scheduling`: the decoders' Linux scheduling policy. */
 export type DecoderScheduling = IngestConfig['decoder_scheduling'];

@@ -26,6 +26,8 @@ export interface HealthValues {
   /** Offset of the scene against the learned reference, in pixels of the source frame, and as a share of its width. */
   shiftPx?: number;
   shiftFraction?: number;
+  /** How well the static part of the scene matches the learned reference at that offset (normalised cross-correlation, −1–1; below 0.5 the match is lost). */
+  match?: number;
 }
 
 /** A camera's health as its status reports it. */

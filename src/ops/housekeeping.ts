@@ -11,7 +11,7 @@ import type { Sync } from '../sync/index.js';
 import type { CameraSnapshot } from '../types.js';
 import type { Closers } from './closers.js';
 
-/** How often sent alerts and uploaded statistics past retention are removed. */
+/** How often sent alerts and health events, and uploaded statistics, past retention are removed. */
 const RETENTION_EVERY_MS = 60 * 60 * 1000;
 /** How often the cameras' cumulative counters become per-minute deltas; every few seconds is enough. */
 const SNAPSHOT_EVERY_MS = 5000;
@@ -41,6 +41,10 @@ export function startHousekeeping(config: Config, log: Logger, h: Housekept, clo
     h.store.purgeOlderThan(days).then((n) => {
       if (n > 0) log.info({ stage: 'store', removed: n, days }, 'old alerts removed (retention)');
     }, (err: unknown) => log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'retention cleanup failed; will retry in an hour'));
+    // Health events go with the alerts: only sent ones, past the same retention.
+    h.store.purgeHealthOlderThan(days).then((n) => {
+      if (n > 0) log.info({ stage: 'store', removed: n, days }, 'old camera health events removed (retention)');
+    }, (err: unknown) => log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'health event retention cleanup failed; will retry in an hour'));
     // Statistics are removed only once uploaded and older than retention.
     Promise.resolve().then(() => h.stats.purgeAggregates(days)).catch((err: unknown) =>
       log.warn({ stage: 'store', code: 'E_STORE', err: errorMessage(err) }, 'statistics retention cleanup failed; will retry in an hour'));

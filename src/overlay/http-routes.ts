@@ -4,6 +4,7 @@ import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
 import { loggableUrl } from './auth.js';
 import { BASE_HEADERS, LOCKED_CSP, pageCsp } from './headers.js';
+import type { OriginRefusal } from './origin.js';
 import { toAlertPayload } from './protocol.js';
 import type { OverlaySource } from './source.js';
 import { staticKey, type StaticFile } from './static-files.js';
@@ -16,8 +17,13 @@ export interface RouteDeps {
   files: Map<string, StaticFile>;
   registry: Registry;
   authorized: (req: IncomingMessage, url: URL) => boolean;
+  /** null when a request that changes something may come from its page's Origin (see originChecker). */
+  actionOrigin: (req: IncomingMessage) => OriginRefusal | null;
   log: Logger;
 }
+
+/** `POST /api/cameras/{id}/relearn`. */
+const RELEARN = /^\/api\/cameras\/([A-Za-z0-9_.-]+)\/relearn$/;
 
 function send(res: ServerResponse, status: number, type: string, body: string | Buffer, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...BASE_HEADERS, 'Content-Security-Policy': LOCKED_CSP, 'Content-Type': type, 'Content-Length': Buffer.byteLength(body), 'Cache-Control': 'no-store', ...headers });
@@ -55,11 +61,13 @@ export function createRequestHandler(deps: RouteDeps): (req: IncomingMessage, re
 }
 
 async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse): Promise<void> {
+  const url = new URL(req.url ?? '/', 'http://overlay.invalid');
+  const relearn = RELEARN.exec(url.pathname);
+  if (relearn) return relearnCamera(deps, req, url, res, relearn[1]);
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     json(res, 405, { error: 'method_not_allowed', message: `expected GET or HEAD but received ${req.method}` }, { Allow: 'GET, HEAD' });
     return;
   }
-  const url = new URL(req.url ?? '/', 'http://overlay.invalid');
   switch (url.pathname) {
     case '/healthz':
       return healthz(deps, res);
@@ -74,6 +82,33 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
     default:
       return staticFile(deps, req, url, res);
   }
+}
+
+/**
+ * The one action: learn a camera's health baseline again. POST only, with the
+ * token when one is set, and never from another site's page (a browser sends
+ * Origin on a POST; a cross-site form must not be able to make a moved camera
+ * look fine), token or not.
+ */
+function relearnCamera(deps: RouteDeps, req: IncomingMessage, url: URL, res: ServerResponse, camera: string): void {
+  if (req.method !== 'POST') {
+    return json(res, 405, { error: 'method_not_allowed', message: `expected POST but received ${req.method}` }, { Allow: 'POST' });
+  }
+  if (!deps.authorized(req, url)) return unauthorized(res, false);
+  const refusal = deps.actionOrigin(req);
+  if (refusal) {
+    deps.log.warn({ origin: refusal.origin, camera }, 'overlay action refused: its page comes from another site');
+    return json(res, 403, { error: 'forbidden_origin', message: `expected a request from the overlay's own page or overlay.allowed_origins but it came from ${refusal.origin}` });
+  }
+  req.resume();
+  if (!deps.source.relearnHealth) return json(res, 404, { error: 'not_found', message: 'this line offers no health re-learning' });
+  try {
+    deps.source.relearnHealth(camera);
+  } catch (err) {
+    return json(res, 404, { error: 'unknown_camera', message: errorMessage(err) });
+  }
+  deps.log.info({ camera, remote: req.socket.remoteAddress }, `health baseline of ${camera} to be learned again (asked over HTTP)`);
+  json(res, 202, { v: 1, camera, relearning: true });
 }
 
 function healthz(deps: RouteDeps, res: ServerResponse): void {

@@ -1,7 +1,8 @@
 import type { OverlaySource } from './source.js';
 
 /** The parts of a running line the operator page reads; `src/app.ts` hands them over. Health is asked of the line when read. */
-export type LineParts = Omit<OverlaySource, 'health'> & {
+export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth'> & {
+  relearnHealth(camera: string): void;
   running(): boolean;
   mqttConnected(): boolean;
   outboxDepth(): number;
@@ -13,7 +14,7 @@ export type LineParts = Omit<OverlaySource, 'health'> & {
  * cached, so a dead broker shows at once.
  */
 export function lineView(parts: LineParts): OverlaySource {
-  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts } = parts;
+  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts, relearnHealth } = parts;
   return {
     site,
     line,
@@ -23,6 +24,7 @@ export function lineView(parts: LineParts): OverlaySource {
     onInspected,
     onAlert,
     recentAlerts,
+    relearnHealth,
     health: () => ({
       alive: parts.running(),
       mqttConnected: parts.mqttConnected(),

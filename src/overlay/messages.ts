@@ -1,6 +1,6 @@
 import type { OverlayConfig } from '../config/schema.js';
 import type { CameraSnapshot, InspectedFrame } from '../types.js';
-import type { CameraStatus, DetectionsMessage, HelloMessage, StatusMessage } from './protocol.js';
+import type { CameraHealthView, CameraStatus, DetectionsMessage, HelloMessage, StatusMessage } from './protocol.js';
 import type { OverlaySource, TrackView } from './source.js';
 
 /** Builders of the JSON messages from what the source reports (pure but for the clock). */
@@ -15,7 +15,7 @@ export function helloMessage(source: OverlaySource, config: OverlayConfig, now =
     ts: now,
     model: { name: model.name, version: model.version, provider: model.provider, classes: model.classNames },
     preview: { width: config.preview_width, fps: config.preview_fps },
-    cameras: source.cameras().map((c) => ({ id: c.id, state: c.state, width: c.width, height: c.height })),
+    cameras: source.cameras().map((c) => ({ id: c.id, state: c.state, width: c.width, height: c.height, health: healthView(c) })),
   };
 }
 
@@ -35,7 +35,15 @@ export function cameraStatus(c: CameraSnapshot, provider: string, now: number): 
     width: c.width,
     height: c.height,
     lastError: c.lastError ?? null,
+    health: healthView(c),
+    framesInspectedDegraded: c.framesInspectedDegraded ?? 0,
+    secondsDegraded: c.secondsDegraded ?? 0,
   };
+}
+
+function healthView(c: CameraSnapshot): CameraHealthView | null {
+  const h = c.health;
+  return h ? { state: h.state, reasons: [...h.reasons], since: h.since, learning: h.learning } : null;
 }
 
 export function statusMessage(source: OverlaySource, clients: number, now = Date.now()): StatusMessage {

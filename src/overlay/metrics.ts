@@ -1,10 +1,13 @@
 import { Counter, Gauge, Histogram, type Registry } from 'prom-client';
+import type { HealthReason, HealthStateName } from '../health/types.js';
 import type { CameraState, InspectedFrame } from '../types.js';
 import type { ClientHub } from './clients.js';
 import type { PreviewEncoder } from './preview.js';
 import type { OverlaySource } from './source.js';
 
 const STATES: CameraState[] = ['connecting', 'online', 'reconnecting', 'stopped'];
+const HEALTH_STATES: HealthStateName[] = ['ok', 'degraded'];
+const HEALTH_REASONS: HealthReason[] = ['frozen', 'dark', 'bright', 'covered', 'blurred', 'moved'];
 
 export interface OverlayMetrics {
   /** Feeds the inference and latency histograms; called for every inspected frame. */
@@ -55,6 +58,7 @@ export function createMetrics(registry: Registry, source: OverlaySource, hub: Cl
   gauge('linesight_camera_state', '1 for the camera’s current state, 0 for the others', ['camera', 'state'], (m) => {
     for (const c of source.cameras()) for (const s of STATES) m.set({ camera: c.id, state: s }, c.state === s ? 1 : 0);
   });
+  registerHealthMetrics(source, counter, gauge);
   gauge('linesight_cameras_online', 'Cameras currently delivering frames', [], (m) => {
     m.set(source.cameras().filter((c) => c.state === 'online').length);
   });
@@ -106,4 +110,22 @@ export function createMetrics(registry: Registry, source: OverlaySource, hub: Cl
       for (const name of names) registry.removeSingleMetric(name);
     },
   };
+}
+
+type Register<M> = (name: string, help: string, labelNames: string[], collect: (m: M) => void) => M;
+
+/** Camera health: the state and each reason as 0/1 gauges (every label present, so an alert rule sees the 0 too), and the degraded counts. */
+function registerHealthMetrics(source: OverlaySource, counter: Register<Counter>, gauge: Register<Gauge>): void {
+  gauge('linesight_camera_health', '1 for the camera’s current health state (ok, degraded), 0 for the other; absent when not watched', ['camera', 'state'], (m) => {
+    for (const c of source.cameras()) if (c.health) for (const s of HEALTH_STATES) m.set({ camera: c.id, state: s }, c.health.state === s ? 1 : 0);
+  });
+  gauge('linesight_camera_health_reason', '1 while the reason holds for the camera, 0 otherwise', ['camera', 'reason'], (m) => {
+    for (const c of source.cameras()) if (c.health) for (const r of HEALTH_REASONS) m.set({ camera: c.id, reason: r }, c.health.reasons.includes(r) ? 1 : 0);
+  });
+  counter('linesight_frames_inspected_degraded_total', 'Frames the detector ran on while the camera was degraded (no proof of a clean part)', ['camera'], (m) => {
+    for (const c of source.cameras()) m.inc({ camera: c.id }, c.framesInspectedDegraded ?? 0);
+  });
+  counter('linesight_camera_degraded_seconds_total', 'Seconds the camera has been degraded', ['camera'], (m) => {
+    for (const c of source.cameras()) m.inc({ camera: c.id }, c.secondsDegraded ?? 0);
+  });
 }

@@ -1,3 +1,4 @@
+import type { HealthReason, HealthStateName } from '../health/types.js';
 import type { CameraState, DefectEvent, Detection, DropReason } from '../types.js';
 import type { AlertView, TrackView } from './source.js';
 
@@ -52,12 +53,21 @@ export const CloseCodes = {
   tooSlow: 4008,
 } as const;
 
+/** A camera's health as the page shows it: `since` in ms since epoch; null when the line does not watch the camera. */
+export interface CameraHealthView {
+  state: HealthStateName;
+  reasons: HealthReason[];
+  since: number;
+  learning: boolean;
+}
+
 /** One camera as the hello lists it. */
 export interface HelloCamera {
   id: string;
   state: CameraState;
   width?: number;
   height?: number;
+  health: CameraHealthView | null;
 }
 
 export interface HelloMessage {
@@ -89,6 +99,10 @@ export interface CameraStatus {
   width?: number;
   height?: number;
   lastError: { code: string; message: string; at: number } | null;
+  /** Whether the camera really shows the line; a degraded camera's inspections prove nothing. */
+  health: CameraHealthView | null;
+  framesInspectedDegraded: number;
+  secondsDegraded: number;
 }
 
 export interface StatusMessage {

@@ -122,7 +122,7 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   };
 
   const limits = { ...defaultHttpLimits(config.max_clients), ...opts.httpLimits };
-  const server = createBoundedServer(createRequestHandler({ source, files, registry, authorized, log: olog }), limits, olog);
+  const server = createBoundedServer(createRequestHandler({ source, files, registry, authorized, actionOrigin: originChecker(true, config.allowed_origins), log: olog }), limits, olog);
   const originRefusals = new RefusalLog(olog, 'overlay socket refused: its page comes from another site (Origin not the overlay\'s own nor in overlay.allowed_origins)', opts.refusalLogMs, clock);
   const wss = attachSockets(server, {
     hub, maxClients: config.max_clients, authorized, welcome, log: olog, clock,

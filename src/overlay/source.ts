@@ -27,6 +27,12 @@ export interface OverlaySource {
   onAlert(listener: (alert: AlertView, picture?: Picture) => void): Unsubscribe;
   /** The last alerts from SQLite, newest first (for a page that just opened). */
   recentAlerts(limit: number): AlertView[];
+  /**
+   * Learns camera `camera`'s health baseline again from its next frames (after
+   * it was re-aimed or refocused on purpose). Throws E_ARGUMENT for a camera that
+   * is not running. Absent when the line offers no such action.
+   */
+  relearnHealth?(camera: string): void;
   /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */
   health(): { alive: boolean; mqttConnected?: boolean; outboxDepth?: number; [k: string]: unknown };
 }

@@ -1,6 +1,7 @@
 export { startPublisher, type Publisher, type PublisherOptions, type PublisherTuning } from './publisher.js';
 export { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 export { ALERT_SCHEMA, alertPayload, type AlertPayload } from './payload.js';
-export type { CameraStatusPayload, NodeStatusPayload } from './status.js';
-export { alertTopic, cameraStatusTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
+export type { CameraHealthStatus, CameraStatusPayload, NodeStatusPayload } from './status.js';
+export { HEALTH_SCHEMA, healthPayload, type HealthPayload } from './health-payload.js';
+export { alertTopic, cameraStatusTopic, healthTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
 export type { DrainCounters } from './outbox-drain.js';

@@ -1,18 +1,49 @@
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { Outbox, OutboxItem } from '../store/index.js';
+import type { OutboxItem } from '../store/index.js';
 
+/** What the drain needs of a row: its position (increasing with insertion) and whether it waited through an outage. */
+export interface Drainable {
+  id: number;
+  replayed: boolean;
+}
+
+/** A durable queue the drain reads in order and acknowledges on PUBACK (the alert outbox, the health outbox). */
+export interface DrainSource<T extends Drainable> {
+  /** Unsent rows with id > `afterId`, oldest first. */
+  pendingBatch(limit: number, afterId?: number): T[];
+  /** Removes (or marks sent) acknowledged rows; returns how many were still unsent. */
+  markSent(ids: readonly number[], at?: number): number;
+  /** Flags every unsent row as replayed. */
+  markAllReplayed(): number;
+}
+
+/** Hands one row to the broker; `done` runs on its PUBACK (or with an error). False: not sent, not connected. */
+export type SendItem<T> = (item: T, done: (err?: Error) => void) => boolean;
 /** Hands one alert to the broker; `done` runs on its PUBACK (or with an error). False: not sent, not connected. */
-export type SendAlert = (item: OutboxItem, done: (err?: Error) => void) => boolean;
+export type SendAlert = SendItem<OutboxItem>;
 
-export interface DrainOptions {
+/** How the logs name a row: its camera, the row (`alert seq 4`) with its log fields, and the plural of its kind. */
+export interface ItemLabels<T> {
+  kind: string;
+  of(item: T): { camera: string; what: string; fields: Record<string, unknown> };
+}
+
+const ALERT_LABELS: ItemLabels<OutboxItem> = {
+  kind: 'alerts',
+  of: (item) => ({ camera: item.event.camera, what: `alert seq ${item.seq}`, fields: { seq: item.seq } }),
+};
+
+export interface DrainOptions<T = OutboxItem> {
   /** Most alerts awaiting PUBACK at once (further capped by the broker's Receive Maximum). */
   maxInflight: number;
   /** Wait before re-sending an alert whose PUBACK carried an error reason, ms. */
   retryMs: number;
   /** Runs the retry timer (default: the system clock). */
   clock?: Clock;
+  /** How the logs name a row (default: as an alert). */
+  labels?: ItemLabels<T>;
 }
 
 export interface DrainCounters {
@@ -31,7 +62,7 @@ export interface DrainCounters {
  * drops, whatever was in flight stays in the outbox and is sent again, flagged
  * `replayed`, on the next connection.
  */
-export class OutboxDrain {
+export class OutboxDrain<T extends Drainable = OutboxItem> {
   readonly counters: DrainCounters = { published: 0, acked: 0, replayed: 0 };
   private readonly inflight = new Set<number>();
   /** Highest outbox id read on the current connection; rows up to it are in flight, acknowledged or refused. */
@@ -43,14 +74,17 @@ export class OutboxDrain {
   private acked: number[] = [];
   private flushQueued = false;
   /** Alerts the broker refused (PUBACK reason ≥ 0x80), waiting for their retry. */
-  private readonly refused = new Map<number, OutboxItem>();
+  private readonly refused = new Map<number, T>();
   /** Refused at least once on this connection and not acknowledged since. */
   private readonly unresolved = new Set<number>();
   private retryTimer?: Timer;
   private readonly clock: Clock;
+  private readonly labels: ItemLabels<T>;
 
-  constructor(private readonly outbox: Outbox, private readonly send: SendAlert, private readonly opts: DrainOptions, private readonly log: Logger) {
+  constructor(private readonly outbox: DrainSource<T>, private readonly send: SendItem<T>, private readonly opts: DrainOptions<T>, private readonly log: Logger) {
     this.clock = opts.clock ?? systemClock;
+    // Without labels T is OutboxItem (the default type argument).
+    this.labels = opts.labels ?? (ALERT_LABELS as unknown as ItemLabels<T>);
   }
 
   get inflightCount(): number {
@@ -63,7 +97,7 @@ export class OutboxDrain {
     this.active = true;
     this.window = Math.max(1, Math.min(this.opts.maxInflight, receiveMaximum));
     this.flush();
-    this.storeCall('flag waiting alerts as replayed', () => this.outbox.markAllReplayed());
+    this.storeCall(`flag waiting ${this.labels.kind} as replayed`, () => this.outbox.markAllReplayed());
     this.pump();
   }
 
@@ -90,7 +124,7 @@ export class OutboxDrain {
 
   private pump(): void {
     while (this.active && this.inflight.size < this.window) {
-      const batch = this.storeCall('read the outbox', () => this.outbox.pendingBatch(this.window - this.inflight.size, this.cursor));
+      const batch = this.storeCall(`read the outbox of ${this.labels.kind}`, () => this.outbox.pendingBatch(this.window - this.inflight.size, this.cursor));
       if (!batch || batch.length === 0) return;
       for (const item of batch) {
         if (!this.sendOne(item)) return;
@@ -99,7 +133,7 @@ export class OutboxDrain {
     }
   }
 
-  private sendOne(item: OutboxItem): boolean {
+  private sendOne(item: T): boolean {
     const generation = this.generation;
     this.inflight.add(item.id);
     const sent = this.send(item, (err) => this.done(generation, item, err));
@@ -114,7 +148,7 @@ export class OutboxDrain {
     return true;
   }
 
-  private done(generation: number, item: OutboxItem, err?: Error): void {
+  private done(generation: number, item: T, err?: Error): void {
     if (!err) {
       // A PUBACK is proof of delivery whichever connection it arrived on.
       this.counters.acked += 1;
@@ -125,7 +159,8 @@ export class OutboxDrain {
     this.inflight.delete(item.id);
     if (err) this.refuse(item, err);
     else if (this.unresolved.delete(item.id) && this.unresolved.size === 0) {
-      this.log.info({ camera: item.event.camera, seq: item.seq }, 'the broker accepts the refused alerts now');
+      const l = this.labels.of(item);
+      this.log.info({ camera: l.camera, ...l.fields }, `the broker accepts the refused ${this.labels.kind} now`);
     }
   }
 
@@ -135,11 +170,12 @@ export class OutboxDrain {
    * while the rest of the outbox keeps flowing, so one refused camera topic
    * cannot block the others.
    */
-  private refuse(item: OutboxItem, err: Error): void {
-    const fields = { code: 'E_MQTT', camera: item.event.camera, seq: item.seq, cause: errorMessage(err), retry_ms: this.opts.retryMs };
+  private refuse(item: T, err: Error): void {
+    const l = this.labels.of(item);
+    const fields = { code: 'E_MQTT', camera: l.camera, ...l.fields, cause: errorMessage(err), retry_ms: this.opts.retryMs };
     if (this.unresolved.size === 0) {
-      this.log.warn(fields, `the broker refused alert seq ${item.seq} of ${item.event.camera}: ${errorMessage(err)} — check the broker ACL for linesight's topics; it stays in the outbox and is retried`);
-    } else this.log.debug(fields, 'alert refused by the broker');
+      this.log.warn(fields, `the broker refused ${l.what} of ${l.camera}: ${errorMessage(err)} — check the broker ACL for linesight's topics; it stays in the outbox and is retried`);
+    } else this.log.debug(fields, `${l.what} refused by the broker`);
     this.unresolved.add(item.id);
     this.refused.set(item.id, { ...item, replayed: true });
     this.retryTimer ??= this.clock.setTimeout(() => this.retryRefused(), this.opts.retryMs);
@@ -172,7 +208,7 @@ export class OutboxDrain {
     const ids = this.acked;
     this.acked = [];
     // On failure the rows stay and are sent again; subscribers drop the duplicates by id.
-    this.storeCall(`remove ${ids.length} acknowledged alerts from the outbox (they will be sent again)`, () => this.outbox.markSent(ids));
+    this.storeCall(`mark ${ids.length} acknowledged ${this.labels.kind} sent (they will be sent again)`, () => this.outbox.markSent(ids));
   }
 
   /**

@@ -1,11 +1,12 @@
 import type { MqttConfig } from '../config/schema.js';
 import { errorMessage, isLinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { ModelRef, Outbox, StoreHealthSnapshot } from '../store/index.js';
+import type { HealthOutbox, ModelRef, Outbox, StoreHealthSnapshot } from '../store/index.js';
 import { toMb } from '../store/space.js';
 import type { CameraSnapshot } from '../types.js';
 import { BrokerConnection, type ConnectionOptions } from './client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
+import { healthDrain, splitForHealth } from './health-drain.js';
 import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
 import { ALERT_SCHEMA, alertPayload, type AlertSource } from './payload.js';
 import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState, type StoreStatus } from './status.js';
@@ -51,6 +52,8 @@ export interface PublisherOptions {
   nodeExtra?: () => Record<string, unknown>;
   /** Called on every PUBACK with the alert's camera and its capture → PUBACK latency, ms. */
   onDelivered?: (camera: string, latencyMs: number) => void;
+  /** Camera health events to publish on `{camera}/health` (none without it). */
+  healthOutbox?: HealthOutbox;
   /** The store's health, for the node status's `store` (absent without it). */
   storeHealth?: () => StoreHealthSnapshot;
   /** Time for the timers, the payloads and the latencies. Default: the system's. */
@@ -69,6 +72,10 @@ export interface Publisher {
   readonly lastError: { kind: string; message: string; at: number } | undefined;
   /** New alerts were recorded: send them now rather than at the next poll. */
   kick(): void;
+  /** Health events published from the health outbox (all zero without one). */
+  readonly healthCounters: Readonly<DrainCounters>;
+  /** New health events were recorded: send them now rather than at the next poll. */
+  kickHealth(): void;
   /** Alert `id` was captured at `captureMono` (monotonic ms): its latencies are measured from there. */
   captured(id: string, captureMono: number): void;
   /**
@@ -107,18 +114,22 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000, clock,
   }, log);
   statuses.unstoredDropped = () => unstored.counters.dropped;
+  const health = opts.healthOutbox && healthDrain(() => connection, opts.healthOutbox, { root, site: opts.site, line: opts.line, retryMs: t.retryMs ?? 5000, clock }, log);
 
   const connection = await createConnection(broker, () => new BrokerConnection(connectionOptions(opts, root, broker), {
     onConnect: (receiveMaximum) => {
       // Both queues share the broker's Receive Maximum (MQTT 5 §3.2.2.3.3): the unstored one takes a small part.
       const share = shareWindow(receiveMaximum);
-      drain.start(share.outbox);
+      const split = health ? splitForHealth(share.outbox) : { outbox: share.outbox, health: 0 };
+      drain.start(split.outbox);
+      health?.start(split.health);
       unstored.start(share.unstored);
       // Retained statuses may be gone (a broker without persistence): state them again.
       statuses.restate();
     },
     onDisconnect: () => {
       drain.stop();
+      health?.stop();
       unstored.stop();
     },
   }, log));
@@ -127,6 +138,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const timers = [
     clock.setInterval(() => {
       drain.kick();
+      health?.kick();
       unstored.kick();
     }, t.pollMs ?? 1000),
     clock.setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
@@ -145,6 +157,8 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     },
     unstored: unstored.counters,
     kick: () => drain.kick(),
+    healthCounters: health?.counters ?? { published: 0, acked: 0, replayed: 0 },
+    kickHealth: () => health?.kick(),
     captured: (id, captureMono) => captures.note(id, captureMono),
     publishUnstored: (alert) => unstored.push({ ...alert, replayed: false }),
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
@@ -154,6 +168,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       const last = statuses.offline();
       await connection.stop({ topic: nodeStatusTopic(root), payload: last });
       drain.stop();
+      health?.stop();
       const lost = unstored.close();
       if (lost > 0) log.warn({ code: 'E_STORE', lost }, `${lost} unstored alerts had no PUBACK yet when linesight stopped; they were never in the outbox and are lost`);
       await broker?.close();

@@ -1,3 +1,4 @@
+import type { HealthReason, HealthSnapshot, HealthStateName } from '../health/types.js';
 import type { CameraSnapshot, CameraState } from '../types.js';
 import { isoTime } from './payload.js';
 
@@ -15,6 +16,20 @@ export interface CameraStatusPayload {
   provider: string;
   last_error: { code: string; message: string; ts: string } | null;
   outbox_depth: number;
+  /** The camera's health: whether it really shows the line; null when the line does not watch it. */
+  health: CameraHealthStatus | null;
+  /** Of `frames_inspected`, those inspected while the camera was degraded. */
+  frames_inspected_degraded: number;
+  /** Seconds the camera has been degraded since linesight started. */
+  seconds_degraded: number;
+}
+
+/** `since`: when the state began (ISO 8601). `learning`: the baseline is being learned, so `blurred` and `moved` are not judged yet. */
+export interface CameraHealthStatus {
+  state: HealthStateName;
+  reasons: HealthReason[];
+  since: string;
+  learning: boolean;
 }
 
 /** Retained on `{prefix}/{site}/{line}/status`; the last will carries `{state: "offline"}`. */
@@ -66,7 +81,14 @@ export function cameraStatusPayload(
     provider: extra.provider,
     last_error: err ? { code: err.code, message: err.message, ts: isoTime(err.at) } : null,
     outbox_depth: extra.outboxDepth,
+    health: snapshot.health ? healthStatus(snapshot.health) : null,
+    frames_inspected_degraded: snapshot.framesInspectedDegraded ?? 0,
+    seconds_degraded: Math.round((snapshot.secondsDegraded ?? 0) * 10) / 10,
   };
+}
+
+export function healthStatus(h: HealthSnapshot): CameraHealthStatus {
+  return { state: h.state, reasons: [...h.reasons], since: isoTime(h.since), learning: h.learning };
 }
 
 export function nodeStatusPayload(

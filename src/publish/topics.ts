@@ -1,6 +1,7 @@
 /**
  * The topic layout of the public MQTT contract (docs/mqtt.md):
- * `{prefix}/{site}/{line}/{camera}/alert`, `{prefix}/{site}/{line}/{camera}/status`
+ * `{prefix}/{site}/{line}/{camera}/alert`, `{prefix}/{site}/{line}/{camera}/health`,
+ * `{prefix}/{site}/{line}/{camera}/status`
  * and `{prefix}/{site}/{line}/status`. Site, line and camera ids are validated
  * by the config schema to be single topic levels without wildcards.
  */
@@ -16,6 +17,10 @@ function root({ prefix, site, line }: TopicRoot): string {
 
 export function alertTopic(r: TopicRoot, camera: string): string {
   return `${root(r)}/${camera}/alert`;
+}
+
+export function healthTopic(r: TopicRoot, camera: string): string {
+  return `${root(r)}/${camera}/health`;
 }
 
 export function cameraStatusTopic(r: TopicRoot, camera: string): string {

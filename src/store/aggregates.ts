@@ -1,8 +1,8 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { DAY_MS } from '../clock.js';
 import type { Db } from './db.js';
 import { parseHistogram } from './latency-histogram.js';
 import { mergeMinutes, type ClassStats, type MinuteStats } from './minute-stats.js';
+import { deleteInChunks } from './chunked-delete.js';
 
 /** `sync_state` entry: minutes before it were uploaded and acknowledged (ms since epoch). Written by the sync ledger. */
 export const ACKED_UNTIL = 'acked_until';
@@ -22,6 +22,8 @@ interface AggregateRow {
   fps_samples: number;
   seconds_online: number;
   provider: string | null;
+  frames_inspected_degraded: number;
+  seconds_degraded: number;
 }
 
 type StoredClass = { detections: number; events: number; confidence_sum: number; confidence_max: number };
@@ -42,9 +44,9 @@ export class AggregatesTable {
     this.getOne = db.prepare<[number, string], AggregateRow>('SELECT * FROM aggregates WHERE minute = ? AND camera = ?');
     this.upsert = db.prepare(
       `INSERT OR REPLACE INTO aggregates (camera, minute, frames_received, frames_inspected, frames_dropped, classes, latency,
-         inspect_latency, fps_sum, fps_samples, seconds_online, provider, updated_at)
+         inspect_latency, fps_sum, fps_samples, seconds_online, provider, frames_inspected_degraded, seconds_degraded, updated_at)
        VALUES (@camera, @minute, @frames_received, @frames_inspected, @frames_dropped, @classes, @latency,
-         @inspect_latency, @fps_sum, @fps_samples, @seconds_online, @provider, @updated_at)`,
+         @inspect_latency, @fps_sum, @fps_samples, @seconds_online, @provider, @frames_inspected_degraded, @seconds_degraded, @updated_at)`,
     );
     this.range = db.prepare<[number, number, number], AggregateRow>(
       'SELECT * FROM aggregates WHERE minute >= ? AND minute < ? ORDER BY minute, camera LIMIT ?',
@@ -118,15 +120,7 @@ export class AggregatesTable {
   async purge(days: number, options: { chunk?: number; now?: number; keepUnsynced?: boolean } = {}): Promise<number> {
     const retention = (options.now ?? Date.now()) - days * DAY_MS;
     const cutoff = options.keepUnsynced === false ? retention : Math.min(retention, this.acknowledgedUntil());
-    const chunk = options.chunk ?? 500;
-    let total = 0;
-    for (;;) {
-      const { changes } = this.purgeChunk.run(cutoff, chunk);
-      total += changes;
-      if (changes < chunk || !this.db.open) return total;
-      await yieldToLoop();
-      if (!this.db.open) return total;
-    }
+    return deleteInChunks(this.db, this.purgeChunk, cutoff, options.chunk);
   }
 }
 
@@ -148,6 +142,8 @@ function toRow(m: MinuteStats, now: number) {
     fps_samples: m.fpsSamples,
     seconds_online: m.secondsOnline,
     provider: m.provider,
+    frames_inspected_degraded: m.framesInspectedDegraded,
+    seconds_degraded: m.secondsDegraded,
     updated_at: now,
   };
 }
@@ -170,5 +166,7 @@ function fromRow(r: AggregateRow): MinuteStats {
     fpsSamples: r.fps_samples,
     secondsOnline: r.seconds_online,
     provider: r.provider,
+    framesInspectedDegraded: r.frames_inspected_degraded,
+    secondsDegraded: r.seconds_degraded,
   };
 }

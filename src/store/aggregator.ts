@@ -28,6 +28,11 @@ export interface AggregatorOptions {
   retryMs?: number;
   /** Most minutes held in memory while the database refuses writes; beyond it the oldest are dropped and counted. Default 60. */
   maxPendingMinutes?: number;
+  /**
+   * Whether the camera is degraded now (its health monitor); a frame inspected
+   * meanwhile counts in `framesInspectedDegraded` too. Default: never.
+   */
+  degraded?: (camera: string) => boolean;
 }
 
 export interface AggregatorStats {
@@ -45,6 +50,8 @@ interface Reading {
   state: CameraState;
   received: number;
   dropped: Record<string, number>;
+  /** The camera's cumulative degraded seconds. */
+  degradedSeconds: number;
 }
 
 /**
@@ -69,6 +76,7 @@ export class MinuteAggregator {
   private readonly settleMs: number;
   private readonly retryMs: number;
   private readonly maxPending: number;
+  private readonly degraded: (camera: string) => boolean;
   /** minute → camera → record */
   private readonly open = new Map<number, Map<string, MinuteStats>>();
   private readonly readings = new Map<string, Reading>();
@@ -88,6 +96,7 @@ export class MinuteAggregator {
     this.settleMs = options.settleMs ?? 10_000;
     this.retryMs = options.retryMs ?? 10_000;
     this.maxPending = options.maxPendingMinutes ?? 60;
+    this.degraded = options.degraded ?? (() => false);
   }
 
   /** One inspected frame and the events it confirmed. */
@@ -96,6 +105,7 @@ export class MinuteAggregator {
     const now = this.wallNow();
     const m = this.record(result.frame.camera, minuteOf(now));
     m.framesInspected += 1;
+    if (this.degraded(result.frame.camera)) m.framesInspectedDegraded += 1;
     recordLatency(m.inspectLatency, result.latencyMs);
     for (const d of result.detections) {
       const c = classStats(m, d.className);
@@ -135,9 +145,22 @@ export class MinuteAggregator {
       if (previous?.state === 'online') {
         for (const part of splitByMinute(now - (mono - previous.mono), now)) this.record(s.id, part.minute).secondsOnline += part.seconds;
       }
-      this.readings.set(s.id, { mono, state: s.state, received: s.framesReceived, dropped: { ...s.framesDropped } });
+      this.addDegraded(s, previous, now, mono);
+      this.readings.set(s.id, { mono, state: s.state, received: s.framesReceived, dropped: { ...s.framesDropped }, degradedSeconds: s.secondsDegraded ?? 0 });
     }
     this.settle(now);
+  }
+
+  /**
+   * Degraded time between two snapshots, from the camera's cumulative count
+   * (the first reading counts in full, as the other counters): laid on the
+   * minutes that end now, never more than the time between the two readings.
+   */
+  private addDegraded(s: CameraSnapshot, previous: Reading | undefined, now: number, mono: number): void {
+    const span = previous ? (mono - previous.mono) / 1000 : Number.POSITIVE_INFINITY;
+    const seconds = Math.min(counterDelta(previous?.degradedSeconds, s.secondsDegraded ?? 0), span);
+    if (seconds <= 0) return;
+    for (const part of splitByMinute(now - seconds * 1000, now)) this.record(s.id, part.minute).secondsDegraded += part.seconds;
   }
 
   /** Writes every minute that ended at least `settleMs` ago; returns the number of records written. */

@@ -1,7 +1,7 @@
-import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import type { DefectEvent } from '../types.js';
 import type { Db } from './db.js';
 import type { AlertRecord, AlertStatus, ModelRef } from './types.js';
+import { deleteInChunks } from './chunked-delete.js';
 
 interface AlertRow {
   status: AlertStatus;
@@ -43,15 +43,7 @@ export class AlertsTable {
    */
   async purgeOlderThan(days: number, options: { chunk?: number; now?: number } = {}): Promise<number> {
     const cutoff = (options.now ?? Date.now()) - days * DAY_MS;
-    const chunk = options.chunk ?? 500;
-    let total = 0;
-    for (;;) {
-      const { changes } = this.purgeChunk.run(cutoff, chunk);
-      total += changes;
-      if (changes < chunk || !this.db.open) return total;
-      await yieldToLoop();
-      if (!this.db.open) return total;
-    }
+    return deleteInChunks(this.db, this.purgeChunk, cutoff, options.chunk);
   }
 }
 

@@ -94,4 +94,25 @@ export const migrations: readonly string[] = [
     value TEXT NOT NULL
   );
   `,
+  // 3: camera health events (history and outbox in one table: unsent while sent_at is NULL),
+  // and the degraded share of each camera-minute.
+  `
+  CREATE TABLE health_events (
+    pos        INTEGER PRIMARY KEY AUTOINCREMENT,  -- insertion order: the drain's cursor
+    id         TEXT    NOT NULL UNIQUE,            -- UUIDv7, the subscriber's dedup key
+    camera     TEXT    NOT NULL,
+    ts         INTEGER NOT NULL,                   -- when the new state began, ms since epoch
+    state      TEXT    NOT NULL CHECK (state IN ('ok', 'degraded')),
+    reasons    TEXT    NOT NULL,                   -- JSON array
+    json       TEXT    NOT NULL,                   -- the change as recorded
+    created_at INTEGER NOT NULL,
+    replayed   INTEGER NOT NULL DEFAULT 0,
+    sent_at    INTEGER                             -- PUBACK time; NULL while in the outbox
+  );
+  CREATE INDEX health_events_unsent ON health_events (pos) WHERE sent_at IS NULL;
+  CREATE INDEX health_events_ts ON health_events (ts);
+
+  ALTER TABLE aggregates ADD COLUMN frames_inspected_degraded INTEGER NOT NULL DEFAULT 0;
+  ALTER TABLE aggregates ADD COLUMN seconds_degraded REAL NOT NULL DEFAULT 0;
+  `,
 ];

@@ -27,6 +27,10 @@ export interface MinuteStats {
   secondsOnline: number;
   /** Execution provider active at the last observation of the minute. */
   provider: string | null;
+  /** Of `framesInspected`, those inspected while the camera was degraded (its health monitor said it could not see). */
+  framesInspectedDegraded: number;
+  /** Seconds of this minute the camera was degraded. */
+  secondsDegraded: number;
 }
 
 export interface ClassStats {
@@ -51,6 +55,8 @@ export function emptyMinute(camera: string, minute: number): MinuteStats {
     fpsSamples: 0,
     secondsOnline: 0,
     provider: null,
+    framesInspectedDegraded: 0,
+    secondsDegraded: 0,
   };
 }
 
@@ -88,6 +94,8 @@ export function mergeMinutes(a: MinuteStats, b: MinuteStats): MinuteStats {
     fpsSamples: a.fpsSamples + b.fpsSamples,
     secondsOnline: a.secondsOnline + b.secondsOnline,
     provider: b.provider ?? a.provider,
+    framesInspectedDegraded: a.framesInspectedDegraded + b.framesInspectedDegraded,
+    secondsDegraded: a.secondsDegraded + b.secondsDegraded,
   };
 }
 

@@ -1,4 +1,4 @@
-import type { Clock } from '../clock.js';
+import { systemClock, type Clock } from '../clock.js';
 import { LinesightError, describeValue, errorMessage } from '../errors.js';
 import type { Unsubscribe } from '../listeners.js';
 import type { Logger } from '../log.js';
@@ -9,10 +9,13 @@ import { Counters } from './counters.js';
 import { integrityProblems, openDatabase, type Db } from './db.js';
 import { startDiskWatch, type DiskWatch, type DiskWatchOptions } from './disk-watch.js';
 import { StoreHealth, type StoreHealthSnapshot } from './health.js';
+import { HealthEventsTable } from './health-events.js';
 import { OutboxTable } from './outbox.js';
 import { SpacePruner } from './prune.js';
 import { EventRecorder } from './record.js';
-import type { AlertRecord, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store, StoreOptions } from './types.js';
+import type {
+  AlertRecord, HealthEvent, HealthOutbox, HealthRecord, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store, StoreOptions,
+} from './types.js';
 
 /**
  * Opens the linesight database: creates its folder, refuses a corrupt file
@@ -39,6 +42,8 @@ class SqliteStore implements Store {
   private readonly outbox: OutboxTable;
   private readonly alerts: AlertsTable;
   private readonly healthState: StoreHealth;
+  private readonly healthEvents: HealthEventsTable;
+  readonly healthOutbox: HealthOutbox;
   private readonly probeStmt;
   private stats: AggregateStore | undefined;
   private watches: DiskWatch[] = [];
@@ -51,6 +56,8 @@ class SqliteStore implements Store {
     this.recorder = new EventRecorder(db, counters, options, log);
     this.outbox = new OutboxTable(db, counters);
     this.alerts = new AlertsTable(db);
+    this.healthEvents = new HealthEventsTable(db);
+    this.healthOutbox = this.healthOutboxView();
     this.clock = options.clock;
     this.healthState = new StoreHealth({ path, log, clock: options.clock, freeBytes: options.freeBytes });
     // A real change: SQLite skips writing a page an UPDATE left as it was, and that would commit on a full disk.
@@ -70,6 +77,24 @@ class SqliteStore implements Store {
 
   recordEvent(event: DefectEvent, model?: ModelRef): RecordResult {
     return this.write('record an alert', () => this.recorder.record(event, model, Date.now()));
+  }
+
+  recordHealth(event: HealthEvent): void {
+    this.write('record a camera health event', () => this.healthEvents.record(event, (this.clock ?? systemClock).now()));
+  }
+
+  recentHealth(options: { limit: number; since?: number; camera?: string }): HealthRecord[] {
+    return this.guard('read recent health events', () => this.healthEvents.recentHealth(options));
+  }
+
+  purgeHealthOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number> {
+    return this.healthEvents.purgeOlderThan(days, options).then((n) => {
+      if (n > 0) this.healthState.wrote();
+      return n;
+    }, (err: unknown) => {
+      this.failed(err, 'purge old health events');
+      throw storeError('purge old health events', this.path, err);
+    });
   }
 
   health(): StoreHealthSnapshot {
@@ -147,6 +172,17 @@ class SqliteStore implements Store {
   close(): void {
     for (const watch of this.watches.splice(0)) watch.stop();
     if (this.db.open) this.db.close();
+  }
+
+  /** The health table behind the same error handling as the alert outbox: failed writes reach the store's health. */
+  private healthOutboxView(): HealthOutbox {
+    const table = this.healthEvents;
+    return {
+      pendingBatch: (limit, afterId) => this.guard('read the health outbox', () => table.pendingBatch(limit, afterId)),
+      markSent: (ids, at) => this.write('mark acknowledged health events sent', () => table.markSent(ids, at), (n) => n > 0),
+      markAllReplayed: () => this.write('flag waiting health events as replayed', () => table.markAllReplayed(), (n) => n > 0),
+      depth: (camera) => this.guard('count the health outbox', () => table.depth(camera)),
+    };
   }
 
   private guard<T>(what: string, fn: () => T): T {

@@ -5,6 +5,7 @@ import type { DiskWatch, DiskWatchOptions } from './disk-watch.js';
 import type { StoreHealthSnapshot } from './health.js';
 import type { FreeSpaceReader } from './space.js';
 import type { DefectEvent } from '../types.js';
+import type { HealthChange } from '../health/types.js';
 
 export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
 
@@ -82,6 +83,42 @@ export interface Outbox {
   counters(): OutboxCounters;
 }
 
+/** A change of a camera's health as the store records it: the change and its event id. */
+export interface HealthEvent extends HealthChange {
+  /** UUIDv7, time-ordered; the subscriber's dedup key. */
+  id: string;
+}
+
+/** One unsent health event, as the publisher drains it. */
+export interface HealthOutboxItem {
+  /** Position in the table; increases with insertion, so it orders the events of each camera. */
+  id: number;
+  event: HealthEvent;
+  /** ms since epoch when the row was committed. */
+  createdAt: number;
+  /** It waited through an outage (created while disconnected, or an attempt got no PUBACK). */
+  replayed: boolean;
+}
+
+/** A health event of the history, sent or not. */
+export interface HealthRecord extends HealthEvent {
+  createdAt: number;
+  /** PUBACK time; absent while the event waits in the outbox. */
+  sentAt?: number;
+}
+
+/** The part of the store the health drain reads: unsent health events, marked sent on PUBACK. */
+export interface HealthOutbox {
+  /** Unsent health events with id > `afterId`, oldest first. */
+  pendingBatch(limit: number, afterId?: number): HealthOutboxItem[];
+  /** Marks acknowledged events sent; returns how many were still unsent. */
+  markSent(ids: readonly number[], at?: number): number;
+  /** Flags every unsent event as replayed; returns how many changed. */
+  markAllReplayed(): number;
+  /** Unsent health events (of one camera). */
+  depth(camera?: string): number;
+}
+
 export interface Store extends Outbox {
   readonly path: string;
   /** Records the alert, its outbox row and its per-camera seq in one transaction. */
@@ -106,6 +143,14 @@ export interface Store extends Outbox {
    * camera continues after it), and one more in the `unstored` count.
    */
   allocateUnstored(camera: string): number;
+  /** Records a camera health event in the history, unsent (its outbox), in one transaction; durable when it returns. */
+  recordHealth(event: HealthEvent): void;
+  /** The health events' outbox, for the publisher's health drain. */
+  readonly healthOutbox: HealthOutbox;
+  /** Health events of the history, newest first. */
+  recentHealth(options: { limit: number; since?: number; camera?: string }): HealthRecord[];
+  /** Deletes sent health events older than `days`, a chunk per transaction (unsent ones stay, whatever their age). */
+  purgeHealthOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number>;
   /** Starts watching free space (see DiskWatch); stopped by `close()`. */
   watchDisk(options: DiskWatchOptions): DiskWatch;
   /** Closes the connection (the statistics' too). */

@@ -30,6 +30,10 @@ export interface WireRow {
   fps: number | null;
   seconds_online: number;
   provider: string | null;
+  /** Of `frames_inspected`, those inspected while the camera was degraded. */
+  frames_inspected_degraded: number;
+  /** Seconds of the minute the camera was degraded. */
+  seconds_degraded: number;
   detections: number;
   events: number;
   classes: Record<string, WireClass>;
@@ -102,6 +106,8 @@ export function toWireRow(m: MinuteStats): WireRow {
     fps: m.fpsSamples > 0 ? round(m.fpsSum / m.fpsSamples, 2) : null,
     seconds_online: round(Math.min(60, m.secondsOnline), 3),
     provider: m.provider,
+    frames_inspected_degraded: m.framesInspectedDegraded,
+    seconds_degraded: round(Math.min(60, m.secondsDegraded), 3),
     detections,
     events,
     classes,

@@ -286,3 +286,104 @@ export function pixelAt(rgb: Buffer, width: number, x: number, y: number): [numb
   const i = (y * width + x) * 3;
   return [rgb[i], rgb[i + 1], rgb[i + 2]];
 }
+
+/** A camera fault drawn into a clip (see {@link makeFaultClip}). */
+export type FaultKind = 'freeze' | 'black' | 'cover' | 'blur' | 'shift' | 'still';
+
+export interface FaultSpec {
+  kind: FaultKind;
+  /** Seconds; the fault shows on every frame with `from <= t <= to`. */
+  from: number;
+  to: number;
+}
+
+export interface FaultClipSpec {
+  seconds: number;
+  faults?: FaultSpec[];
+}
+
+/** Width, height, rate and keyframe interval of fault clips: a 1 s GOP, as IP cameras send. */
+export const FAULT_CLIP = { width: 640, height: 360, fps: 10, gop: 10 } as const;
+/** How far `shift` moves the scene: 48 px right and 8 px down (7.5 % of the width). */
+export const FAULT_SHIFT = { x: 48, y: 8 } as const;
+
+/**
+ * The filter graph: ffmpeg's testsrc2 (colour bars and gradients that stay,
+ * a ball and a clock that move) as the scene; what happens in front of the
+ * sensor (black, cover, blur, shift, a scene that stops moving) is drawn
+ * before the sensor noise (`noise`, temporal, so that no two live frames are
+ * alike); a stuck encoder (`freeze`) repeats a whole noisy frame after it.
+ */
+function faultGraph(spec: FaultClipSpec): string {
+  const { width: w, height: h, fps } = FAULT_CLIP;
+  const on = (f: FaultSpec) => `between(t,${f.from},${f.to})`;
+  const frame = (t: number) => Math.round(t * fps);
+  const faults = spec.faults ?? [];
+  const steps: string[] = [`testsrc2=s=${w}x${h}:r=${fps}:d=${spec.seconds}`];
+  let n = 0;
+  const freezeAt = (f: FaultSpec) => {
+    steps.push(`split[f${n}a][f${n}b];[f${n}a][f${n}b]freezeframes=first=${frame(f.from)}:last=${frame(f.to)}:replace=${frame(f.from)}`);
+    n++;
+  };
+  for (const f of faults) {
+    if (f.kind === 'still') freezeAt(f);
+    if (f.kind === 'black') steps.push(`drawbox=x=0:y=0:w=iw:h=ih:color=black:t=fill:enable='${on(f)}'`);
+    if (f.kind === 'cover') steps.push(`drawbox=x=0:y=0:w=iw:h=ih:color=0x303030:t=fill:enable='${on(f)}'`);
+    if (f.kind === 'blur') steps.push(`boxblur=6:enable='${on(f)}'`);
+    if (f.kind === 'shift') {
+      const m = 64;
+      steps.push(`pad=iw+${2 * m}:ih+${2 * m}:${m}:${m},crop=${w}:${h}:'${m}-if(${on(f)},${FAULT_SHIFT.x},0)':'${m}-if(${on(f)},${FAULT_SHIFT.y},0)'`);
+    }
+  }
+  steps.push('noise=alls=6:allf=t');
+  for (const f of faults) if (f.kind === 'freeze') freezeAt(f);
+  return `${steps.join(',')},format=yuv420p[out]`;
+}
+
+/**
+ * Makes (or finds in the cache) a 640×360 H.264 MP4 of a live-looking scene
+ * with sensor noise and camera faults at known times, and returns its path.
+ *
+ * @example
+ * const clip = await makeFaultClip({ seconds: 20, faults: [{ kind: 'blur', from: 7, to: 13 }] });
+ */
+export function makeFaultClip(spec: FaultClipSpec): Promise<string> {
+  expectFinite(spec?.seconds, 'seconds', 1);
+  for (const [i, f] of (spec.faults ?? []).entries()) {
+    if (!['freeze', 'black', 'cover', 'blur', 'shift', 'still'].includes(f?.kind)) {
+      fail(`Expected faults[${i}].kind to be freeze, black, cover, blur, shift or still but received ${describeValue(f?.kind)}`);
+    }
+    if (!(expectFinite(f.from, `faults[${i}].from`, 0) < expectFinite(f.to, `faults[${i}].to`, 0))) fail(`Expected faults[${i}].to (${f.to}) to be after from (${f.from})`);
+  }
+  const graph = faultGraph(spec);
+  const key = createHash('sha256').update(JSON.stringify({ v: GENERATOR_VERSION, graph })).digest('hex').slice(0, 20);
+  const path = join(CLIP_CACHE_DIR, `fault-${key}.mp4`);
+  const { fps, gop } = FAULT_CLIP;
+  const args = [
+    '-hide_banner', '-nostdin', '-loglevel', 'error', '-filter_complex', graph, '-map', '[out]',
+    '-frames:v', String(Math.round(spec.seconds * fps)),
+    '-c:v', 'libx264', '-preset', 'ultrafast', '-tune', 'zerolatency', '-g', String(gop), '-bf', '0',
+    '-movflags', '+faststart', '-f', 'mp4', '-y',
+  ];
+  let job = pending.get(path);
+  if (job === undefined) {
+    job = encodeWith(args, path, graph).finally(() => pending.delete(path));
+    pending.set(path, job);
+  }
+  return job;
+}
+
+async function encodeWith(args: string[], path: string, what: string): Promise<string> {
+  if (await exists(path)) return path;
+  await mkdir(CLIP_CACHE_DIR, { recursive: true });
+  const partial = `${path}.${process.pid}.${randomBytes(4).toString('hex')}.partial`;
+  try {
+    await execFileAsync('ffmpeg', [...args, partial], { maxBuffer: 4 * 1024 * 1024 });
+    await rename(partial, path);
+  } catch (err) {
+    await rm(partial, { force: true });
+    const stderr = (err as { stderr?: string }).stderr?.trim();
+    throw new Error(`ffmpeg could not make the clip ${what}: ${stderr || String(err)}`, { cause: err });
+  }
+  return path;
+}

@@ -56,6 +56,12 @@ export class HandSource implements OverlaySource {
   health() {
     return { alive: this.alive, mqttConnected: this.mqttConnected, outboxDepth: this.outboxDepth };
   }
+  /** Cameras asked to re-learn their health baseline, in order. */
+  readonly relearned: string[] = [];
+  relearnHealth(camera: string): void {
+    if (!this.snaps.has(camera)) throw new Error(`Expected a running camera but received "${camera}"`);
+    this.relearned.push(camera);
+  }
 
   /** Listeners subscribed (the server must unsubscribe on close). */
   get listenerCount(): number {

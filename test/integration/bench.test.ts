@@ -176,7 +176,10 @@ describe('linesight bench', () => {
     expect(Array.isArray(report.notes)).toBe(true);
     expect(stderr.split('\n').filter((l) => l.startsWith('bench: ')).length).toBeGreaterThan(3); // progress as it goes
 
-    for (const part of ['(1) decode only', '(2) session', '(3) pipeline', 'file-1', 'rtsp-overload', 'soak', 'targets']) expect(stdout).toContain(part);
+    expect(report.health).toMatchObject({ samples: 300, inputWidth: 320, inputHeight: 320, sampleFps: 2 });
+    expect(report.health!.msPerSample).toBeGreaterThan(0);
+    expect(report.health!.corePctPerCamera).toBeCloseTo((report.health!.msPerSample * 2) / 10, 2);
+    for (const part of ['(1) decode only', '(1b) health checks', '(2) session', '(3) pipeline', 'file-1', 'rtsp-overload', 'soak', 'targets']) expect(stdout).toContain(part);
     await expectNoStrays(BENCH_PROCESSES);
     await expectNoProcessNaming(clip);
   }, 300_000);

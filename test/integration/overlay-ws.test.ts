@@ -1,3 +1,6 @@
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import sharp from 'sharp';
 import { Registry } from 'prom-client';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -6,6 +9,7 @@ import { silentLogger } from '../../src/log.js';
 import { CloseCodes, MAX_CLIENT_MESSAGE } from '../../src/overlay/protocol.js';
 import { startOverlay, type Overlay, type OverlayOptions } from '../../src/overlay/server.js';
 import { THUMBNAIL_SIZE } from '../../src/overlay/thumbnail.js';
+import { runCli } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
 import { connectPage, rawGet, type Received } from '../helpers/overlay-client.js';
 import { HandSource, rgbFrame } from '../helpers/overlay-source.js';
@@ -403,5 +407,55 @@ describe('overlay backpressure and abuse', () => {
     await o.close();
     expect((await p.closed).code).toBe(CloseCodes.goingAway);
     expect(source.listenerCount).toBe(0);
+  });
+});
+
+describe('overlay action: re-learn a camera\'s health baseline', () => {
+  const post = (o: Overlay, path: string, headers: Record<string, string> = {}) =>
+    fetch(new URL(path, o.url), { method: 'POST', headers });
+
+  it('needs POST, the token, and the overlay\'s own page; unknown cameras get 404', async () => {
+    const source = new HandSource(['cam1']);
+    const o = await start(source, { token: 's3cret' });
+    const auth = { authorization: 'Bearer s3cret' };
+    expect((await fetch(new URL('/api/cameras/cam1/relearn', o.url))).status).toBe(405);
+    expect((await post(o, '/api/cameras/cam1/relearn')).status).toBe(401);
+    const foreign = await post(o, '/api/cameras/cam1/relearn', { ...auth, origin: 'https://evil.example' });
+    expect(foreign.status).toBe(403);
+    expect(((await foreign.json()) as { message: string }).message).toMatch(/evil\.example/);
+    const unknown = await post(o, '/api/cameras/cam9/relearn', auth);
+    expect(unknown.status).toBe(404);
+    expect(source.relearned).toEqual([]);
+    const own = await post(o, '/api/cameras/cam1/relearn', { ...auth, origin: new URL(o.url).origin });
+    expect(own.status).toBe(202);
+    expect(await own.json()).toEqual({ v: 1, camera: 'cam1', relearning: true });
+    expect(source.relearned).toEqual(['cam1']);
+  });
+
+  it('refuses a cross-site page even on an overlay without a token', async () => {
+    const source = new HandSource(['cam1']);
+    const o = await start(source);
+    expect((await post(o, '/api/cameras/cam1/relearn', { origin: 'https://evil.example' })).status).toBe(403);
+    expect((await post(o, '/api/cameras/cam1/relearn')).status).toBe(202);
+    expect(source.relearned).toEqual(['cam1']);
+  });
+
+  it('is what `linesight relearn CAMERA` asks of the running line, as its own process', async () => {
+    const source = new HandSource(['cam1']);
+    const o = await start(source, { token: 'k3y' });
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-relearn-'));
+    try {
+      const file = join(dir, 'line.yaml');
+      writeFileSync(file, `cameras:\n  - id: cam1\n    url: a.mp4\nmodel:\n  path: missing.onnx\noverlay:\n  host: 127.0.0.1\n  port: ${o.port}\n  token: k3y\n`);
+      const ok = await runCli(['relearn', 'cam1', '--config', file]);
+      expect(ok.code, ok.stderr).toBe(0);
+      expect(ok.stdout).toMatch(/cam1: learning its picture again/);
+      expect(source.relearned).toEqual(['cam1']);
+      const bad = await runCli(['relearn', 'cam7', '--config', file]);
+      expect(bad.code).toBe(1);
+      expect(bad.stderr).toMatch(/404.*cam7/);
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

@@ -137,7 +137,7 @@ describe('sync: happy path', () => {
     expect(row).toEqual({
       camera: 'cam2', minute: '2025-03-04T10:00:00.000Z', frames_received: 300, frames_inspected: 6,
       frames_dropped: { bad_frame: 0, inference_error: 0, shutdown: 0, superseded: 6 }, fps: 5, seconds_online: 60, provider: 'cpu',
-      detections: 1, events: 1,
+      frames_inspected_degraded: 0, seconds_degraded: 0, detections: 1, events: 1,
       classes: { scratch: { detections: 1, events: 1, confidence_mean: 0.8, confidence_max: 0.8 } },
       latency_ms: { count: 1, mean: 150, p50: 150, p95: 150, max: 150, buckets: [0, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0] },
       inspect_latency_ms: { count: 6, mean: 40, p50: 35, p95: 40, max: 40, buckets: [0, 0, 0, 0, 0, 6, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0] },

@@ -55,6 +55,7 @@ describe('MQTT payloads', () => {
     expect(cameraStatusPayload(snapshot, { provider: 'cuda', outboxDepth: 4 }, T)).toEqual({
       state: 'offline', ts: '2025-03-04T05:06:07.089Z', fps: 0, frames_received: 1, frames_inspected: 1,
       frames_dropped: { superseded: 0, bad_frame: 0, shutdown: 1, inference_error: 0 }, restarts: 0, provider: 'cuda', last_error: null, outbox_depth: 4,
+      health: null, frames_inspected_degraded: 0, seconds_degraded: 0,
     });
     expect(nodeStatusPayload({ version: '1', cameras: ['a'], depth: 2, dropped: 3 }, T)).toEqual({
       state: 'online', ts: '2025-03-04T05:06:07.089Z', version: '1', cameras: ['a'], outbox: { depth: 2, dropped: 3 },
