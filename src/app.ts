@@ -26,6 +26,7 @@ import { openStore, type Store } from './store/index.js';
 import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
 import type { CameraSnapshot, DefectEvent, InspectedFrame, Picture } from './types.js';
 import { VERSION } from './version.js';
+import { Verdicts } from './verdicts/service.js';
 
 /**
  * The running line. This file is wiring only: it opens the stages in order
@@ -125,7 +126,12 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     onDelivered: (camera, latencyMs) => aggregator.onPublished(camera, latencyMs),
     storeHealth: () => store.health(),
     healthOutbox: store.healthOutbox,
+    verdictOutbox: store.verdictOutbox,
   }), (p) => p.stop());
+  const verdicts = new Verdicts({
+    store, stored: () => publisher.kickVerdicts(), count: (counts) => aggregator.onVerdict(counts), clock, log,
+    classNames: () => detector.info.classNames, cameras: () => cameras.snapshots().map((s) => s.id),
+  });
   health.sinks = {
     record: (event) => store.recordHealth(event),
     stored: () => publisher.kickHealth(),
@@ -168,7 +174,9 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const view = lineView({
     site: config.site, line: config.line, model: () => detector.info, cameras: snapshots,
     onPicture: (fn) => pictures.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
-    recentAlerts: (limit) => store.recentAlerts({ limit }), relearnHealth: (id) => health.relearn(id),
+    recentAlerts: (limit) => verdicts.withVerdicts(store.recentAlerts({ limit })), relearnHealth: (id) => health.relearn(id),
+    verdict: (alertId, body) => verdicts.judge(alertId, body), missed: (camera, body) => verdicts.missed(camera, body),
+    onVerdict: (fn) => verdicts.onVerdict(fn),
     running: () => stopped === null, mqttConnected: () => publisher.connected, outboxDepth: () => store.depth(),
   });
   const overlay = options.overlay === false ? undefined

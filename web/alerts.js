@@ -1,4 +1,6 @@
 // The alert list (newest first) and the per-class count of the current hour.
+// Each alert card carries the operator's verdict and the buttons to give or
+// change it; defects an operator marked as missed are listed as their own entries.
 
 const SHOWN = 40;
 /** Alerts remembered for counting and de-duplication (a reconnect resends the recent ones). */
@@ -21,8 +23,9 @@ export class AlertPanel {
    * @param {HTMLElement} countsTitle heading of the counts
    * @param {object[]} test window.__linesight.alerts (updated in place)
    * @param {() => number} now the server's clock (alert times are server times)
+   * @param {(alertId: string, verdict: 'confirmed' | 'false_alarm') => void} judge an operator pressed a verdict button
    */
-  constructor(list, counts, countsTitle, test, now) {
+  constructor(list, counts, countsTitle, test, now, judge) {
     this.now = now;
     this.list = list;
     this.counts = counts;
@@ -31,11 +34,23 @@ export class AlertPanel {
     /** @type {Map<string, {id: string, className: string, ts: number}>} */
     this.known = new Map();
     this.hour = 0;
+    /** @type {string | null} the alert the keyboard acts on */
+    this.selected = null;
+    list.addEventListener('click', (ev) => {
+      const target = /** @type {HTMLElement} */ (ev.target);
+      const li = /** @type {HTMLElement | null} */ (target.closest('li.alert'));
+      if (!li?.dataset.id) return;
+      this.select(li.dataset.id);
+      const button = /** @type {HTMLButtonElement | null} */ (target.closest('button[data-verdict]'));
+      if (button && !button.disabled) judge(li.dataset.id, /** @type {any} */ (button.dataset.verdict));
+    });
   }
 
   /** The recent alerts a (re)connect brings, newest first. */
   reset(alerts) {
-    for (const a of [...alerts].reverse()) this.add(a, false);
+    for (const a of [...alerts].reverse()) {
+      if (!this.add(a, false)) this.showVerdict(a.id, a.verdict ?? null); // judged while this page was away
+    }
     this.renderCounts();
   }
 
@@ -67,12 +82,133 @@ export class AlertPanel {
     const meta = document.createElement('span');
     meta.className = 'meta';
     meta.textContent = `${a.camera} · ${time.format(a.ts)}`;
-    text.append(cls, meta);
+    const verdict = document.createElement('span');
+    verdict.className = 'verdict';
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    for (const v of ['confirmed', 'false_alarm']) {
+      const b = document.createElement('button');
+      b.type = 'button';
+      b.dataset.verdict = v;
+      actions.append(b);
+    }
+    text.append(cls, meta, verdict, actions);
     li.append(img, text);
     this.list.prepend(li);
-    while (this.list.children.length > SHOWN) this.list.lastElementChild?.remove();
+    this.showVerdict(a.id, a.verdict ?? null);
+    this.trim();
     if (live) this.renderCounts();
     return true;
+  }
+
+  trim() {
+    while (this.list.children.length > SHOWN) this.list.lastElementChild?.remove();
+  }
+
+  /** @param {string} id */
+  card(id) {
+    return /** @type {HTMLElement | null} */ (this.list.querySelector(`li.alert[data-id="${CSS.escape(id)}"]`));
+  }
+
+  /**
+   * Shows an alert's latest verdict (null: none yet) and labels its buttons to give or change it.
+   * @param {string} alertId
+   * @param {{ verdict: string, operator: string, ts: number } | null} v
+   */
+  showVerdict(alertId, v) {
+    const li = this.card(alertId);
+    if (!li) return; // scrolled off the list
+    const text = /** @type {HTMLElement} */ (li.querySelector('.verdict'));
+    if (v) {
+      li.dataset.verdict = v.verdict;
+      delete li.dataset.conflict;
+      const what = v.verdict === 'confirmed' ? '✓ confirmed' : '✗ false alarm';
+      text.textContent = `${what} · ${v.operator} · ${time.format(v.ts)}`;
+    } else {
+      delete li.dataset.verdict;
+      text.textContent = '';
+    }
+    this.label(li);
+  }
+
+  /**
+   * The server already holds a verdict this page had not heard of: say whose, and offer to change it.
+   * @param {string} alertId
+   * @param {string} message the server's
+   */
+  conflict(alertId, message) {
+    const li = this.card(alertId);
+    if (!li) return;
+    li.dataset.conflict = 'true';
+    /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = message;
+    this.label(li);
+  }
+
+  /** @param {HTMLElement} li */
+  label(li) {
+    const change = this.judged(li);
+    for (const b of /** @type {NodeListOf<HTMLButtonElement>} */ (li.querySelectorAll('button[data-verdict]'))) {
+      const confirm = b.dataset.verdict === 'confirmed';
+      b.textContent = change ? `Change to ${confirm ? '✓ confirmed' : '✗ false alarm'}` : confirm ? '✓ Confirm' : '✗ False alarm';
+      b.hidden = li.dataset.verdict === b.dataset.verdict; // only the change is offered
+    }
+  }
+
+  /** Whether a verdict exists (seen, or reported by a 409): a new one must replace it. */
+  judged(li) {
+    return Boolean(li.dataset.verdict || li.dataset.conflict);
+  }
+
+  /** @param {string} alertId @returns {{ replace: boolean, current: string | null } | null} */
+  state(alertId) {
+    const li = this.card(alertId);
+    return li ? { replace: this.judged(li), current: li.dataset.verdict ?? null } : null;
+  }
+
+  /** A defect the model missed, as an operator marked it. @param {{ id: string, camera: string, class: string, operator: string, ts: number }} v */
+  addMissed(v) {
+    if (this.list.querySelector(`li.missed[data-id="${CSS.escape(v.id)}"]`)) return;
+    const li = document.createElement('li');
+    li.className = 'alert missed';
+    li.dataset.id = v.id;
+    li.dataset.camera = v.camera;
+    li.dataset.class = v.class;
+    li.dataset.verdict = 'missed';
+    const text = document.createElement('div');
+    const cls = document.createElement('strong');
+    cls.textContent = `${v.class} — missed`;
+    const meta = document.createElement('span');
+    meta.className = 'meta';
+    meta.textContent = `${v.camera} · marked by ${v.operator} · ${time.format(v.ts)}`;
+    text.append(cls, meta);
+    li.append(text);
+    this.list.prepend(li);
+    this.trim();
+  }
+
+  /** @param {string | null} id */
+  select(id) {
+    this.selected = id;
+    for (const li of this.list.querySelectorAll('li.selected')) li.classList.remove('selected');
+    const li = id ? this.card(id) : null;
+    li?.classList.add('selected');
+    li?.scrollIntoView({ block: 'nearest' });
+  }
+
+  /** Moves the selection by `step` cards (+1: older, down the list). */
+  move(step) {
+    const cards = [...this.list.querySelectorAll('li.alert:not(.missed)')].map((li) => /** @type {HTMLElement} */ (li).dataset.id);
+    if (cards.length === 0) return;
+    const at = this.selected ? cards.indexOf(this.selected) : -1;
+    const next = at < 0 ? 0 : Math.min(cards.length - 1, Math.max(0, at + step));
+    this.select(cards[next] ?? null);
+  }
+
+  /** The alert the keyboard acts on: the selected one, else the newest without a verdict. */
+  target() {
+    if (this.selected && this.card(this.selected)) return this.selected;
+    const li = /** @type {HTMLElement | null} */ (this.list.querySelector('li.alert:not(.missed):not([data-verdict])'));
+    return li?.dataset.id ?? null;
   }
 
   /** Redraws the hour's counts; also called every second so they reset on the hour. */

@@ -3,11 +3,18 @@
 // badge, `data-health` (ok, degraded, unknown) on tiles and badges with
 // `data-reasons` on the badge, and `window.__linesight` with the last detections per camera and the
 // rectangles actually drawn, in canvas pixels.
+//
+// Operator verdicts (where the hello's `operatorActions` allows them): buttons on
+// each alert card, "+ Missed" on each tile, and keys on the selected alert (else
+// the newest without a verdict): c confirm, f false alarm, ↑/↓ select, m mark a
+// missed defect on the selected alert's camera, 1–9 pick its class, Esc cancel.
 
 import { AlertPanel } from './alerts.js';
 import { Connection } from './connection.js';
 import { decodePreview } from './protocol.js';
+import { Marking } from './marking.js';
 import { CameraTile } from './tile.js';
+import { Verdicts } from './verdicts.js';
 
 const token = new URLSearchParams(location.search).get('token');
 const $ = (id) => /** @type {HTMLElement} */ (document.getElementById(id));
@@ -22,7 +29,15 @@ const serverNow = () => Date.now() + clockOffset;
 /** @type {Map<string, CameraTile>} */
 const tiles = new Map();
 const grid = $('grid');
-const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts, serverNow);
+const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts, serverNow, judge);
+const verdicts = new Verdicts(token, /** @type {HTMLDialogElement} */ ($('operator')), $('action-error'));
+/** Class names the model knows (hello), else those seen in alerts. */
+let classNames = [];
+const marking = new Marking(
+  () => (classNames.length > 0 ? classNames : [...new Set([...panel.known.values()].map((a) => a.className))]),
+  async (camera, cls, box, frame) => (await verdicts.missed(camera, cls, box, frame))?.ok ?? false,
+  (text) => verdicts.showError(text),
+);
 
 function tile(id) {
   let t = tiles.get(id);
@@ -30,6 +45,7 @@ function tile(id) {
     test.cameras[id] = { id, state: 'unknown', detections: null, rects: [], frame: null, ageMs: null };
     t = new CameraTile(id, test.cameras[id], serverNow);
     tiles.set(id, t);
+    marking.attach(t);
     grid.append(t.el);
     layout();
   }
@@ -81,9 +97,17 @@ function onHello(msg) {
   clockOffset = msg.ts - Date.now();
   $('site').textContent = `${msg.site} / ${msg.line}`;
   $('model').textContent = `${msg.model.name} ${msg.model.version} · ${String(msg.model.provider).toUpperCase()}`;
+  verdicts.setMode(msg.operatorActions);
+  if (verdicts.mode) document.body.dataset.actions = verdicts.mode;
+  else {
+    delete document.body.dataset.actions; // an older server: it takes no verdicts
+    marking.cancel();
+  }
+  classNames = Array.isArray(msg.model.classes) ? msg.model.classes : [];
   const ids = new Set(msg.cameras.map((c) => c.id));
   for (const [id, t] of tiles) {
     if (!ids.has(id)) {
+      if (marking.active?.tile === t) marking.cancel();
       t.el.remove();
       tiles.delete(id);
       delete test.cameras[id];
@@ -113,6 +137,62 @@ function onAlert(alert) {
   if (panel.add(alert, true)) tiles.get(alert.camera)?.flash();
 }
 
+/** Alerts with a verdict request on its way (or waiting for the operator's name). */
+const judging = new Set();
+
+/** A verdict stored by any page (this one included): the card shows it once the server has it. */
+function onVerdict(v) {
+  if (v.alert_id) panel.showVerdict(v.alert_id, v);
+  else if (v.verdict === 'missed') panel.addMissed(v);
+}
+
+/**
+ * @param {string} alertId
+ * @param {'confirmed' | 'false_alarm'} verdict
+ */
+async function judge(alertId, verdict) {
+  const state = panel.state(alertId);
+  // A second tap while the first is on its way would only earn a 409.
+  if (!verdicts.mode || !state || state.current === verdict || judging.has(alertId)) return;
+  judging.add(alertId);
+  try {
+    const answer = await verdicts.judge(alertId, verdict, state.replace);
+    if (answer?.status === 409) panel.conflict(alertId, answer.body?.message ?? 'This alert already has a verdict.');
+  } finally {
+    judging.delete(alertId);
+  }
+}
+
+/** @param {KeyboardEvent} ev */
+function onKey(ev) {
+  if (!verdicts.mode || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+  const el = /** @type {HTMLElement} */ (ev.target);
+  if (el.closest('dialog, input, textarea, select')) return; // typing a name or a token
+  if (ev.key === 'Escape') {
+    if (!marking.cancel()) panel.select(null);
+    return;
+  }
+  if (marking.active) {
+    if (marking.key(ev.key)) ev.preventDefault();
+    return;
+  }
+  const alertId = panel.target();
+  switch (ev.key) {
+    case 'c': if (alertId) judge(alertId, 'confirmed'); break;
+    case 'f': if (alertId) judge(alertId, 'false_alarm'); break;
+    case 'm': {
+      const camera = (alertId && panel.card(alertId)?.dataset.camera) || tiles.keys().next().value;
+      const t = camera ? tiles.get(camera) : undefined;
+      if (t) marking.start(t);
+      break;
+    }
+    case 'ArrowDown': panel.move(1); break;
+    case 'ArrowUp': panel.move(-1); break;
+    default: return;
+  }
+  ev.preventDefault();
+}
+
 const conn = new Connection(token, {
   onOpen() {
     test.connected = true;
@@ -140,6 +220,7 @@ const conn = new Connection(token, {
       case 'detections': return tile(msg.camera).onDetections(msg);
       case 'alert': return onAlert(msg.alert);
       case 'alerts': return panel.reset(msg.alerts);
+      case 'verdict': return onVerdict(msg.verdict);
       default: return undefined; // a newer server's message this page does not know
     }
   },
@@ -163,7 +244,11 @@ setInterval(() => {
   $('clock').textContent = new Date(serverNow()).toLocaleTimeString(undefined, { hour12: false });
 }, 250);
 setInterval(() => panel.renderCounts(), 1000);
-window.addEventListener('resize', layout);
+window.addEventListener('resize', () => {
+  marking.cancel(); // the drawn box would no longer sit over the same pixels
+  layout();
+});
+document.addEventListener('keydown', onKey);
 
 conn.start();
 requestAnimationFrame(frame);

@@ -40,6 +40,8 @@ export class CameraTile {
     this.frame = null; // header of the preview shown
     this.pending = null; // newest preview not decoded yet (older ones are dropped)
     this.decoding = false;
+    /** While an operator marks a missed defect, the picture stays still (previews keep arriving, unshown). */
+    this.frozen = false;
     this.detections = null;
     this.status = null;
     this.state = 'unknown';
@@ -86,7 +88,7 @@ export class CameraTile {
 
   /** Decodes the newest pending preview (called from the animation frame, so hidden tabs decode nothing). */
   decode() {
-    if (this.decoding || !this.pending) return;
+    if (this.frozen || this.decoding || !this.pending) return;
     const p = this.pending;
     this.pending = null;
     this.decoding = true;
@@ -100,6 +102,14 @@ export class CameraTile {
       })
       .catch((err) => console.warn(`linesight: preview of ${this.id} could not be decoded`, err))
       .finally(() => { this.decoding = false; });
+  }
+
+  /** @param {boolean} on */
+  freeze(on) {
+    this.frozen = on;
+    this.el.classList.toggle('frozen', on);
+    this.test.frozen = on;
+    this.dirty = true;
   }
 
   onDetections(msg) {

@@ -21,6 +21,7 @@ const ENV_OVERRIDES: ReadonlyArray<[string, readonly string[]]> = [
   ['LINESIGHT_MQTT_USERNAME', ['mqtt', 'username']],
   ['LINESIGHT_MQTT_PASSWORD', ['mqtt', 'password']],
   ['LINESIGHT_OVERLAY_TOKEN', ['overlay', 'token']],
+  ['LINESIGHT_OVERLAY_OPERATOR_TOKEN', ['overlay', 'operator_token']],
   ['LINESIGHT_SYNC_URL', ['sync', 'url']],
   ['LINESIGHT_SYNC_TOKEN', ['sync', 'token']],
   ['LINESIGHT_STORE_PATH', ['store', 'path']],

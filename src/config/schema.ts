@@ -230,6 +230,8 @@ export const configSchema = z.strictObject({
     host: text('host name or address').default('0.0.0.0').describe('Address the operator page listens on'),
     port: port().default(8080).describe('Port of the operator page'),
     token: text().optional().describe('When set, the page, socket and API require it (env LINESIGHT_OVERLAY_TOKEN)'),
+    operator_token: text().optional()
+      .describe('Token an operator presents (Authorization: Bearer) to judge alerts and add missed defects (env LINESIGHT_OVERLAY_OPERATOR_TOKEN); once any overlay token is set, these actions need this one, and with none set at all they are open'),
     preview_width: positiveInt().default(960).describe('Width of the JPEG previews sent to the page'),
     preview_fps: positive().default(8).describe('Preview frames per second per camera'),
     max_clients: positiveInt().default(16).describe('Most simultaneous page connections'),

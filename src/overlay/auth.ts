@@ -31,3 +31,28 @@ export function tokenChecker(token: string | undefined): (req: IncomingMessage, 
 export function loggableUrl(raw: string | undefined): string {
   return (raw ?? '/').replace(/([?&]token=)[^&#]*/gi, '$1[redacted]');
 }
+
+/** Whether a request may judge alerts: `ok`, or why not (no token, the viewer token, another token). */
+export type OperatorCheck = 'ok' | 'missing' | 'viewer' | 'wrong';
+
+/**
+ * A checker for the operator actions (verdicts). With no token configured at
+ * all the overlay is an open demo and so are its actions; once either token is
+ * set, only `Authorization: Bearer <operator token>` acts (never `?token=`: a
+ * link must not carry the right to judge). The viewer token is told apart so
+ * its holder learns that watching is not judging. Digests compared in constant time.
+ */
+export function operatorChecker(viewerToken: string | undefined, operatorToken: string | undefined): (req: IncomingMessage) => OperatorCheck {
+  if (viewerToken === undefined && operatorToken === undefined) return () => 'ok';
+  const operator = operatorToken === undefined ? undefined : digest(operatorToken);
+  const viewer = viewerToken === undefined ? undefined : digest(viewerToken);
+  return (req) => {
+    const m = /^Bearer\s+(.+)$/i.exec((typeof req.headers.authorization === 'string' ? req.headers.authorization : '').trim());
+    if (!m) return 'missing';
+    const given = digest(m[1]);
+    // Both comparisons always run, so the time taken says nothing about which one matched.
+    const isOperator = operator !== undefined && timingSafeEqual(given, operator);
+    const isViewer = viewer !== undefined && timingSafeEqual(given, viewer);
+    return isOperator ? 'ok' : isViewer ? 'viewer' : 'wrong';
+  };
+}

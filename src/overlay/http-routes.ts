@@ -2,12 +2,14 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Registry } from 'prom-client';
 import type { Logger } from '../log.js';
 import { errorMessage } from '../errors.js';
-import { loggableUrl } from './auth.js';
+import { verdictRefusal } from '../verdicts/refusal.js';
+import { loggableUrl, type OperatorCheck } from './auth.js';
 import { BASE_HEADERS, LOCKED_CSP, pageCsp } from './headers.js';
 import type { OriginRefusal } from './origin.js';
 import { toAlertPayload } from './protocol.js';
 import type { OverlaySource } from './source.js';
 import { staticKey, type StaticFile } from './static-files.js';
+import { MISSED_ROUTE, VERDICT_ROUTE, verdictAction } from './verdict-routes.js';
 
 export const ALERTS_DEFAULT_LIMIT = 50;
 export const ALERTS_MAX_LIMIT = 500;
@@ -19,6 +21,8 @@ export interface RouteDeps {
   authorized: (req: IncomingMessage, url: URL) => boolean;
   /** null when a request that changes something may come from its page's Origin (see originChecker). */
   actionOrigin: (req: IncomingMessage) => OriginRefusal | null;
+  /** Whether a request may judge alerts (see operatorChecker). */
+  operator: (req: IncomingMessage) => OperatorCheck;
   log: Logger;
 }
 
@@ -64,6 +68,10 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   const url = new URL(req.url ?? '/', 'http://overlay.invalid');
   const relearn = RELEARN.exec(url.pathname);
   if (relearn) return relearnCamera(deps, req, url, res, relearn[1]);
+  const judged = VERDICT_ROUTE.exec(url.pathname);
+  if (judged) return verdictAction(deps, req, res, json, (source, body) => offered(source.verdict?.bind(source), 'verdicts')(judged[1], body));
+  const missed = MISSED_ROUTE.exec(url.pathname);
+  if (missed) return verdictAction(deps, req, res, json, (source, body) => offered(source.missed?.bind(source), 'missed defects')(missed[1], body));
   if (req.method !== 'GET' && req.method !== 'HEAD') {
     json(res, 405, { error: 'method_not_allowed', message: `expected GET or HEAD but received ${req.method}` }, { Allow: 'GET, HEAD' });
     return;
@@ -109,6 +117,12 @@ function relearnCamera(deps: RouteDeps, req: IncomingMessage, url: URL, res: Ser
   }
   deps.log.info({ camera, remote: req.socket.remoteAddress }, `health baseline of ${camera} to be learned again (asked over HTTP)`);
   json(res, 202, { v: 1, camera, relearning: true });
+}
+
+/** A source's action, or a not-found refusal when the line offers none. */
+function offered<A extends unknown[], R>(fn: ((...args: A) => R) | undefined, what: string): (...args: A) => R {
+  if (!fn) return () => { throw verdictRefusal('unknown_camera', `this line takes no ${what}`); };
+  return fn;
 }
 
 function healthz(deps: RouteDeps, res: ServerResponse): void {

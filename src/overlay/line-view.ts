@@ -1,7 +1,7 @@
 import type { OverlaySource } from './source.js';
 
 /** The parts of a running line the operator page reads; `src/app.ts` hands them over. Health is asked of the line when read. */
-export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth'> & {
+export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth' | 'verdict' | 'missed' | 'onVerdict'> & Required<Pick<OverlaySource, 'verdict' | 'missed' | 'onVerdict'>> & {
   relearnHealth(camera: string): void;
   running(): boolean;
   mqttConnected(): boolean;
@@ -14,7 +14,7 @@ export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth'> & {
  * cached, so a dead broker shows at once.
  */
 export function lineView(parts: LineParts): OverlaySource {
-  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts, relearnHealth } = parts;
+  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts, relearnHealth, verdict, missed, onVerdict } = parts;
   return {
     site,
     line,
@@ -25,6 +25,9 @@ export function lineView(parts: LineParts): OverlaySource {
     onAlert,
     recentAlerts,
     relearnHealth,
+    verdict,
+    missed,
+    onVerdict,
     health: () => ({
       alive: parts.running(),
       mqttConnected: parts.mqttConnected(),

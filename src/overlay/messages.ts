@@ -16,6 +16,7 @@ export function helloMessage(source: OverlaySource, config: OverlayConfig, now =
     model: { name: model.name, version: model.version, provider: model.provider, classes: model.classNames },
     preview: { width: config.preview_width, fps: config.preview_fps },
     cameras: source.cameras().map((c) => ({ id: c.id, state: c.state, width: c.width, height: c.height, health: healthView(c) })),
+    operatorActions: config.token === undefined && config.operator_token === undefined ? 'open' : 'token',
   };
 }
 

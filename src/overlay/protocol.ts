@@ -1,6 +1,6 @@
 import type { HealthReason, HealthStateName } from '../health/types.js';
 import type { CameraState, DefectEvent, Detection, DropReason } from '../types.js';
-import type { AlertView, TrackView } from './source.js';
+import type { AlertVerdictSummary, AlertView, TrackView, VerdictView } from './source.js';
 
 /*
  * The overlay wire protocol, version 1. The page (web/protocol.js) decodes the
@@ -80,6 +80,8 @@ export interface HelloMessage {
   model: { name: string; version: string; provider: string; classes: string[] };
   preview: { width: number; fps: number };
   cameras: HelloCamera[];
+  /** `open`: anyone may judge alerts; `token`: the page must send the operator token (Authorization: Bearer). */
+  operatorActions: 'open' | 'token';
 }
 
 export interface CameraStatus {
@@ -135,7 +137,16 @@ export type AlertPayload = DefectEvent & {
   seq: number | null;
   /** Base64 JPEG of the box (+ margin), at most THUMBNAIL_SIZE px; null for alerts read back from SQLite. */
   thumbnail: string | null;
+  /** The alert's latest operator verdict; absent while it has none. */
+  verdict?: AlertVerdictSummary;
 };
+
+/** A verdict was stored (any page's, or the API's). */
+export interface VerdictMessage {
+  v: 1;
+  type: 'verdict';
+  verdict: VerdictView;
+}
 
 export interface AlertMessage {
   v: 1;
@@ -157,7 +168,7 @@ export interface PongMessage {
   ts: number;
 }
 
-export type ServerMessage = HelloMessage | StatusMessage | DetectionsMessage | AlertMessage | AlertsMessage | PongMessage;
+export type ServerMessage = HelloMessage | StatusMessage | DetectionsMessage | AlertMessage | AlertsMessage | VerdictMessage | PongMessage;
 
 export function toAlertPayload(alert: AlertView, thumbnail: string | null = null): AlertPayload {
   return {
@@ -173,6 +184,7 @@ export function toAlertPayload(alert: AlertView, thumbnail: string | null = null
     ts: alert.ts,
     confirmedAt: alert.confirmedAt,
     thumbnail,
+    ...(alert.verdict ? { verdict: { verdict: alert.verdict.verdict, operator: alert.verdict.operator, ts: alert.verdict.ts } } : {}),
   };
 }
 

@@ -4,7 +4,7 @@ import type { WebSocket } from 'ws';
 import type { OverlayConfig } from '../config/schema.js';
 import { errorMessage, LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
-import { tokenChecker } from './auth.js';
+import { operatorChecker, tokenChecker } from './auth.js';
 import { ClientHub, type ClientStats } from './clients.js';
 import { createRequestHandler } from './http-routes.js';
 import { createBoundedServer, defaultHttpLimits, type HttpLimits } from './http-server.js';
@@ -110,6 +110,10 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
       if (hub.size > 0) hub.broadcast(detectionsMessage(result, tracks), true);
     }),
     source.onAlert(onAlert),
+    // Must-deliver: a page that missed a verdict would offer to judge an alert again.
+    source.onVerdict?.((verdict) => {
+      if (hub.size > 0) hub.broadcast({ v: 1, type: 'verdict', verdict }, false);
+    }) ?? (() => undefined),
   ];
   const statusTimer = clock.setInterval(() => {
     if (hub.size > 0) hub.broadcast(statusMessage(source, hub.size, clock.now()), true);
@@ -122,7 +126,9 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
   };
 
   const limits = { ...defaultHttpLimits(config.max_clients), ...opts.httpLimits };
-  const server = createBoundedServer(createRequestHandler({ source, files, registry, authorized, actionOrigin: originChecker(true, config.allowed_origins), log: olog }), limits, olog);
+  const server = createBoundedServer(createRequestHandler({
+    source, files, registry, authorized, actionOrigin: originChecker(true, config.allowed_origins), operator: operatorChecker(config.token, config.operator_token), log: olog,
+  }), limits, olog);
   const originRefusals = new RefusalLog(olog, 'overlay socket refused: its page comes from another site (Origin not the overlay\'s own nor in overlay.allowed_origins)', opts.refusalLogMs, clock);
   const wss = attachSockets(server, {
     hub, maxClients: config.max_clients, authorized, welcome, log: olog, clock,

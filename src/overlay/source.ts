@@ -7,8 +7,15 @@ export type { Unsubscribe } from '../listeners.js';
 export type { TrackView } from '../events/index.js';
 import type { TrackView } from '../events/index.js';
 
-/** An alert as the overlay lists it: the event plus its per-camera sequence number once stored. */
-export type AlertView = DefectEvent & { seq?: number };
+import type { VerdictBody } from '../verdicts/body.js';
+import type { AlertVerdictSummary } from '../verdicts/service.js';
+export type { AlertVerdictSummary } from '../verdicts/service.js';
+
+/** An operator's verdict as the overlay's API and messages carry it (the MQTT payload without its envelope). */
+export type VerdictView = VerdictBody;
+
+/** An alert as the overlay lists it: the event plus its per-camera sequence number once stored, and its latest verdict. */
+export type AlertView = DefectEvent & { seq?: number; verdict?: AlertVerdictSummary };
 
 /**
  * Everything the overlay reads from the running line, and nothing else: the
@@ -33,6 +40,17 @@ export interface OverlaySource {
    * is not running. Absent when the line offers no such action.
    */
   relearnHealth?(camera: string): void;
+  /**
+   * Judges alert `alertId` with the request body the page sent (`verdict`,
+   * `operator`, `replace?`); the verdict is stored when it returns. Throws a
+   * verdict refusal (src/verdicts/refusal.ts) for a bad body, an unknown alert,
+   * or one already judged. Absent when the line takes no verdicts.
+   */
+  verdict?(alertId: string, body: unknown): VerdictView;
+  /** Records a defect the model missed on camera `camera` (`class`, `box`, `frame`, `operator`); refusals as `verdict`. */
+  missed?(camera: string, body: unknown): VerdictView;
+  /** Every stored verdict, for the pages. */
+  onVerdict?(listener: (verdict: VerdictView) => void): Unsubscribe;
   /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */
   health(): { alive: boolean; mqttConnected?: boolean; outboxDepth?: number; [k: string]: unknown };
 }

@@ -1,7 +1,7 @@
 import type { MqttConfig } from '../config/schema.js';
 import { errorMessage, isLinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { HealthOutbox, ModelRef, Outbox, StoreHealthSnapshot } from '../store/index.js';
+import type { HealthOutbox, ModelRef, Outbox, StoreHealthSnapshot, VerdictOutbox } from '../store/index.js';
 import { toMb } from '../store/space.js';
 import type { CameraSnapshot } from '../types.js';
 import { BrokerConnection, type ConnectionOptions } from './client.js';
@@ -11,6 +11,7 @@ import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
 import { ALERT_SCHEMA, alertPayload, type AlertSource } from './payload.js';
 import { cameraStatusPayload, nodeStatusPayload, OFFLINE_WILL, type PublishedState, type StoreStatus } from './status.js';
 import { alertTopic, cameraStatusTopic, nodeStatusTopic, type TopicRoot } from './topics.js';
+import { splitForVerdicts, verdictDrain } from './verdict-drain.js';
 import { UnstoredQueue, type UnstoredAlert, type UnstoredCounters } from './unstored-queue.js';
 import { systemClock, type Clock } from '../clock.js';
 import { CaptureTimes } from './capture-times.js';
@@ -54,6 +55,8 @@ export interface PublisherOptions {
   onDelivered?: (camera: string, latencyMs: number) => void;
   /** Camera health events to publish on `{camera}/health` (none without it). */
   healthOutbox?: HealthOutbox;
+  /** Operator verdicts to publish on `{camera}/verdict` (none without it). */
+  verdictOutbox?: VerdictOutbox;
   /** The store's health, for the node status's `store` (absent without it). */
   storeHealth?: () => StoreHealthSnapshot;
   /** Time for the timers, the payloads and the latencies. Default: the system's. */
@@ -76,6 +79,10 @@ export interface Publisher {
   readonly healthCounters: Readonly<DrainCounters>;
   /** New health events were recorded: send them now rather than at the next poll. */
   kickHealth(): void;
+  /** Verdicts published from the verdict outbox (all zero without one). */
+  readonly verdictCounters: Readonly<DrainCounters>;
+  /** New verdicts were recorded: send them now rather than at the next poll. */
+  kickVerdicts(): void;
   /** Alert `id` was captured at `captureMono` (monotonic ms): its latencies are measured from there. */
   captured(id: string, captureMono: number): void;
   /**
@@ -114,15 +121,19 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     max: t.unstoredMax ?? 10_000, retryMs: t.retryMs ?? 5000, clock,
   }, log);
   statuses.unstoredDropped = () => unstored.counters.dropped;
-  const health = opts.healthOutbox && healthDrain(() => connection, opts.healthOutbox, { root, site: opts.site, line: opts.line, retryMs: t.retryMs ?? 5000, clock }, log);
+  const drainCtx = { root, site: opts.site, line: opts.line, retryMs: t.retryMs ?? 5000, clock };
+  const health = opts.healthOutbox && healthDrain(() => connection, opts.healthOutbox, drainCtx, log);
+  const verdicts = opts.verdictOutbox && verdictDrain(() => connection, opts.verdictOutbox, drainCtx, log);
 
   const connection = await createConnection(broker, () => new BrokerConnection(connectionOptions(opts, root, broker), {
     onConnect: (receiveMaximum) => {
       // Both queues share the broker's Receive Maximum (MQTT 5 §3.2.2.3.3): the unstored one takes a small part.
       const share = shareWindow(receiveMaximum);
       const split = health ? splitForHealth(share.outbox) : { outbox: share.outbox, health: 0 };
-      drain.start(split.outbox);
+      const ofVerdicts = verdicts ? splitForVerdicts(split.outbox) : { outbox: split.outbox, verdicts: 0 };
+      drain.start(ofVerdicts.outbox);
       health?.start(split.health);
+      verdicts?.start(ofVerdicts.verdicts);
       unstored.start(share.unstored);
       // Retained statuses may be gone (a broker without persistence): state them again.
       statuses.restate();
@@ -130,6 +141,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     onDisconnect: () => {
       drain.stop();
       health?.stop();
+      verdicts?.stop();
       unstored.stop();
     },
   }, log));
@@ -139,6 +151,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     clock.setInterval(() => {
       drain.kick();
       health?.kick();
+      verdicts?.kick();
       unstored.kick();
     }, t.pollMs ?? 1000),
     clock.setInterval(() => statuses.publishAll(), opts.mqtt.status_interval * 1000),
@@ -159,6 +172,8 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     kick: () => drain.kick(),
     healthCounters: health?.counters ?? { published: 0, acked: 0, replayed: 0 },
     kickHealth: () => health?.kick(),
+    verdictCounters: verdicts?.counters ?? { published: 0, acked: 0, replayed: 0 },
+    kickVerdicts: () => verdicts?.kick(),
     captured: (id, captureMono) => captures.note(id, captureMono),
     publishUnstored: (alert) => unstored.push({ ...alert, replayed: false }),
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
@@ -169,6 +184,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       await connection.stop({ topic: nodeStatusTopic(root), payload: last });
       drain.stop();
       health?.stop();
+      verdicts?.stop();
       const lost = unstored.close();
       if (lost > 0) log.warn({ code: 'E_STORE', lost }, `${lost} unstored alerts had no PUBACK yet when linesight stopped; they were never in the outbox and are lost`);
       await broker?.close();

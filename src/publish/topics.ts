@@ -1,6 +1,7 @@
 /**
  * The topic layout of the public MQTT contract (docs/mqtt.md):
  * `{prefix}/{site}/{line}/{camera}/alert`, `{prefix}/{site}/{line}/{camera}/health`,
+ * `{prefix}/{site}/{line}/{camera}/verdict`,
  * `{prefix}/{site}/{line}/{camera}/status`
  * and `{prefix}/{site}/{line}/status`. Site, line and camera ids are validated
  * by the config schema to be single topic levels without wildcards.
@@ -21,6 +22,10 @@ export function alertTopic(r: TopicRoot, camera: string): string {
 
 export function healthTopic(r: TopicRoot, camera: string): string {
   return `${root(r)}/${camera}/health`;
+}
+
+export function verdictTopic(r: TopicRoot, camera: string): string {
+  return `${root(r)}/${camera}/verdict`;
 }
 
 export function cameraStatusTopic(r: TopicRoot, camera: string): string {

@@ -26,7 +26,11 @@ interface AggregateRow {
   seconds_degraded: number;
 }
 
-type StoredClass = { detections: number; events: number; confidence_sum: number; confidence_max: number };
+type StoredClass = {
+  detections: number; events: number; confidence_sum: number; confidence_max: number;
+  /** Present once the class had an operator verdict in the minute (net counts, see ClassStats). */
+  confirmed?: number; false_alarms?: number; missed?: number;
+};
 
 /** The per-minute statistics table: one row per camera per minute. */
 export class AggregatesTable {
@@ -127,7 +131,11 @@ export class AggregatesTable {
 function toRow(m: MinuteStats, now: number) {
   const classes: Record<string, StoredClass> = {};
   for (const [name, c] of Object.entries(m.classes)) {
-    classes[name] = { detections: c.detections, events: c.events, confidence_sum: c.confidenceSum, confidence_max: c.confidenceMax };
+    const v = c.verdicts;
+    classes[name] = {
+      detections: c.detections, events: c.events, confidence_sum: c.confidenceSum, confidence_max: c.confidenceMax,
+      ...(v ? { confirmed: v.confirmed, false_alarms: v.falseAlarms, missed: v.missed } : {}),
+    };
   }
   return {
     camera: m.camera,
@@ -151,7 +159,11 @@ function toRow(m: MinuteStats, now: number) {
 function fromRow(r: AggregateRow): MinuteStats {
   const classes: Record<string, ClassStats> = {};
   for (const [name, c] of Object.entries(JSON.parse(r.classes) as Record<string, StoredClass>)) {
-    classes[name] = { detections: c.detections, events: c.events, confidenceSum: c.confidence_sum, confidenceMax: c.confidence_max };
+    const judged = c.confirmed !== undefined || c.false_alarms !== undefined || c.missed !== undefined;
+    classes[name] = {
+      detections: c.detections, events: c.events, confidenceSum: c.confidence_sum, confidenceMax: c.confidence_max,
+      ...(judged ? { verdicts: { confirmed: c.confirmed ?? 0, falseAlarms: c.false_alarms ?? 0, missed: c.missed ?? 0 } } : {}),
+    };
   }
   return {
     camera: r.camera,

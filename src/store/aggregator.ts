@@ -3,7 +3,16 @@ import type { Logger } from '../log.js';
 import type { CameraSnapshot, CameraState, DefectEvent, InspectedFrame } from '../types.js';
 import { MINUTE_MS, minuteOf, systemClock, type Clock } from '../clock.js';
 import { recordLatency } from './latency-histogram.js';
-import { classStats, counterDelta, emptyMinute, splitByMinute, type MinuteStats } from './minute-stats.js';
+import { classStats, counterDelta, emptyMinute, splitByMinute, VERDICT_COUNT_OF, type MinuteStats } from './minute-stats.js';
+import type { VerdictKind } from './types.js';
+
+/** One change of a verdict count: +1 for a verdict given, −1 for the one a replacement supersedes. */
+export interface VerdictCount {
+  camera: string;
+  className: string;
+  verdict: VerdictKind;
+  delta: 1 | -1;
+}
 
 /** Where finished minutes go: `AggregateStore` in production. */
 export interface MinuteSink {
@@ -114,6 +123,22 @@ export class MinuteAggregator {
       if (d.confidence > c.confidenceMax) c.confidenceMax = d.confidence;
     }
     for (const e of events) classStats(this.record(e.camera, minuteOf(now)), e.className).events += 1;
+    this.settle(now);
+  }
+
+  /**
+   * Operator verdicts given now: each change lands in the current minute of
+   * its camera and class (a replacement brings −1 for the old verdict and +1
+   * for the new, so sums over minutes count the latest verdict of each alert).
+   */
+  onVerdict(counts: readonly VerdictCount[]): void {
+    if (this.closed) return;
+    const now = this.wallNow();
+    for (const c of counts) {
+      const stats = classStats(this.record(c.camera, minuteOf(now)), c.className);
+      const v = (stats.verdicts ??= { confirmed: 0, falseAlarms: 0, missed: 0 });
+      v[VERDICT_COUNT_OF[c.verdict]] += c.delta;
+    }
     this.settle(now);
   }
 

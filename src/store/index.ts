@@ -3,5 +3,6 @@ export type { DiskCheck, DiskWatch, DiskWatchOptions } from './disk-watch.js';
 export { STORE_STATES, type StoreHealthSnapshot, type StoreState } from './health.js';
 export { registerStoreMetrics, type StoreMetricsSource } from './store-metrics.js';
 export type {
-  AlertRecord, AlertStatus, HealthEvent, HealthOutbox, HealthOutboxItem, HealthRecord, ModelRef, Outbox, OutboxCounters, OutboxFullPolicy, OutboxItem, RecordOutcome, RecordResult, Store, StoreOptions,
+  AlertRecord, AlertStatus, AlertVerdictInput, HealthEvent, HealthOutbox, HealthOutboxItem, HealthRecord, ModelRef, Outbox, OutboxCounters, OutboxFullPolicy, OutboxItem, RecordOutcome, RecordResult, Store, StoreOptions,
+  JudgedAlert, Verdict, VerdictKind, VerdictOutbox, VerdictOutboxItem, VerdictStore,
 } from './types.js';

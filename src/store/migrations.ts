@@ -115,4 +115,26 @@ export const migrations: readonly string[] = [
   ALTER TABLE aggregates ADD COLUMN frames_inspected_degraded INTEGER NOT NULL DEFAULT 0;
   ALTER TABLE aggregates ADD COLUMN seconds_degraded REAL NOT NULL DEFAULT 0;
   `,
+  // 4: operator verdicts on alerts (confirmed, false alarm) and missed defects: history and
+  // outbox in one table, as health_events. A replaced verdict stays; the newest row of an alert wins.
+  `
+  CREATE TABLE verdicts (
+    pos        INTEGER PRIMARY KEY AUTOINCREMENT,  -- insertion order: the drain's cursor, and which verdict of an alert is the latest
+    id         TEXT    NOT NULL UNIQUE,            -- UUIDv7, the subscriber's dedup key
+    alert_id   TEXT    REFERENCES alerts (id),     -- NULL for a missed defect
+    camera     TEXT    NOT NULL,
+    verdict    TEXT    NOT NULL CHECK (verdict IN ('confirmed', 'false_alarm', 'missed')),
+    class_name TEXT    NOT NULL,
+    ts         INTEGER NOT NULL,                   -- when the operator gave it, ms since epoch
+    replaces   TEXT,                               -- id of the verdict this one supersedes
+    json       TEXT    NOT NULL,                   -- the verdict as recorded
+    created_at INTEGER NOT NULL,
+    replayed   INTEGER NOT NULL DEFAULT 0,
+    sent_at    INTEGER,                            -- PUBACK time; NULL while in the outbox
+    CHECK ((verdict = 'missed') = (alert_id IS NULL))
+  );
+  CREATE INDEX verdicts_unsent ON verdicts (pos) WHERE sent_at IS NULL;
+  CREATE INDEX verdicts_alert ON verdicts (alert_id, pos) WHERE alert_id IS NOT NULL;
+  CREATE INDEX verdicts_ts ON verdicts (ts);
+  `,
 ];

@@ -39,6 +39,28 @@ export interface ClassStats {
   confidenceSum: number;
   /** 0 when the class had events but no detection this minute. */
   confidenceMax: number;
+  /**
+   * Operator verdicts given this minute, net: present once the class had one.
+   * A replacement counts −1 for the verdict it replaces and +1 for its own, in
+   * the minute it is given, so a sum over minutes counts each alert's latest
+   * verdict once (a single minute may hold a negative count).
+   */
+  verdicts?: VerdictCounts;
+}
+
+/** Net verdict counts of a class in a minute. */
+export interface VerdictCounts {
+  confirmed: number;
+  falseAlarms: number;
+  missed: number;
+}
+
+/** The verdict kinds as the counts name them. */
+export const VERDICT_COUNT_OF = { confirmed: 'confirmed', false_alarm: 'falseAlarms', missed: 'missed' } as const;
+
+export function addVerdictCounts(a: VerdictCounts | undefined, b: VerdictCounts | undefined): VerdictCounts | undefined {
+  if (!a || !b) return a ?? b;
+  return { confirmed: a.confirmed + b.confirmed, falseAlarms: a.falseAlarms + b.falseAlarms, missed: a.missed + b.missed };
 }
 
 export function emptyMinute(camera: string, minute: number): MinuteStats {
@@ -74,11 +96,13 @@ export function mergeMinutes(a: MinuteStats, b: MinuteStats): MinuteStats {
   const classes: Record<string, ClassStats> = {};
   for (const [name, c] of [...Object.entries(a.classes), ...Object.entries(b.classes)]) {
     const into = classes[name] ?? { detections: 0, events: 0, confidenceSum: 0, confidenceMax: 0 };
+    const verdicts = addVerdictCounts(into.verdicts, c.verdicts);
     classes[name] = {
       detections: into.detections + c.detections,
       events: into.events + c.events,
       confidenceSum: into.confidenceSum + c.confidenceSum,
       confidenceMax: Math.max(into.confidenceMax, c.confidenceMax),
+      ...(verdicts ? { verdicts } : {}),
     };
   }
   return {

@@ -13,8 +13,11 @@ import { HealthEventsTable } from './health-events.js';
 import { OutboxTable } from './outbox.js';
 import { SpacePruner } from './prune.js';
 import { EventRecorder } from './record.js';
+import { VerdictsTable } from './verdicts.js';
+import { refusalOf } from '../verdicts/refusal.js';
 import type {
-  AlertRecord, HealthEvent, HealthOutbox, HealthRecord, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store, StoreOptions,
+  AlertRecord, AlertVerdictInput, HealthEvent, HealthOutbox, HealthRecord, JudgedAlert, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store,
+  StoreOptions, Verdict, VerdictOutbox,
 } from './types.js';
 
 /**
@@ -44,6 +47,8 @@ class SqliteStore implements Store {
   private readonly healthState: StoreHealth;
   private readonly healthEvents: HealthEventsTable;
   readonly healthOutbox: HealthOutbox;
+  private readonly verdicts: VerdictsTable;
+  readonly verdictOutbox: VerdictOutbox;
   private readonly probeStmt;
   private stats: AggregateStore | undefined;
   private watches: DiskWatch[] = [];
@@ -58,6 +63,8 @@ class SqliteStore implements Store {
     this.alerts = new AlertsTable(db);
     this.healthEvents = new HealthEventsTable(db);
     this.healthOutbox = this.healthOutboxView();
+    this.verdicts = new VerdictsTable(db);
+    this.verdictOutbox = this.verdictOutboxView();
     this.clock = options.clock;
     this.healthState = new StoreHealth({ path, log, clock: options.clock, freeBytes: options.freeBytes });
     // A real change: SQLite skips writing a page an UPDATE left as it was, and that would commit on a full disk.
@@ -85,6 +92,18 @@ class SqliteStore implements Store {
 
   recentHealth(options: { limit: number; since?: number; camera?: string }): HealthRecord[] {
     return this.guard('read recent health events', () => this.healthEvents.recentHealth(options));
+  }
+
+  judgeAlert(input: AlertVerdictInput): JudgedAlert {
+    return this.write('record a verdict', () => this.refusing(() => this.verdicts.judgeAlert(input, this.now())));
+  }
+
+  recordMissed(verdict: Verdict): void {
+    this.write('record a missed defect', () => this.verdicts.recordMissed(verdict, this.now()));
+  }
+
+  latestVerdicts(alertIds: readonly string[]): Map<string, Verdict> {
+    return this.guard('read the verdicts of alerts', () => this.verdicts.latestVerdicts(alertIds));
   }
 
   purgeHealthOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number> {
@@ -155,7 +174,9 @@ class SqliteStore implements Store {
   }
 
   purgeOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number> {
-    return this.alerts.purgeOlderThan(days, options).then((n) => {
+    // Verdicts go with the alerts they judge: only sent ones, past the same retention.
+    const purged = this.verdicts.purgeOlderThan(days, options).then(() => this.alerts.purgeOlderThan(days, options));
+    return purged.then((n) => {
       if (n > 0) this.healthState.wrote();
       return n;
     }, (err: unknown) => {
@@ -185,6 +206,31 @@ class SqliteStore implements Store {
     };
   }
 
+  /** The verdict outbox behind the same error handling as the alert outbox. */
+  private verdictOutboxView(): VerdictOutbox {
+    const table = this.verdicts;
+    return {
+      pendingBatch: (limit, afterId) => this.guard('read the verdict outbox', () => table.pendingBatch(limit, afterId)),
+      markSent: (ids, at) => this.write('mark acknowledged verdicts sent', () => table.markSent(ids, at), (n) => n > 0),
+      markAllReplayed: () => this.write('flag waiting verdicts as replayed', () => table.markAllReplayed(), (n) => n > 0),
+      depth: (camera) => this.guard('count the verdict outbox', () => table.depth(camera)),
+    };
+  }
+
+  /** A refused verdict (unknown alert, already judged) is an answer, not a failing disk: it must not reach the store's health. */
+  private refusing<T>(fn: () => T): T {
+    try {
+      return fn();
+    } catch (err) {
+      if (refusalOf(err)) throw new RefusedVerdict(err);
+      throw err;
+    }
+  }
+
+  private now(): number {
+    return (this.clock ?? systemClock).now();
+  }
+
   private guard<T>(what: string, fn: () => T): T {
     try {
       return fn();
@@ -203,6 +249,7 @@ class SqliteStore implements Store {
     try {
       result = fn();
     } catch (err) {
+      if (err instanceof RefusedVerdict) throw err.refusal;
       this.failed(err, what);
       throw storeError(what, this.path, err);
     }
@@ -239,6 +286,11 @@ class SqliteStore implements Store {
     }
     this.healthState.failed(err, what);
   }
+}
+
+/** Carries a verdict refusal past the write guard untouched. */
+class RefusedVerdict {
+  constructor(readonly refusal: unknown) {}
 }
 
 /** Acknowledged-but-unremoved outbox rows remembered through a full disk; beyond it the next reconnect re-sends them (duplicates, not losses). */

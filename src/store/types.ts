@@ -4,7 +4,7 @@ import type { AggregateStore } from './aggregate-store.js';
 import type { DiskWatch, DiskWatchOptions } from './disk-watch.js';
 import type { StoreHealthSnapshot } from './health.js';
 import type { FreeSpaceReader } from './space.js';
-import type { DefectEvent } from '../types.js';
+import type { Box, DefectEvent } from '../types.js';
 import type { HealthChange } from '../health/types.js';
 
 export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
@@ -119,12 +119,77 @@ export interface HealthOutbox {
   depth(camera?: string): number;
 }
 
-export interface Store extends Outbox {
+/** What an operator said: an alert was a real defect, a false alarm, or the model missed a defect. */
+export type VerdictKind = 'confirmed' | 'false_alarm' | 'missed';
+
+/** An operator's verdict as the store records it (times in ms since epoch). */
+export interface Verdict {
+  /** UUIDv7, time-ordered; the subscriber's dedup key. */
+  id: string;
+  /** The alert judged; null for a missed defect. */
+  alertId: string | null;
+  camera: string;
+  verdict: VerdictKind;
+  className: string;
+  /** Source-frame pixels, top-left; the alert's box for a judged alert, the operator's for a missed defect. */
+  box: Box;
+  frame: { width: number; height: number; ts: number };
+  /** Station or operator name as the page sent it. */
+  operator: string;
+  /** When the operator gave it. */
+  ts: number;
+  /** Id of the verdict this one supersedes (same alert). */
+  replaces?: string;
+}
+
+/** A verdict on an alert before the store fills in what it takes from the alert (camera, class, box, frame). */
+export type AlertVerdictInput = Pick<Verdict, 'id' | 'operator' | 'ts'> & { alertId: string; verdict: 'confirmed' | 'false_alarm'; replace: boolean };
+
+/** The outcome of judging an alert: the stored verdict and the one it superseded, if any. */
+export interface JudgedAlert {
+  verdict: Verdict;
+  superseded?: Verdict;
+}
+
+/** One unsent verdict, as the publisher drains it. */
+export interface VerdictOutboxItem {
+  /** Position in the table; increases with insertion. */
+  id: number;
+  verdict: Verdict;
+  createdAt: number;
+  /** It waited through an outage (created while disconnected, or an attempt got no PUBACK). */
+  replayed: boolean;
+}
+
+/** The part of the store the verdict drain reads, as HealthOutbox for health events. */
+export interface VerdictOutbox {
+  pendingBatch(limit: number, afterId?: number): VerdictOutboxItem[];
+  markSent(ids: readonly number[], at?: number): number;
+  markAllReplayed(): number;
+  depth(camera?: string): number;
+}
+
+/** Operator verdicts: recorded in one transaction each, published through their outbox. */
+export interface VerdictStore {
+  /**
+   * Judges alert `input.alertId` in one transaction: checks it exists (else
+   * VerdictRefusal `unknown_alert`) and its current verdict (one present and no
+   * `replace`: `already_judged`), then records the verdict, unsent.
+   */
+  judgeAlert(input: AlertVerdictInput): JudgedAlert;
+  /** Records a missed defect, unsent; durable when it returns. */
+  recordMissed(verdict: Verdict): void;
+  /** The latest verdict of each of these alerts that has one. */
+  latestVerdicts(alertIds: readonly string[]): Map<string, Verdict>;
+  readonly verdictOutbox: VerdictOutbox;
+}
+
+export interface Store extends Outbox, VerdictStore {
   readonly path: string;
   /** Records the alert, its outbox row and its per-camera seq in one transaction. */
   recordEvent(event: DefectEvent, model?: ModelRef): RecordResult;
   recentAlerts(options: { limit: number; since?: number; camera?: string }): AlertRecord[];
-  /** Deletes sent (or lost) alerts captured more than `days` ago, a chunk per transaction. */
+  /** Deletes sent (or lost) alerts captured more than `days` ago, and sent verdicts given more than `days` ago, a chunk per transaction. */
   purgeOlderThan(days: number, options?: { chunk?: number; now?: number }): Promise<number>;
   /** `PRAGMA integrity_check` rows: `['ok']` when healthy. */
   integrityCheck(): string[];

@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { gzipSync } from 'node:zlib';
 import { isoTime } from '../clock.js';
 import { LATENCY_BOUNDS_MS, quantile, type Histogram } from '../store/latency-histogram.js';
-import type { MinuteStats } from '../store/minute-stats.js';
+import { addVerdictCounts, type MinuteStats, type VerdictCounts } from '../store/minute-stats.js';
 
 /** Name and version of the upload format; any change of shape comes with a new version. */
 export const AGGREGATES_SCHEMA = 'linesight.aggregates/1';
@@ -36,6 +36,10 @@ export interface WireRow {
   seconds_degraded: number;
   detections: number;
   events: number;
+  /** Net operator verdicts over all classes; present when a class of the row has verdict counts. */
+  confirmed?: number;
+  false_alarms?: number;
+  missed?: number;
   classes: Record<string, WireClass>;
   latency_ms: WireLatency;
   inspect_latency_ms: WireLatency;
@@ -46,6 +50,10 @@ export interface WireClass {
   events: number;
   confidence_mean: number | null;
   confidence_max: number | null;
+  /** Net operator verdicts given this minute (a replacement subtracts the verdict it replaces); present once the class had one. */
+  confirmed?: number;
+  false_alarms?: number;
+  missed?: number;
 }
 
 export interface WireLatency {
@@ -84,15 +92,18 @@ export function toWireRow(m: MinuteStats): WireRow {
   const classes: Record<string, WireClass> = {};
   let detections = 0;
   let events = 0;
+  let verdicts: VerdictCounts | undefined;
   for (const name of Object.keys(m.classes).sort()) {
     const c = m.classes[name];
     detections += c.detections;
     events += c.events;
+    verdicts = addVerdictCounts(verdicts, c.verdicts);
     classes[name] = {
       detections: c.detections,
       events: c.events,
       confidence_mean: c.detections > 0 ? round(c.confidenceSum / c.detections, 4) : null,
       confidence_max: c.detections > 0 ? round(c.confidenceMax, 4) : null,
+      ...wireVerdicts(c.verdicts),
     };
   }
   const dropped: Record<string, number> = {};
@@ -110,10 +121,15 @@ export function toWireRow(m: MinuteStats): WireRow {
     seconds_degraded: round(Math.min(60, m.secondsDegraded), 3),
     detections,
     events,
+    ...wireVerdicts(verdicts),
     classes,
     latency_ms: toWireLatency(m.latency),
     inspect_latency_ms: toWireLatency(m.inspectLatency),
   };
+}
+
+function wireVerdicts(v: VerdictCounts | undefined): { confirmed?: number; false_alarms?: number; missed?: number } {
+  return v ? { confirmed: v.confirmed, false_alarms: v.falseAlarms, missed: v.missed } : {};
 }
 
 export function toWireLatency(h: Histogram): WireLatency {

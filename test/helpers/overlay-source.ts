@@ -1,5 +1,11 @@
+import { systemClock } from '../../src/clock.js';
 import { Listeners } from '../../src/listeners.js';
-import type { AlertView, OverlaySource, TrackView, Unsubscribe } from '../../src/overlay/source.js';
+import { silentLogger } from '../../src/log.js';
+import type { AlertView, OverlaySource, TrackView, Unsubscribe, VerdictView } from '../../src/overlay/source.js';
+import type { VerdictCount } from '../../src/store/aggregator.js';
+import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictStore } from '../../src/store/index.js';
+import { verdictRefusal } from '../../src/verdicts/refusal.js';
+import { Verdicts } from '../../src/verdicts/service.js';
 import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../../src/types.js';
 import { makePicture } from './pictures.js';
 
@@ -26,7 +32,17 @@ export class HandSource implements OverlaySource {
   private readonly inspected = new Listeners<[InspectedFrame, TrackView[]]>();
   private readonly alertL = new Listeners<[AlertView, Picture | undefined]>();
 
+  /** Verdicts as the line stores them, in order; `counted` is what reached the statistics. */
+  readonly judged: Verdict[] = [];
+  readonly counted: VerdictCount[] = [];
+  /** The real verdict service over the alerts this source holds (its own refusals, validation and messages). */
+  readonly verdicts: Verdicts;
+
   constructor(cameraIds: string[]) {
+    this.verdicts = new Verdicts({
+      store: this.verdictStore(), stored: () => undefined, count: (c) => this.counted.push(...c), log: silentLogger(),
+      clock: systemClock, classNames: () => TEST_MODEL.classNames, cameras: () => [...this.snaps.keys()],
+    });
     for (const id of cameraIds) {
       this.snaps.set(id, {
         id, state: 'connecting', fps: 0, framesReceived: 0, framesInspected: 0,
@@ -51,7 +67,16 @@ export class HandSource implements OverlaySource {
     return this.alertL.add(fn);
   }
   recentAlerts(limit: number): AlertView[] {
-    return this.alerts.slice(0, limit);
+    return this.verdicts.withVerdicts(this.alerts.slice(0, limit));
+  }
+  verdict(alertId: string, body: unknown): VerdictView {
+    return this.verdicts.judge(alertId, body);
+  }
+  missed(camera: string, body: unknown): VerdictView {
+    return this.verdicts.missed(camera, body);
+  }
+  onVerdict(fn: (verdict: VerdictView) => void): Unsubscribe {
+    return this.verdicts.onVerdict(fn);
   }
   health() {
     return { alive: this.alive, mqttConnected: this.mqttConnected, outboxDepth: this.outboxDepth };
@@ -61,6 +86,28 @@ export class HandSource implements OverlaySource {
   relearnHealth(camera: string): void {
     if (!this.snaps.has(camera)) throw new Error(`Expected a running camera but received "${camera}"`);
     this.relearned.push(camera);
+  }
+
+  /** An in-memory VerdictStore over `alerts`, with the same refusals as the SQLite one. */
+  private verdictStore(): VerdictStore {
+    const latest = (alertId: string) => this.judged.filter((v) => v.alertId === alertId).at(-1);
+    return {
+      judgeAlert: (input: AlertVerdictInput): JudgedAlert => {
+        const alert = this.alerts.find((a) => a.id === input.alertId);
+        if (!alert) throw verdictRefusal('unknown_alert', `Expected the id of a stored alert but received ${JSON.stringify(input.alertId)}`);
+        const existing = latest(input.alertId);
+        if (existing && !input.replace) throw verdictRefusal('already_judged', `Expected an alert without a verdict but alert ${input.alertId} is already judged ${existing.verdict} by ${JSON.stringify(existing.operator)}`);
+        const verdict: Verdict = {
+          id: input.id, alertId: input.alertId, camera: alert.camera, verdict: input.verdict, className: alert.className, box: alert.box,
+          frame: alert.frame, operator: input.operator, ts: input.ts, ...(existing ? { replaces: existing.id } : {}),
+        };
+        this.judged.push(verdict);
+        return existing ? { verdict, superseded: existing } : { verdict };
+      },
+      recordMissed: (verdict) => void this.judged.push(verdict),
+      latestVerdicts: (ids) => new Map(ids.flatMap((id) => { const v = latest(id); return v ? [[id, v] as const] : []; })),
+      verdictOutbox: { pendingBatch: () => [], markSent: () => 0, markAllReplayed: () => 0, depth: () => 0 },
+    };
   }
 
   /** Listeners subscribed (the server must unsubscribe on close). */
