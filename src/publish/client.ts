@@ -38,6 +38,16 @@ export interface ConnectionHandlers {
   onDisconnect(): void;
 }
 
+/** A message received on a subscribed topic. */
+export interface InboundMessage {
+  topic: string;
+  payload: Buffer;
+  /** True when the broker delivered a retained message (on subscribe), not a live one. */
+  retained: boolean;
+}
+
+export type MessageHandler = (message: InboundMessage) => void;
+
 export interface PublishRequest {
   qos: 0 | 1;
   retain: boolean;
@@ -69,8 +79,10 @@ export class BrokerConnection {
   private readonly stableMs: number;
   private readonly states: ConnectionLog;
   private readonly tlsFiles: Pick<IClientOptions, 'ca' | 'cert' | 'key'>;
+  /** Exact topics read by linesight (no wildcards), each with its handlers; subscribed again on every connection. */
+  private readonly subscriptions = new Map<string, Set<MessageHandler>>();
 
-  constructor(private readonly opts: ConnectionOptions, private readonly handlers: ConnectionHandlers, log: Logger) {
+  constructor(private readonly opts: ConnectionOptions, private readonly handlers: ConnectionHandlers, private readonly log: Logger) {
     this.tlsFiles = readTlsFiles(opts.tls);
     this.clock = opts.clock ?? systemClock;
     this.stableMs = opts.stableMs ?? DEFAULT_STABLE_MS;
@@ -90,6 +102,28 @@ export class BrokerConnection {
     if (this.opts.protocolVersion === 5 && req.userProperties) options.properties = { userProperties: req.userProperties };
     client.publish(topic, payload, options, (err) => done?.(err ?? undefined));
     return true;
+  }
+
+  /**
+   * Reads `topic` (an exact topic, QoS 1) on this and every later connection: each connection is a
+   * clean session, so the subscription is made again on connect and the broker re-sends retained messages.
+   * A handler that throws is logged and does not affect the others. Returns the unsubscribe function.
+   */
+  subscribe(topic: string, handler: MessageHandler): () => void {
+    if (/[#+]/.test(topic)) throw new LinesightError('E_ARGUMENT', `Expected an exact MQTT topic to subscribe to but received "${topic}" (wildcards are not supported)`);
+    let handlers = this.subscriptions.get(topic);
+    if (!handlers) {
+      handlers = new Set();
+      this.subscriptions.set(topic, handlers);
+      if (this.client && this.connected) this.client.subscribe(topic, { qos: 1 });
+    }
+    handlers.add(handler);
+    return () => {
+      const set = this.subscriptions.get(topic);
+      if (!set?.delete(handler) || set.size > 0) return;
+      this.subscriptions.delete(topic);
+      if (this.client && this.connected) this.client.unsubscribe(topic);
+    };
   }
 
   /** Publishes `last` (retained, QoS 1) if connected, waits briefly for its PUBACK, then disconnects cleanly. */
@@ -119,6 +153,7 @@ export class BrokerConnection {
       cause = err;
     });
     client.on('connect', (connack) => this.opened(client, connack.properties?.receiveMaximum ?? 65535));
+    client.on('message', (topic, payload, packet) => this.received(client, { topic, payload, retained: packet.retain }));
     client.on('close', () => this.closed(client, cause));
   }
 
@@ -128,7 +163,19 @@ export class BrokerConnection {
     this.lastFailure = undefined;
     this.states.connected();
     this.stableTimer = this.clock.setTimeout(() => this.stable(client), this.stableMs);
+    if (this.subscriptions.size > 0) client.subscribe([...this.subscriptions.keys()], { qos: 1 });
     this.handlers.onConnect(receiveMaximum);
+  }
+
+  private received(client: MqttClient, message: InboundMessage): void {
+    if (this.client !== client) return;
+    for (const handler of this.subscriptions.get(message.topic) ?? []) {
+      try {
+        handler(message);
+      } catch (err) {
+        this.log.error({ code: 'E_ARGUMENT', topic: message.topic, err: errorMessage(err) }, `a handler of ${message.topic} failed; the message is ignored`);
+      }
+    }
   }
 
   /** Up for `stableMs` on the same client: the outage (or the flapping) is over. */

@@ -4,7 +4,7 @@ import type { Logger } from '../log.js';
 import type { HealthOutbox, ModelRef, Outbox, StoreHealthSnapshot, VerdictOutbox } from '../store/index.js';
 import { toMb } from '../store/space.js';
 import type { CameraSnapshot } from '../types.js';
-import { BrokerConnection, type ConnectionOptions } from './client.js';
+import { BrokerConnection, type ConnectionOptions, type MessageHandler } from './client.js';
 import { startEmbeddedBroker, type EmbeddedBroker } from './embedded-broker.js';
 import { healthDrain, splitForHealth } from './health-drain.js';
 import { OutboxDrain, type DrainCounters } from './outbox-drain.js';
@@ -92,6 +92,16 @@ export interface Publisher {
   publishUnstored(alert: Omit<UnstoredAlert, 'replayed'>): void;
   publishCameraStatus(snapshot: CameraSnapshot, extra: { provider: string }): void;
   publishNodeStatus(): void;
+  /**
+   * Reads `topic` (exact, QoS 1) for as long as linesight runs, across reconnects; retained messages
+   * arrive again on each connection. Returns the unsubscribe function.
+   */
+  subscribe(topic: string, handler: MessageHandler): () => void;
+  /**
+   * Publishes one message outside the outboxes (QoS 1): for retained state and command responses, which
+   * are restated rather than queued. Returns false, without queueing, while the broker is unreachable.
+   */
+  publishRaw(topic: string, payload: string, options: { retain: boolean; userProperties?: Record<string, string> }, done?: (err?: Error) => void): boolean;
   /** Publishes offline statuses, disconnects, stops the embedded broker. Unsent alerts stay in the outbox; unstored ones are lost (logged). */
   stop(): Promise<void>;
 }
@@ -178,6 +188,8 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     publishUnstored: (alert) => unstored.push({ ...alert, replayed: false }),
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
     publishNodeStatus: () => statuses.node(),
+    subscribe: (topic, handler) => connection.subscribe(topic, handler),
+    publishRaw: (topic, payload, options, done) => connection.publish(topic, payload, { qos: 1, retain: options.retain, userProperties: options.userProperties }, done),
     async stop() {
       for (const timer of timers) clock.clearInterval(timer);
       const last = statuses.offline();

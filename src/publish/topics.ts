@@ -32,6 +32,11 @@ export function cameraStatusTopic(r: TopicRoot, camera: string): string {
   return `${root(r)}/${camera}/status`;
 }
 
+/** A line-level topic below the root: `{prefix}/{site}/{line}/{suffix}` (e.g. `context`, `recipe/set`, `cmd/replay`). */
+export function lineTopic(r: TopicRoot, suffix: string): string {
+  return `${root(r)}/${suffix}`;
+}
+
 export function nodeStatusTopic(r: TopicRoot): string {
   return `${root(r)}/status`;
 }

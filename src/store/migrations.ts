@@ -137,4 +137,10 @@ export const migrations: readonly string[] = [
   CREATE INDEX verdicts_alert ON verdicts (alert_id, pos) WHERE alert_id IS NOT NULL;
   CREATE INDEX verdicts_ts ON verdicts (ts);
   `,
+  // 5: RESERVED for pictures kept for training (full-size alert frames, captures). Placeholder until filled.
+  `SELECT 1;`,
+  // 6: RESERVED for production context, shift summaries and MES commands. Placeholder until filled.
+  `SELECT 1;`,
+  // 7: RESERVED for the model registry, shadow comparisons and recipes. Placeholder until filled.
+  `SELECT 1;`,
 ];

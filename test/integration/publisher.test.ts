@@ -224,4 +224,32 @@ describe('publisher against a real mosquitto', () => {
     expect(sub.messages[0].userProperties).toBeUndefined(); // MQTT 3.1.1 has none
     await until(() => outbox.depth() === 0);
   });
+
+  it('(f) reads subscribed topics, gets the retained message again after a broker restart, and publishes raw retained state', async () => {
+    const outbox = store();
+    const pub = await publisher(outbox);
+    const seen: Array<{ topic: string; body: string; retained: boolean }> = [];
+    const topic = 'linesight/plant/line1/context';
+    pub.subscribe(topic, (m) => seen.push({ topic: m.topic, body: m.payload.toString('utf8'), retained: m.retained }));
+    const failing = pub.subscribe(topic, () => {
+      throw new Error('a handler that fails');
+    });
+    await until(() => pub.connected);
+    const sender = await subscribe(broker.url, 'linesight/plant/line1/recipe');
+    cleanups.push(() => sender.close());
+    await sender.client.publishAsync(topic, '{"lot":"L1"}', { qos: 1, retain: true });
+    await until(() => seen.length === 1);
+    expect(seen[0]).toEqual({ topic, body: '{"lot":"L1"}', retained: false });
+    failing();
+
+    await broker.restart();
+    await until(() => seen.length >= 2, 30_000);
+    expect(seen[1]).toEqual({ topic, body: '{"lot":"L1"}', retained: true }); // mosquitto keeps retained messages across a restart
+
+    await until(() => pub.connected);
+    expect(pub.publishRaw('linesight/plant/line1/recipe', '{"recipe":"a"}', { retain: true })).toBe(true);
+    await sender.waitFor((m) => m.some((r) => r.body.recipe === 'a' && !r.retain));
+    expect(() => pub.subscribe('linesight/plant/+/context', () => {})).toThrow(/exact MQTT topic/);
+    await sender.client.publishAsync(topic, '', { qos: 1, retain: true }); // clears the retained message for the other tests
+  }, 60_000);
 });
