@@ -137,10 +137,36 @@ export const migrations: readonly string[] = [
   CREATE INDEX verdicts_alert ON verdicts (alert_id, pos) WHERE alert_id IS NOT NULL;
   CREATE INDEX verdicts_ts ON verdicts (ts);
   `,
-  // 5: RESERVED for pictures kept for training (full-size alert frames, captures). Placeholder until filled.
+  // 5: full-size pictures kept for training: the frame of each alert, the frame an operator marked a
+  // missed defect on, and frames captured by the capture policies, each with the model's detections.
+  `
+  CREATE TABLE pictures (
+    id            TEXT    PRIMARY KEY,                -- UUIDv7
+    camera        TEXT    NOT NULL,
+    ts            INTEGER NOT NULL,                   -- capture time of the frame, ms since epoch
+    kind          TEXT    NOT NULL CHECK (kind IN ('alert', 'missed', 'capture')),
+    reason        TEXT    NOT NULL,                   -- alert | missed | random | near_threshold | unconfirmed_track | rare_class
+    alert_id      TEXT    REFERENCES alerts (id),     -- the alert this frame confirmed (kind alert)
+    verdict_id    TEXT,                               -- the missed verdict drawn on this frame (kind missed)
+    file          TEXT    NOT NULL,                   -- JPEG path relative to the pictures folder
+    width         INTEGER NOT NULL,
+    height        INTEGER NOT NULL,
+    bytes         INTEGER NOT NULL,
+    detections    TEXT    NOT NULL,                   -- JSON [{class_id, class, confidence, box: {x, y, w, h}}], source pixels: the pre-labels
+    model_name    TEXT,
+    model_version TEXT,
+    created_at    INTEGER NOT NULL,
+    exported_at   INTEGER                             -- last time a dataset export included it
+  );
+  CREATE INDEX pictures_ts ON pictures (ts);
+  CREATE INDEX pictures_camera_ts ON pictures (camera, ts);
+  CREATE INDEX pictures_alert ON pictures (alert_id) WHERE alert_id IS NOT NULL;
+  CREATE INDEX pictures_verdict ON pictures (verdict_id) WHERE verdict_id IS NOT NULL;
+  `,
+  // 6: RESERVED for production context and recipes stamped on alerts. Placeholder until filled.
   `SELECT 1;`,
-  // 6: RESERVED for production context, shift summaries and MES commands. Placeholder until filled.
+  // 7: RESERVED for the model registry and shadow comparisons. Placeholder until filled.
   `SELECT 1;`,
-  // 7: RESERVED for the model registry, shadow comparisons and recipes. Placeholder until filled.
+  // 8: RESERVED for MES commands (replay requests by request_id) and shift summaries. Placeholder until filled.
   `SELECT 1;`,
 ];
