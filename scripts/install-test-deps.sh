@@ -2,7 +2,6 @@
 # Installs the Debian 12 packages the tests and `linesight bench` need, after the
 # run-time ones (scripts/install-deps.sh). Idempotent: packages already present are
 # skipped, and apt-get runs only when something is missing.
-# LINESIGHT_WITH_TRAINING=1 also installs what retraining the model needs.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -15,9 +14,7 @@ packages=(
   faketime                                # wall-clock steps in the reliability tests
   python3-onnx python3-numpy              # regenerating the fixture models
   python3-opencv                          # the OpenCV-DNN peer in linesight bench --peer
+  python3-torch python3-pil               # fine-tuning and quantizing the model (the dataset round trip is tested)
 )
-if [[ "${LINESIGHT_WITH_TRAINING:-0}" == 1 ]]; then
-  packages+=(python3-torch python3-pil)   # only to retrain the defect model (npm run model:train)
-fi
 
 exec scripts/install-deps.sh "${packages[@]}"

@@ -3,9 +3,13 @@ import { errorMessage, isLinesightError, LinesightError } from './errors.js';
 import { BENCH_HELP } from './bench/options.js';
 import { cmdAlerts } from './commands/alerts.js';
 import { cmdCheckConfig } from './commands/check-config.js';
+import { cmdContext } from './commands/context.js';
+import { cmdRecipe } from './commands/recipe.js';
+import { cmdDataset, DATASET_HELP } from './commands/dataset.js';
 import { DEFAULT_CONFIG } from './commands/defaults.js';
 import { cmdEvalModel } from './commands/eval-model.js';
 import { cmdInspectModel } from './commands/inspect-model.js';
+import { cmdModels, MODELS_HELP } from './commands/models.js';
 import { cmdRelearn } from './commands/relearn.js';
 import { cmdRun } from './commands/run.js';
 import { cmdSync } from './commands/sync.js';
@@ -20,10 +24,15 @@ Commands:
   run [--config FILE]        run the line (default ${DEFAULT_CONFIG}: the demo)
   check-config FILE          validate a configuration; every error with its key path
   inspect-model FILE         inputs, outputs, detected layout, class names, provider
+  models add|list|promote|rollback|shadow|compare
+                             models on this box; change the running line's model without stopping it
   eval-model FILE --data DIR evaluate a model on a labelled image folder (mAP)
   sync --now [--config FILE] upload the per-minute statistics once
   alerts [--since 1h]        list stored alerts
   relearn CAMERA             have the running line learn a camera's picture again (after re-aiming it)
+  context set|show           the line's production context (order, lot, …) without an MES
+  recipe set NAME|show       select the line's recipe without an MES
+  dataset export --out DIR   kept pictures and operator verdicts as a YOLO or COCO training dataset
   bench [options]            measure decode, model and pipeline rates on this box (JSON + table)
 
 Options:
@@ -49,10 +58,13 @@ layout linesight will decode, the class names and the execution provider used.`,
 
 Runs the upload of per-minute statistics once (to sync.url, or as files into
 sync.dir), prints what was sent and the backlog; exit 1 when the run failed.`,
-  alerts: `Usage: linesight alerts [--since 1h] [--limit N] [--json] [--config FILE]
+  alerts: `Usage: linesight alerts [--since 1h] [--limit N] [--json] [--by lot|order|recipe] [--config FILE]
 
 Lists the alerts stored in SQLite since a duration (90s, 30m, 1h, 2d) or an ISO
-8601 time, oldest first, with whether each was sent.`,
+8601 time, oldest first, with whether each was sent. With --by: one line per
+lot, order or recipe instead, with its alerts per class (by the stamp each alert
+carries) and the frames inspected under it (each minute of the statistics
+counted under what was in force at its middle).`,
   'eval-model': `Usage: linesight eval-model FILE --data DIR [--confidence 0.001] [--iou 0.6]
 
 Runs the model through linesight's own inference stage on DIR/labels.json and its
@@ -63,7 +75,24 @@ Asks the running line (on its overlay port, with overlay.token) to learn
 CAMERA's health baseline again from its next frames: after a camera was
 re-aimed or refocused on purpose, so it is no longer reported as moved or
 blurred. Exit 1 when the line cannot be reached or refuses.`,
+  context: `Usage: linesight context set [--order O] [--lot L] [--part-id P] [--product X] [--shift S]
+                         [--operator N] [--extra JSON] [--ts ISO] [--config FILE]
+       linesight context show [--history N] [--json] [--config FILE]
+
+set: records the line's production context (for lines without an MES) in its
+database: the running line stamps it on alerts from --ts (default now) on,
+within a second; a line started later loads it. Fields left out are not set.
+show: the context in force and the last N changes (MES and command line).`,
+  recipe: `Usage: linesight recipe set NAME [--by WHO] [--wait 10] [--config FILE]
+       linesight recipe show [--config FILE]
+
+set: asks the running line to switch to recipe NAME (thresholds, regions and
+model of recipes.NAME) and waits for its answer; exit 1 when it refuses. With
+no line running, the line applies it at its next start.
+show: the active recipe and the configured ones.`,
   bench: BENCH_HELP,
+  models: MODELS_HELP,
+  dataset: DATASET_HELP,
 };
 
 function fail(err: unknown): never {
@@ -87,8 +116,12 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number>> = {
   run: cmdRun,
   'check-config': cmdCheckConfig,
   'inspect-model': cmdInspectModel,
+  models: cmdModels,
   'eval-model': cmdEvalModel,
   relearn: cmdRelearn,
+  context: cmdContext,
+  recipe: cmdRecipe,
+  dataset: cmdDataset,
 };
 
 async function main(argv: string[]): Promise<number> {

@@ -114,6 +114,16 @@ export interface InspectedFrame {
   inferMs: number;
   /** Number of frames in that session call. */
   batchSize: number;
+  /** Detections just under their class's threshold (within the capture band), when picture capture asks for them; never tracked or alerted. */
+  near?: Detection[];
+  /** The model that inspected the frame (the line can swap models between batches); absent on frames inspected elsewhere (tests, evaluation). */
+  model?: ModelRef;
+}
+
+/** A model as alerts name it. */
+export interface ModelRef {
+  name: string;
+  version: string;
 }
 
 export type CameraState = 'connecting' | 'online' | 'reconnecting' | 'stopped';
@@ -168,6 +178,26 @@ export interface DefectEvent {
   ts: number;
   /** Wall clock when the event was confirmed (ms since epoch). */
   confirmedAt: number;
+  /** The production context in force at `ts` (from the MES or the command line), when the line has one. */
+  context?: ProductionContext;
+  /** The recipe whose thresholds and regions the confirming frame was inspected with, when recipes are configured. */
+  recipe?: string;
+}
+
+/**
+ * What the line is producing, as the MES states it on `{prefix}/{site}/{line}/context`
+ * (or `linesight context set`): its wire form, stamped as is on alerts, health
+ * events and verdicts. `ts` is when it took effect (ISO 8601).
+ */
+export interface ProductionContext {
+  order?: string | null;
+  lot?: string | null;
+  part_id?: string | null;
+  product?: string | null;
+  shift?: string | null;
+  operator?: string | null;
+  extra?: Record<string, unknown>;
+  ts: string;
 }
 
 /** Description of a loaded model, for logs, status and `inspect-model`. */

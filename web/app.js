@@ -13,6 +13,7 @@ import { AlertPanel } from './alerts.js';
 import { Connection } from './connection.js';
 import { decodePreview } from './protocol.js';
 import { Marking } from './marking.js';
+import { ModelsPanel } from './models.js';
 import { CameraTile } from './tile.js';
 import { Verdicts } from './verdicts.js';
 
@@ -98,6 +99,7 @@ function onHello(msg) {
   $('site').textContent = `${msg.site} / ${msg.line}`;
   $('model').textContent = `${msg.model.name} ${msg.model.version} · ${String(msg.model.provider).toUpperCase()}`;
   verdicts.setMode(msg.operatorActions);
+  models.refresh(); // a (re)started server or a swapped model: the panel need not wait for its next turn
   if (verdicts.mode) document.body.dataset.actions = verdicts.mode;
   else {
     delete document.body.dataset.actions; // an older server: it takes no verdicts
@@ -250,5 +252,8 @@ window.addEventListener('resize', () => {
 });
 document.addEventListener('keydown', onKey);
 
+const models = new ModelsPanel(/** @type {HTMLDetailsElement} */ ($('models-panel')), () => conn.authHeaders());
+
 conn.start();
+models.start();
 requestAnimationFrame(frame);

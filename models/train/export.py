@@ -28,6 +28,55 @@ from model import Detector, ExportWrapper, STRIDES, count_params  # noqa: E402
 VERSION = "1.1.0"
 
 
+def write_onnx(model: Detector, names, s: int, out: str, version: str, description: str, extra=None, opset: int = 17, quiet=False):
+    """Trace `model` into the YOLOv8 export layout at `out` with Ultralytics metadata
+    plus `extra` metadata_props; returns the torch output of the check input."""
+    model.eval()
+    wrapper = ExportWrapper(model, s).eval()
+    x = torch.rand(2, 3, s, s)
+    with torch.no_grad():
+        ref = wrapper(x)
+    os.makedirs(os.path.dirname(os.path.abspath(out)), exist_ok=True)
+    torch.onnx.export(wrapper, x, out, opset_version=opset, input_names=["images"], output_names=["output0"],
+                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}}, do_constant_folding=True)
+
+    m = onnx.load(out)
+    # the tracer leaves the class and anchor axes symbolic; a YOLOv8 export states them
+    dims = m.graph.output[0].type.tensor_type.shape.dim
+    for d, v in zip(dims[1:], ref.shape[1:]):
+        d.Clear()
+        d.dim_value = int(v)
+    meta = {
+        "description": description,
+        "author": "linesight",
+        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "version": version,
+        "task": "detect",
+        "stride": str(max(STRIDES)),
+        "batch": "1",
+        "imgsz": f"[{s}, {s}]",
+        "names": "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(names)) + "}",
+        **(extra or {}),
+    }
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    m.producer_name = "linesight"
+    m.producer_version = version
+    m.doc_string = meta["description"]
+    onnx.checker.check_model(m)
+    onnx.save(m, out)
+
+    if quiet:
+        return meta
+    shape = [d.dim_param or d.dim_value for d in m.graph.output[0].type.tensor_type.shape.dim]
+    print(f"wrote {out}: {os.path.getsize(out) / 1e6:.2f} MB, opset {opset}, output0 {shape}, torch ref {tuple(ref.shape)}")
+    for k, v in meta.items():
+        print(f"  {k}: {v}")
+    return meta
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--ckpt", default="data/model-train/linesight-defects.pt")
@@ -39,51 +88,11 @@ def main():
     s, names = ck["imgsz"], ck["names"]
     model = Detector(nc=ck["nc"], imgsz=s)
     model.load_state_dict(ck["model"])
-    model.eval()
-    wrapper = ExportWrapper(model, s).eval()
-    x = torch.rand(2, 3, s, s)
-    with torch.no_grad():
-        ref = wrapper(x)
-    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
-    torch.onnx.export(wrapper, x, a.out, opset_version=a.opset, input_names=["images"], output_names=["output0"],
-                      dynamic_axes={"images": {0: "batch"}, "output0": {0: "batch"}}, do_constant_folding=True)
-
-    m = onnx.load(a.out)
-    # the tracer leaves the class and anchor axes symbolic; a YOLOv8 export states them
-    dims = m.graph.output[0].type.tensor_type.shape.dim
-    for d, v in zip(dims[1:], ref.shape[1:]):
-        d.Clear()
-        d.dim_value = int(v)
     val = ck.get("val", {})
-    meta = {
-        "description": (f"linesight surface-defect detector v{VERSION}: anchor-free YOLO-style CNN "
-                        f"({count_params(model) / 1e6:.2f} M parameters) trained on synthetic conveyor frames; "
-                        f"val mAP50 {val.get('map50', float('nan')):.3f}. Fine-tune on real line images before production."),
-        "author": "linesight",
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "version": VERSION,
-        "task": "detect",
-        "stride": str(max(STRIDES)),
-        "batch": "1",
-        "imgsz": f"[{s}, {s}]",
-        "names": "{" + ", ".join(f"{i}: '{n}'" for i, n in enumerate(names)) + "}",
-    }
-    del m.metadata_props[:]
-    for k, v in meta.items():
-        p = m.metadata_props.add()
-        p.key, p.value = k, v
-    m.producer_name = "linesight"
-    m.producer_version = VERSION
-    m.doc_string = meta["description"]
-    onnx.checker.check_model(m)
-    onnx.save(m, a.out)
-
-    out = m.graph.output[0].type.tensor_type.shape.dim
-    shape = [d.dim_param or d.dim_value for d in out]
-    size = os.path.getsize(a.out)
-    print(f"wrote {a.out}: {size / 1e6:.2f} MB, opset {a.opset}, output0 {shape}, torch ref {tuple(ref.shape)}")
-    for k, v in meta.items():
-        print(f"  {k}: {v}")
+    description = (f"linesight surface-defect detector v{VERSION}: anchor-free YOLO-style CNN "
+                   f"({count_params(model) / 1e6:.2f} M parameters) trained on synthetic conveyor frames; "
+                   f"val mAP50 {val.get('map50', float('nan')):.3f}. Fine-tune on real line images before production.")
+    write_onnx(model, names, s, a.out, VERSION, description, opset=a.opset)
 
 
 if __name__ == "__main__":

@@ -54,6 +54,7 @@ def main():
     ap.add_argument("--spacing", type=float, default=620, help="mean distance between part centres, pixels")
     ap.add_argument("--crf", type=int, default=27)
     ap.add_argument("--seed", type=int, default=synth.CLIP_SEED)
+    ap.add_argument("--restyle", help="draw classes in a look the training data lacks, e.g. crack:neon")
     a = ap.parse_args()
 
     rng = np.random.default_rng(a.seed)
@@ -82,7 +83,7 @@ def main():
         span = min(t_out, a.seconds) - max(t_in, 0)
         n_def = 0 if (rng.random() < 0.15 or span < 2.5) else int(rng.choice([1, 2, 2]))
         for _ in range(6):   # placement can fail on a small or narrow part: draw again
-            part = synth.render_part(rng, pw, ph, kind, n_def, W, min_size=W * 0.03)
+            part = synth.render_part(rng, pw, ph, kind, n_def, W, min_size=W * 0.03, restyle=synth.parse_restyle(a.restyle))
             if len(part.masks) == n_def:
                 break
         sprite = synth.rotate_part(part, rng.uniform(0, 360))

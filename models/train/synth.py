@@ -22,6 +22,8 @@ and the demo clip never share a scene.
 Usage:
     synth.py --split test --out DIR [--count 300]   PNG frames + DIR/labels.json
     synth.py --split val --out DIR --count 8        a few frames to look at
+    synth.py --split test --out DIR --size 640x360 --restyle crack:neon --jpg
+                                                    a line whose cracks look new (STYLES)
 """
 
 from __future__ import annotations
@@ -475,8 +477,33 @@ def draw_distractors(rng, part, kind, scale, along_x, designed, light):
             rgb[sl] += (a * rng.uniform(40, 110))[..., None]
 
 
-def render_part(rng, pw, ph, kind, n_defects, scale, min_size):
-    """One part sprite with its defects. scale is the frame width in pixels."""
+# A class drawn in a look the training data never has (a line whose defects differ from the
+# synthetic ones): the defect's pixels tinted to one saturated colour, shading kept.
+STYLES = {"neon": (60, 255, 60), "cobalt": (40, 80, 255)}
+
+
+def parse_restyle(text):
+    """"crack:neon" -> {2: "neon"}; None or "" -> None."""
+    if not text:
+        return None
+    out = {}
+    for item in text.split(","):
+        cls, _, style = item.partition(":")
+        if cls not in CLASSES or style not in STYLES:
+            raise SystemExit(f"--restyle: expected CLASS:STYLE with a class of {CLASSES} and a style of {sorted(STYLES)}, received {item!r}")
+        out[CLASSES.index(cls)] = style
+    return out
+
+
+def tint(part, mask, colour):
+    m = np.clip(mask, 0, 1)[..., None] * (part.alpha[..., None] > 0)
+    col = np.array(colour, np.float32) * (0.6 + 0.4 * part.rgb.mean(-1, keepdims=True) / 255)
+    part.rgb[:] = part.rgb * (1 - m) + col * m
+
+
+def render_part(rng, pw, ph, kind, n_defects, scale, min_size, restyle=None):
+    """One part sprite with its defects. scale is the frame width in pixels;
+    restyle ({class: style}) draws those classes in a look of STYLES."""
     alpha, designed = part_shape(rng, ph, pw, kind)
     rgb, along_x = surface(rng, ph, pw, kind, scale)
     la = rng.uniform(0, 2 * np.pi)
@@ -507,6 +534,8 @@ def render_part(rng, pw, ph, kind, n_defects, scale, min_size):
         if m is None:
             continue
         m *= part.alpha > 0 if cls != 3 else 1
+        if restyle and cls in restyle:   # no draw from rng: the rest of the scene stays the same
+            tint(part, m, STYLES[restyle[cls]])
         part.masks.append((cls, m))
         placed.append((cx, cy, size * (2.0 if cls in (0, 2) else 0.7)))
     return part
@@ -636,7 +665,7 @@ def finish(rng, img, labels, w):
     return out
 
 
-def make_scene(seed: int, size=None, render_scale: float = 1.0):
+def make_scene(seed: int, size=None, render_scale: float = 1.0, restyle=None):
     """Render one frame. Returns (uint8 HxWx3 array, [{class, x, y, w, h}])."""
     rng = np.random.default_rng(seed)
     cw, ch = size if size is not None else CAMERA_SIZES[int(rng.integers(0, len(CAMERA_SIZES)))]
@@ -655,7 +684,7 @@ def make_scene(seed: int, size=None, render_scale: float = 1.0):
             pw, ph = ph, pw
         ph = min(ph, int(h * 0.8))
         n_def = 0 if rng.random() < 0.3 else int(rng.choice([1, 1, 2, 2, 3]))
-        part = render_part(rng, pw, ph, kind, n_def, w, min_size=w * 0.028)
+        part = render_part(rng, pw, ph, kind, n_def, w, min_size=w * 0.028, restyle=restyle)
         y = h * rng.uniform(0.35, 0.65)
         place(rng, img, part, xs[i], y, rng.uniform(0, 360), labels, rng.uniform(0.2, 0.6), w)
     out = finish(rng, img, labels, w)
@@ -689,13 +718,13 @@ def letterbox(img: np.ndarray, boxes, s: int, resample=Image.BILINEAR):
 
 # ---------------------------------------------------------------- CLI
 
-def write_split(split: str, out: str, count: int, start: int) -> None:
+def write_split(split: str, out: str, count: int, start: int, size=None, restyle=None, ext: str = "png") -> None:
     os.makedirs(out, exist_ok=True)
     images = []
     for i in range(start, start + count):
-        img, boxes = make_scene(SPLIT_BASE[split] + i)
-        name = f"{i + 1:06d}.png"
-        Image.fromarray(img).save(os.path.join(out, name))
+        img, boxes = make_scene(SPLIT_BASE[split] + i, size=size, restyle=restyle)
+        name = f"{i + 1:06d}.{ext}"
+        Image.fromarray(img).save(os.path.join(out, name), **({"quality": 92} if ext == "jpg" else {}))
         images.append({"file": name, "width": img.shape[1], "height": img.shape[0],
                        "boxes": [{k: (round(v, 2) if isinstance(v, float) else v) for k, v in b.items()} for b in boxes]})
         if (i - start + 1) % 50 == 0:
@@ -710,8 +739,12 @@ def main() -> None:
     ap.add_argument("--out", required=True, help="directory for PNG frames and labels.json")
     ap.add_argument("--count", type=int, default=300)
     ap.add_argument("--start", type=int, default=0, help="index of the first frame in the split")
+    ap.add_argument("--size", help="frame size WxH for every frame (default: one of CAMERA_SIZES per frame)")
+    ap.add_argument("--restyle", help=f"draw classes in a new look, e.g. crack:neon (styles: {', '.join(sorted(STYLES))})")
+    ap.add_argument("--jpg", action="store_true", help="JPEG frames (quality 92) instead of PNG")
     a = ap.parse_args()
-    write_split(a.split, a.out, a.count, a.start)
+    size = tuple(int(v) for v in a.size.split("x")) if a.size else None
+    write_split(a.split, a.out, a.count, a.start, size, parse_restyle(a.restyle), "jpg" if a.jpg else "png")
 
 
 if __name__ == "__main__":

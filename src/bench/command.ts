@@ -1,5 +1,6 @@
 /** `linesight bench …`: parses the arguments, runs the bench, prints the table, writes the JSON. */
 import { createLogger } from '../log.js';
+import { formatComparison, runComparison } from './compare.js';
 import { BENCH_HELP, defaultOptions, parseBenchArgs } from './options.js';
 import { runBench } from './run.js';
 import { formatBenchTable } from './table.js';
@@ -11,12 +12,16 @@ export async function benchCommand(argv: string[]): Promise<number> {
     process.stdout.write(`${BENCH_HELP}\n`);
     return 0;
   }
-  const report = await runBench({
+  const run = {
     ...options,
     log: createLogger({ level: 'warn', destination: 2 }),
-    onProgress: (message) => process.stderr.write(`bench: ${message}\n`),
-  });
-  process.stdout.write(`${formatBenchTable(report)}\n`);
+    onProgress: (message: string) => process.stderr.write(`bench: ${message}\n`),
+  };
+  if (options.models !== undefined) {
+    process.stdout.write(`${formatComparison(await runComparison(run, options.models))}\n`);
+  } else {
+    process.stdout.write(`${formatBenchTable(await runBench(run))}\n`);
+  }
   const out = options.out === undefined ? defaultOptions().out : options.out;
   if (out) process.stderr.write(`bench: wrote ${out}\n`);
   return 0;

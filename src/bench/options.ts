@@ -12,6 +12,8 @@ const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export interface BenchOptions {
   /** ONNX model; default models/linesight-defects-v1.onnx, else the squares fixture. */
   model: string;
+  /** `--model` given more than once: every model, the first being `model`, benched in turn and compared to the first. */
+  models?: string[];
   /** H.264 clip; default models/demo/conveyor.mp4, else models/demo/squares.mp4. */
   clip: string;
   /** Camera counts for the pipeline runs. */
@@ -152,9 +154,14 @@ function outPath(text: string, flag: string): string | null {
 
 type Parsed = Partial<BenchOptions>;
 
+/** `--model A [--model B …]`: the first is the bench's model, all of them are compared when there are several. */
+function modelList(texts: string[], flag: string): Parsed {
+  const models = texts.map((t) => existingFile(t, flag, 'an ONNX model'));
+  return models.length > 1 ? { model: models[0], models } : { model: models[0] };
+}
+
 /** What each flag that takes a value sets, its value validated. */
 const VALUE_FLAGS: Readonly<Record<string, (text: string, flag: string) => Parsed>> = {
-  model: (t, f) => ({ model: existingFile(t, f, 'an ONNX model') }),
   clip: (t, f) => ({ clip: existingFile(t, f, 'a video') }),
   cameras: (t, f) => ({ cameras: cameraList(t, f) }),
   seconds: (t, f) => {
@@ -190,7 +197,8 @@ whole pipeline with N file cameras (as fast as possible) and N RTSP cameras (rea
 time), against a real broker (mosquitto when installed). Prints a table and
 writes JSON. See BENCHMARKS.md for the method and the bound formula.
 
-  --model FILE       ONNX model (default models/linesight-defects-v1.onnx, else the fixture)
+  --model FILE       ONNX model (default models/linesight-defects-v1.onnx, else the fixture); given
+                     more than once, each model is benched in turn and the rates compared to the first
   --clip FILE        H.264 clip (default models/demo/conveyor.mp4, else models/demo/squares.mp4)
   --cameras LIST     camera counts for the pipeline runs (default 1,2,4)
   --seconds N        measurement window of each pipeline run (default 20)
@@ -233,6 +241,7 @@ export function parseBenchArgs(argv: string[]): Parsed | null {
       options: {
         ...Object.fromEntries(Object.keys(VALUE_FLAGS).map((name) => [name, { type: 'string' as const }])),
         ...Object.fromEntries(Object.keys(SWITCHES).map((name) => [name, { type: 'boolean' as const }])),
+        model: { type: 'string', multiple: true },
         help: { type: 'boolean', short: 'h' },
       },
     }));
@@ -243,7 +252,8 @@ export function parseBenchArgs(argv: string[]): Parsed | null {
   const options: Parsed = {};
   for (const [name, value] of Object.entries(values)) {
     const flag = `--${name}`;
-    if (Object.hasOwn(VALUE_FLAGS, name) && typeof value === 'string') Object.assign(options, VALUE_FLAGS[name](value, flag));
+    if (name === 'model' && Array.isArray(value)) Object.assign(options, modelList(value.map(String), flag));
+    else if (Object.hasOwn(VALUE_FLAGS, name) && typeof value === 'string') Object.assign(options, VALUE_FLAGS[name](value, flag));
     else if (Object.hasOwn(SWITCHES, name) && value === true) Object.assign(options, SWITCHES[name]);
   }
   return options;

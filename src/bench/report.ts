@@ -204,6 +204,23 @@ export interface HealthCostResult {
   corePctPerCamera: number;
 }
 
+/** (1c) a shadow run of a candidate model (docs/models.md) at the default share. */
+export interface ShadowCostResult {
+  provider: string;
+  /** `model.shadow.threads`'s default: the candidate session's threads. */
+  threads: number;
+  frames: number;
+  /** Wall ms per shadow frame (copy + one single-frame call). */
+  msPerFrame: number;
+  /** CPU ms per shadow frame, all threads. */
+  cpuMsPerFrame: number;
+  /** `model.shadow.share`'s default, and the default camera rate (`cameras[].fps`). */
+  share: number;
+  cameraFps: number;
+  /** Share of one core a shadow run takes per camera at that share and rate, percent. */
+  corePctPerCamera: number;
+}
+
 export interface SoakSample {
   atS: number;
   selfRssMb: number;
@@ -266,6 +283,8 @@ export interface BenchReport {
   decode: DecodeResult;
   /** The health checks' cost per camera. */
   health?: HealthCostResult;
+  /** A shadow run's cost per camera. */
+  shadow?: ShadowCostResult;
   session: SessionResult[];
   pipeline: PipelineResult[];
   overload: PipelineResult | null;

@@ -17,8 +17,9 @@ import { clipInfo, machineInfo } from './inputs.js';
 import { defaultOptions, type BenchOptions } from './options.js';
 import { peerAgainst } from './peer.js';
 import { runSeries, type SeriesResult } from './pipeline-series.js';
-import { BENCH_SCHEMA, type BenchReport, type ClipInfo, type DecodeResult, type HealthCostResult, type MachineInfo, type SessionResult } from './report.js';
+import { BENCH_SCHEMA, type BenchReport, type ClipInfo, type DecodeResult, type HealthCostResult, type MachineInfo, type ShadowCostResult, type SessionResult } from './report.js';
 import { measureHealthCost } from './health-cost.js';
+import { measureShadowCost } from './shadow-cost.js';
 import { openSessionPool } from './session-rate.js';
 import { round } from './stats.js';
 import { checkTargets } from './targets.js';
@@ -32,6 +33,7 @@ interface Stages {
   pipelineBatch: number;
   decode: DecodeResult;
   health: HealthCostResult;
+  shadow: ShadowCostResult;
   session: SessionResult[];
 }
 
@@ -55,6 +57,9 @@ async function measureStages(o: BenchOptions, clip: ClipInfo, log: Logger, progr
   progress(`health checks: ${info.inputWidth}×${info.inputHeight} model inputs of the clip`);
   const health = await measureHealthCost(clip, info.inputWidth, info.inputHeight);
 
+  progress('shadow run: the model as a candidate, one single-thread session, one frame per call');
+  const shadow = await measureShadowCost(o.model, o.providers);
+
   const pool = await openSessionPool({ modelPath: o.model, providers: o.providers, info, threads: o.threads, sessions: o.sessions });
   try {
     const pipelineBatch = framesPerCall({ dynamicBatch: info.dynamicBatch, maxCallFrames: pool.maxCallFrames }, o.batchMax);
@@ -64,7 +69,7 @@ async function measureStages(o: BenchOptions, clip: ClipInfo, log: Logger, progr
       progress(`session: batch ${batch} on ${pool.provider}, ${pool.sessions} session(s), for ${o.sessionSeconds} s`);
       session.push(await pool.measure(batch, o.sessionSeconds));
     }
-    return { info, provider: pool.provider, sessions: pool.sessions, pipelineBatch, decode, health, session };
+    return { info, provider: pool.provider, sessions: pool.sessions, pipelineBatch, decode, health, shadow, session };
   } finally {
     await pool.release();
   }
@@ -100,6 +105,7 @@ function buildReport(o: BenchOptions, parts: ReportParts): BenchReport {
     broker: series.brokerUrl ? { kind: 'mosquitto', url: series.brokerUrl } : { kind: 'embedded', url: 'mqtt://127.0.0.1 (in-process, a free port per run)' },
     decode,
     health: stages.health,
+    shadow: stages.shadow,
     session,
     pipeline: series.pipeline,
     overload: series.overload,

@@ -30,6 +30,10 @@ export function formatBenchTable(r: BenchReport): string {
     const h = r.health;
     out.push(`(1b) health checks: ${h.msPerSample} ms per sample of a ${h.inputWidth}×${h.inputHeight} model input, ${h.corePctPerCamera} % of one core per camera at ${h.sampleFps} samples/s${h.judged ? '' : ' (the clip taught no baseline: blurred and moved not judged)'}`);
   }
+  if (r.shadow) {
+    const s = r.shadow;
+    out.push(`(1c) shadow run of a candidate model (this one): ${s.cpuMsPerFrame} core-ms per frame on ${s.provider} (${s.threads} thread, ${s.msPerFrame} ms wall), ${s.corePctPerCamera} % of one core per camera at share ${s.share} of ${s.cameraFps} fps`);
+  }
   out.push('(2) session (tensor fill included):');
   out.push(table(['batch', 'sessions', 'threads', 'frames/s', 'call ms p50/p95/p99', 'core-ms/frame', 'CPU %'],
     r.session.map((s) => [s.batch, s.sessions, s.threads || 'default', s.fps, ms(s.callMs), s.cpuMsPerFrame, s.cpuPct])));

@@ -17,8 +17,10 @@ export async function cmdInspectModel(args: string[]): Promise<number> {
   const detector = await createDetector({ path: file, providers, sessions: 1 });
   const info = detector.info;
   await detector.close();
+  // A quantized export says so in its metadata (`npm run model:quantize` writes int8-qdq); most exports state nothing.
+  const precision = meta.metadata.precision || null;
   if (values.json) {
-    process.stdout.write(`${JSON.stringify({ ...info, opset: meta.opset, producer: meta.producerName, inputs: meta.inputs, outputs: meta.outputs }, null, 2)}\n`);
+    process.stdout.write(`${JSON.stringify({ ...info, precision, opset: meta.opset, producer: meta.producerName, inputs: meta.inputs, outputs: meta.outputs }, null, 2)}\n`);
     return 0;
   }
   const shape = (s: Array<number | string>) => `[${s.join(', ')}]`;
@@ -28,6 +30,7 @@ export async function cmdInspectModel(args: string[]): Promise<number> {
     ...meta.outputs.map((o) => `output     ${o.name} ${o.elemType} ${shape(o.shape)}`),
     `layout     ${info.layout === 'yolov8' ? 'YOLOv8/YOLO11 [batch, 4+classes, anchors]' : 'YOLOv5 [batch, anchors, 5+classes]'}`,
     `input size ${info.inputWidth}×${info.inputHeight}, ${info.dynamicBatch ? 'dynamic batch (frames of several cameras share one call)' : 'fixed batch 1'}`,
+    `precision  ${precision ?? 'not stated in the metadata'}`,
     `classes    ${info.classNames.map((n, i) => `${i}:${n}`).join(' ')}`,
     `provider   ${info.provider} (tried: ${providers.join(' ▸ ')})`,
   ];

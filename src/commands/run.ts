@@ -13,11 +13,15 @@ import { systemClock } from '../clock.js';
 /** Longest clean shutdown before the process exits anyway (unsent alerts stay in the outbox). */
 const SHUTDOWN_LIMIT_MS = 15_000;
 const STATUS_EVERY_MS = 10_000;
+/** Longest a model load keeps the watchdog fed on its own (a TensorRT engine build on a Jetson Nano takes up to about 15 minutes). */
+const MODEL_LOAD_LIMIT_MS = 30 * 60_000;
 
 function statusText(line: Line | undefined): string {
   if (!line) return 'no line running';
   const cams = line.cameras();
-  return `${cams.filter((c) => c.state === 'online').length}/${cams.length} cameras online, provider ${line.detector.info.provider}`;
+  const loading = line.models.loading();
+  const model = loading ? `, loading candidate model ${loading.path}` : '';
+  return `${cams.filter((c) => c.state === 'online').length}/${cams.length} cameras online, provider ${line.detector.info.provider}${model}`;
 }
 
 /** Resolves once SIGINT or SIGTERM has stopped the line; a second signal exits at once. */
@@ -76,7 +80,13 @@ export async function cmdRun(args: string[]): Promise<number> {
   const config = supervisor.configuration;
   notify.ready(statusText(supervisor.line));
   // WATCHDOG=1 only while frames are being inspected (or no camera is online), so a hung inference loop gets restarted.
-  notify.startWatchdog(createProgressCheck(() => supervisor.line?.cameras() ?? [], Math.max(20_000, config.ingest.stall_timeout * 1000)));
+  const progressing = createProgressCheck(() => supervisor.line?.cameras() ?? [], Math.max(20_000, config.ingest.stall_timeout * 1000));
+  // A candidate model loading (a TensorRT engine build can take minutes on a Jetson) is progress, up to MODEL_LOAD_LIMIT_MS.
+  const loadingModel = () => {
+    const since = supervisor.line?.models.loading()?.since;
+    return since !== undefined && systemClock.now() - since < MODEL_LOAD_LIMIT_MS;
+  };
+  notify.startWatchdog(() => progressing() || loadingModel());
   const statusTimer = systemClock.setInterval(() => notify.status(statusText(supervisor.line)), STATUS_EVERY_MS);
   log.info({ stage: 'app', site: config.site, line: config.line, cameras: config.cameras.length, provider: supervisor.line?.detector.info.provider, version: VERSION },
     'linesight running');

@@ -90,9 +90,15 @@ function resolvePaths(config: Config, baseDir: string): Config {
       ...config.model,
       path: abs(config.model.path),
       tensorrt: { ...config.model.tensorrt, engine_cache_dir: config.model.tensorrt.engine_cache_dir && abs(config.model.tensorrt.engine_cache_dir) },
+      ...(config.model.store_dir === undefined ? {} : { store_dir: abs(config.model.store_dir) }),
+      // A candidate is a version or hash, or else a file (a name ending in .onnx).
+      ...(config.model.candidate === undefined ? {} : { candidate: /\.onnx$/i.test(config.model.candidate) ? abs(config.model.candidate) : config.model.candidate }),
     },
+    // A recipe's model, like the candidate: a version or hash, or a file (a name ending in .onnx).
+    recipes: Object.fromEntries(Object.entries(config.recipes).map(([n, r]) => [n, r.model !== undefined && /\.onnx$/i.test(r.model) ? { ...r, model: abs(r.model) } : r])),
     store: { ...config.store, path: abs(config.store.path) },
     sync: { ...config.sync, dir: abs(config.sync.dir) },
+    capture: { ...config.capture, ...(config.capture.dir === undefined ? {} : { dir: abs(config.capture.dir) }) },
     mqtt: config.mqtt.tls
       ? {
           ...config.mqtt,

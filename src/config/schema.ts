@@ -1,4 +1,7 @@
 import { z } from 'zod';
+import { cameraCaptureSchema, captureSchema } from './capture-schema.js';
+import { mesSchema } from './mes-schema.js';
+import { recipeChoiceSchema, recipeProblems, recipesSchema } from './recipe-schema.js';
 import { cronProblem } from './cron.js';
 import { urlScheme } from './url.js';
 
@@ -128,6 +131,18 @@ export const cameraHealthSchema = z.strictObject({
   }).optional().describe(HEALTH_DOC.checks),
 });
 
+/** `mqtt.sparkplug`: linesight as a Sparkplug B edge node, one device per camera, on a connection of its own. */
+const sparkplugSchema = z.strictObject({
+  enabled: flag().default(false).describe('Publish the line as a Sparkplug B edge node'),
+  url: urlWith(['mqtt:', 'mqtts:', 'ws:', 'wss:'], 'broker URL').optional().describe('Broker of the Sparkplug host; defaults to mqtt.url (the embedded broker when none); same credentials and TLS as mqtt'),
+  group_id: topicLevel('Sparkplug group id').optional().describe('Sparkplug group id; defaults to site'),
+  edge_node: topicLevel('Sparkplug edge node id').optional().describe('Sparkplug edge node id; defaults to line'),
+  primary_host: topicLevel('Sparkplug host application id').optional()
+    .describe('Host application id whose spBv1.0/STATE/{id} must say online before linesight publishes its births; none: publish at once'),
+  client_id: text().optional().describe('MQTT client id of the Sparkplug connection; defaults to linesight-{site}-{line}-sparkplug'),
+  data_interval: positive('positive number of seconds').default(1).describe('Seconds between two checks for changed metrics (DDATA/NDATA); defects go out at once'),
+});
+
 export const cameraSchema = z.strictObject({
   id: topicLevel('camera id').describe('Stable camera id; used in MQTT topics, the database and the overlay'),
   url: text('camera URL').describe('rtsp://, rtsps://, http(s):// stream, or a video file path (file:// or plain) replayed as a camera'),
@@ -145,6 +160,7 @@ export const cameraSchema = z.strictObject({
   codec: z.enum(['h264', 'hevc'], { error: 'expected "h264" or "hevc"' }).optional()
     .describe('The stream’s codec, for hwaccel: jetson (its decoder must be named before the stream opens); when unset, read from the stream with ffprobe before a start (kept across restarts), else a .h265/.hevc file name, else h264'),
   health: cameraHealthSchema.optional().describe('This camera\'s health checks: any key of the global health block, overriding it'),
+  capture: cameraCaptureSchema.optional().describe('This camera\'s capture policies: any policy key of the global capture block, overriding it'),
 });
 
 export const configSchema = z.strictObject({
@@ -189,6 +205,13 @@ export const configSchema = z.strictObject({
       workspace_mb: positiveInt().optional().describe('Most GPU memory TensorRT may use while building (trt_max_workspace_size)'),
       dla_core: nonNegativeInt().optional().describe('Run on this DLA core (Jetson Orin AGX/NX) with GPU fallback (trt_dla_enable, trt_dla_core)'),
     }).prefault({}).describe('TensorRT provider options (need an onnxruntime build that reads them; see Dockerfile.jetson)'),
+    store_dir: text('directory').optional().describe('Where linesight models add keeps models, by content hash; default: models/ next to store.path (docs/models.md)'),
+    candidate: text('model version, sha256 or .onnx path').optional()
+      .describe('A model run in shadow beside the active one: same frames (a sampled share), own trackers, never alerts; compared with linesight models compare'),
+    shadow: z.strictObject({
+      share: unit().default(0.25).describe('Share of each camera\'s inspected frames the candidate also inspects (1: all); a frame is skipped, and counted, when its lane is busy'),
+      threads: positiveInt().default(1).describe('CPU threads of the candidate\'s one session: its CPU budget'),
+    }).prefault({}).describe('How a shadow run shares the box with the active model'),
   }).describe('The defect detector'),
   events: z.strictObject({
     confirm_hits: positiveInt().default(3).describe('A defect is confirmed after this many sightings …'),
@@ -216,6 +239,7 @@ export const configSchema = z.strictObject({
     topic_prefix: z.string({ error: 'expected topic prefix' }).regex(/^[^#+]+$/, { error: 'expected a topic prefix without wildcards' })
       .default('linesight').describe('First topic level(s) of every linesight topic'),
     status_interval: positive('positive number of seconds').default(5).describe('Seconds between camera status messages'),
+    sparkplug: sparkplugSchema.optional().describe('Sparkplug B 3.0 edge node beside the JSON topics (docs/sparkplug.md)'),
   }).prefault({}).describe('Alerts to the MES'),
   store: z.strictObject({
     path: text('path to a SQLite file').default('data/linesight.db').describe('SQLite database; relative paths are relative to the config file'),
@@ -245,6 +269,10 @@ export const configSchema = z.strictObject({
     dir: text('directory').default('data/sync').describe('Where batches go when no url is set'),
   }).prefault({}).describe('Nightly upload of aggregates'),
   health: healthSchema.prefault({}).describe('Camera health checks: frozen, dark, bright, covered, blurred, moved'),
+  mes: mesSchema.describe('Reconciliation with the MES: shift summaries, replays on request'),
+  capture: captureSchema.prefault({}).describe('Full-size pictures kept for training: alert frames, missed defects, capture policies'),
+  recipes: recipesSchema,
+  recipe: recipeChoiceSchema,
   log: z.strictObject({
     level: z.enum(['trace', 'debug', 'info', 'warn', 'error', 'fatal', 'silent'], { error: 'expected a log level (trace, debug, info, warn, error, fatal, silent)' })
       .default('info').describe('Least severe level logged'),
@@ -263,18 +291,23 @@ export const configSchema = z.strictObject({
       message: `expected at most events.confirm_window (${cfg.events.confirm_window})`,
     });
   }
+  for (const [path, message] of recipeProblems(cfg)) ctx.addIssue({ code: 'custom', path, message, input: undefined });
 });
 
 export type Config = z.infer<typeof configSchema>;
 export type CameraConfig = z.infer<typeof cameraSchema>;
 export type ModelConfig = Config['model'];
 export type MqttConfig = Config['mqtt'];
+export type SparkplugConfig = NonNullable<MqttConfig['sparkplug']>;
 export type StoreConfig = Config['store'];
 export type OverlayConfig = Config['overlay'];
 export type SyncConfig = Config['sync'];
 export type EventsConfig = Config['events'];
 export type IngestConfig = Config['ingest'];
 export type HealthConfig = Config['health'];
+export type MesConfig = Config['mes'];
 export type CameraHealthConfig = NonNullable<CameraConfig['health']>;
+export type CaptureConfig = Config['capture'];
+export type CameraCaptureConfig = NonNullable<CameraConfig['capture']>;
 /** `ingest.decoder_scheduling`: the decoders' Linux scheduling policy. */
 export type DecoderScheduling = IngestConfig['decoder_scheduling'];

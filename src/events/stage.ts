@@ -2,7 +2,8 @@ import { EventEmitter } from 'node:events';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
-import type { DefectEvent, FrameMeta, InspectedFrame, Picture } from '../types.js';
+import type { DefectEvent, FrameMeta, InspectedFrame, ModelRef, Picture, ProductionContext } from '../types.js';
+import { trackerFilterOf, underRules, type DetectionRules } from './rules.js';
 import { PictureShelf } from './picture-shelf.js';
 import { Tracker, type TrackView } from './tracker.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
@@ -16,20 +17,22 @@ export type StoredEvent = DefectEvent & { seq: number; stored?: false };
 
 /** Where the events stage hands its results on (the store, the publisher, the statistics). */
 export interface EventSinks {
-  /** Writes the event to the outbox in one transaction with its `seq`; throws when the store refuses. */
-  record(event: DefectEvent): { seq: number; outcome: string };
+  /** Writes the event to the outbox in one transaction with its `seq`; throws when the store refuses. `model`: the one that inspected the confirming frame. */
+  record(event: DefectEvent, model?: ModelRef): { seq: number; outcome: string };
   /**
    * `record` threw: hand the event to the broker without the store. Returns
    * its seq, or undefined when it cannot go out either. Without this sink such
    * an event is lost (and logged at error).
    */
-  unstored?(event: DefectEvent, err: unknown): { seq: number } | undefined;
+  unstored?(event: DefectEvent, err: unknown, model?: ModelRef): { seq: number } | undefined;
   /** Alerts are waiting in the outbox. */
   stored(): void;
   /** A defect was confirmed on a frame captured at `captureMono` (monotonic ms), before it is recorded: its latencies start there. */
   captured?(id: string, captureMono: number): void;
   /** Every inspected frame with the events it confirmed, for the per-minute statistics. */
   counted(result: InspectedFrame, events: readonly DefectEvent[]): void;
+  /** The production context in force at a frame's capture time (ms), stamped on the events it confirms. */
+  context?(ts: number): ProductionContext | undefined;
 }
 
 export interface EventsStageEvents {
@@ -47,7 +50,8 @@ export interface EventsStageEvents {
 /** Longest an alert waits for its own frame's full-size picture before it goes out with the nearest one. */
 export const PICTURE_WAIT_MS = 1000;
 
-function trackerFor(cam: CameraConfig, config: Config): Tracker {
+/** A camera's tracker as the line configures it (the shadow run of a candidate model builds its own the same way). */
+export function trackerFor(cam: CameraConfig, config: Config): Tracker {
   return new Tracker(cam.id, {
     confirmHits: config.events.confirm_hits,
     confirmWindow: config.events.confirm_window,
@@ -86,6 +90,9 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   private readonly log: Logger;
   private readonly outgoing: Outgoing[] = [];
   private timer: Timer | null = null;
+  /** The active recipe's rules; none: the configuration's thresholds and regions, applied by the detector and the trackers. */
+  private rules: DetectionRules | undefined;
+  private readonly cameraConfigs = new Map<string, CameraConfig>();
 
   constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger, private readonly clock: Clock = systemClock) {
     super();
@@ -95,12 +102,25 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   }
 
   addCamera(cam: CameraConfig): void {
-    this.trackers.set(cam.id, trackerFor(cam, this.config));
+    const tracker = trackerFor(cam, this.config);
+    if (this.rules) tracker.setFilter(trackerFilterOf(this.rules, cam));
+    this.trackers.set(cam.id, tracker);
+    this.cameraConfigs.set(cam.id, cam);
+  }
+
+  /** A recipe switch: its thresholds and regions apply from the next inspected frame of every camera; live tracks are kept. */
+  applyRules(rules: DetectionRules): void {
+    this.rules = rules;
+    for (const [id, tracker] of this.trackers) {
+      const cam = this.cameraConfigs.get(id);
+      if (cam) tracker.setFilter(trackerFilterOf(rules, cam));
+    }
   }
 
   /** Forgets a camera: its tracks, its pictures; its alerts waiting for a picture go out without waiting. */
   removeCamera(id: string): void {
     this.trackers.delete(id);
+    this.cameraConfigs.delete(id);
     this.recent.delete(id);
     this.shelf.clear(id);
     this.flush(Number.POSITIVE_INFINITY, id);
@@ -114,19 +134,29 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   }
 
   /** One inspected frame, in capture order per camera. */
-  inspect(result: InspectedFrame): void {
-    const tracker = this.trackers.get(result.frame.camera);
+  inspect(inspected: InspectedFrame): void {
+    const tracker = this.trackers.get(inspected.frame.camera);
     if (!tracker) return; // camera removed while its frame was in flight
+    const result = this.rules ? underRules(inspected, this.rules) : inspected;
     this.remember(result.frame);
-    const { events, tracks } = tracker.update(result);
+    const update = tracker.update(result);
+    const tracks = update.tracks;
+    const events = update.events.map((e) => this.stamp(e));
     for (const event of events) {
       this.sinks.captured?.(event.id, result.frame.captureMono);
-      this.store(event);
+      this.store(event, result.model);
     }
     if (events.length > 0) this.sinks.stored();
     this.sinks.counted(result, events);
     this.emit('inspected', result, tracks);
     if (events.length > 0) this.flush(this.clock.monotonic());
+  }
+
+  /** The context in force at the confirming frame's capture time, and the recipe that inspected it. */
+  private stamp(event: DefectEvent): DefectEvent {
+    const context = this.sinks.context?.(event.ts);
+    const recipe = this.rules?.name;
+    return { ...event, ...(context ? { context } : {}), ...(recipe === undefined ? {} : { recipe }) };
   }
 
   /** Sends every alert still waiting, without its picture (the line is stopping). */
@@ -142,13 +172,13 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     this.recent.set(frame.camera, ring);
   }
 
-  private store(event: DefectEvent): void {
+  private store(event: DefectEvent, model: ModelRef | undefined): void {
     let stored: { seq: number; outcome: string };
     let unstored = false;
     try {
-      stored = this.sinks.record(event);
+      stored = this.sinks.record(event, model);
     } catch (err) {
-      const fallback = this.sendUnstored(event, err);
+      const fallback = this.sendUnstored(event, err, model);
       if (!fallback) return;
       stored = { seq: fallback.seq, outcome: 'unstored' };
       unstored = true;
@@ -168,11 +198,11 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
    * failing); this only decides the alert's fate, and logs at error only when
    * it is lost.
    */
-  private sendUnstored(event: DefectEvent, err: unknown): { seq: number } | undefined {
+  private sendUnstored(event: DefectEvent, err: unknown, model: ModelRef | undefined): { seq: number } | undefined {
     let fallback: { seq: number } | undefined;
     let why = errorMessage(err);
     try {
-      fallback = this.sinks.unstored?.(event, err);
+      fallback = this.sinks.unstored?.(event, err, model);
     } catch (fallbackErr) {
       why = `${why}; and publishing it unstored failed: ${errorMessage(fallbackErr)}`;
     }

@@ -53,6 +53,9 @@ export interface TrackView {
   missed: number;
 }
 
+/** The part of the options that says which detections count; a recipe switch replaces it between frames (`setFilter`). */
+export type TrackerFilter = Pick<TrackerOptions, 'roi' | 'exclude' | 'classConfidence' | 'ignoreClasses'>;
+
 export interface TrackerUpdate {
   events: DefectEvent[];
   tracks: TrackView[];
@@ -72,7 +75,7 @@ const MAX_AREA_RATIO = 4;
 export class Tracker {
   private tracks: Track[] = [];
   private nextTrackId = 1;
-  private readonly keep: (d: Detection) => boolean;
+  private keep: (d: Detection) => boolean;
   private readonly maxShift: number;
   private readonly firstShift: number;
 
@@ -85,11 +88,12 @@ export class Tracker {
     checkOptions(opts);
     this.maxShift = opts.maxCentreShift ?? 1;
     this.firstShift = Math.max(this.maxShift, opts.firstMatchShift ?? 2.5);
-    const inRegion = regionFilter({ roi: opts.roi, exclude: opts.exclude });
-    const ignored = new Set(opts.ignoreClasses ?? []);
-    const minConfidence = opts.classConfidence ?? {};
-    this.keep = (d) =>
-      !ignored.has(d.className) && d.confidence >= (minConfidence[d.className] ?? 0) && inRegion(d.box);
+    this.keep = keepFilter(opts);
+  }
+
+  /** Replaces which detections count (a recipe switch): from the next `update` on; live tracks are kept. */
+  setFilter(filter: TrackerFilter): void {
+    this.keep = keepFilter(filter);
   }
 
   update(inspected: InspectedFrame): TrackerUpdate {
@@ -171,6 +175,13 @@ export class Tracker {
     }
     return events;
   }
+}
+
+function keepFilter(f: TrackerFilter): (d: Detection) => boolean {
+  const inRegion = regionFilter({ roi: f.roi, exclude: f.exclude });
+  const ignored = new Set(f.ignoreClasses ?? []);
+  const minConfidence = f.classConfidence ?? {};
+  return (d) => !ignored.has(d.className) && d.confidence >= (minConfidence[d.className] ?? 0) && inRegion(d.box);
 }
 
 function viewOf(track: Track): TrackView {

@@ -31,7 +31,12 @@ export interface DetectorOptions {
   providerOptions?: SessionOptions['providerOptions'];
   /** Sessions side by side, each on its own worker thread (default 1; `auto`: see poolPlan). */
   sessions?: number | 'auto';
+  /** Also report, as `near`, detections this far below their class's threshold (picture capture); 0 or unset: none. */
+  captureBand?: number;
 }
+
+/** One frame's detections (at or above their class's threshold); `near`: those within `captureBand` below it, when asked for. */
+export type FrameDetections = Detection[] & { near?: Detection[] };
 
 /** The model behind a small interface: letterboxed frames in, detections in source pixels out. */
 export interface Detector {
@@ -41,7 +46,7 @@ export interface Detector {
    * the frames' model inputs (`Frame.input`, letterboxed by ffmpeg to the
    * model's size). Results are in frame order.
    */
-  detect(frames: readonly Frame[]): Promise<Detection[][]>;
+  detect(frames: readonly Frame[]): Promise<FrameDetections[]>;
   close(): Promise<void>;
 }
 
@@ -131,15 +136,15 @@ function detectorOn(backend: InferenceBackend, info: ModelInfo, tensorInput: Ten
   // Calls still running, for close(): the backend queues calls beyond its sessions, in call order.
   const pending = new Set<Promise<unknown>>();
 
-  async function inferBatch(inputs: readonly Letterboxed[]): Promise<Detection[][]> {
+  async function inferBatch(inputs: readonly Letterboxed[]): Promise<FrameDetections[]> {
     const out = await runBatch(backend, tensorInput, inputs.map((b) => b.rgb), inputs.length);
     return inputs.map((b, i) => decode(out.data, i, out.dims, b.transform));
   }
 
-  async function inferFrames(frames: readonly Frame[]): Promise<Detection[][]> {
+  async function inferFrames(frames: readonly Frame[]): Promise<FrameDetections[]> {
     const inputs = frames.map((f) => modelInput(f, tensorInput));
     if (info.dynamicBatch) return inferBatch(inputs);
-    const results: Detection[][] = [];
+    const results: FrameDetections[] = [];
     for (const b of inputs) results.push(...(await inferBatch([b])));
     return results;
   }
@@ -170,14 +175,20 @@ function detectionDecoder(info: ModelInfo, options: DetectorOptions) {
   });
   const iou = options.iou ?? 0.45;
   const maxDetections = options.maxDetections ?? 300;
-  return (data: Float32Array, index: number, dims: readonly number[], lb: Letterbox): Detection[] => {
-    const kept = nms(decodeOutput(layout, data, index, dims, thresholds), iou, maxDetections);
-    const result: Detection[] = [];
+  // Greedy NMS keeps a box only against stronger ones, so decoding from a lower floor leaves the detections at or above the thresholds as they were.
+  const band = options.captureBand ?? 0;
+  const floors = band > 0 ? thresholds.map((t) => Math.max(0, t - band)) : thresholds;
+  return (data: Float32Array, index: number, dims: readonly number[], lb: Letterbox): FrameDetections => {
+    const kept = nms(decodeOutput(layout, data, index, dims, floors), iou, maxDetections);
+    const result: FrameDetections = [];
+    const near: Detection[] = [];
     for (const c of kept) {
       const box = boxToSource(lb, c.cx, c.cy, c.w, c.h);
       if (box.w <= 0 || box.h <= 0) continue;
-      result.push({ classId: c.classId, className: classNames[c.classId] ?? `class${c.classId}`, confidence: c.confidence, box });
+      const d = { classId: c.classId, className: classNames[c.classId] ?? `class${c.classId}`, confidence: c.confidence, box };
+      (c.confidence >= thresholds[c.classId] ? result : near).push(d);
     }
+    if (band > 0) result.near = near;
     return result;
   };
 }

@@ -5,6 +5,7 @@ import type { Logger } from '../log.js';
 import type { DropReason, Frame, InspectedFrame } from '../types.js';
 import type { CoverageLedger } from '../coverage.js';
 import type { Detector } from './detector.js';
+import type { DetectorSource } from './model-slot.js';
 
 export interface SchedulerOptions {
   /** Most frames in one session call. */
@@ -56,10 +57,16 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   readonly stats = { batches: 0, frames: 0, lastInferMs: 0, lastBatchSize: 0 };
   private readonly clock: Clock;
 
-  /** Counts what becomes of every frame offered (inspected, or dropped and why) in the line's ledger. */
-  constructor(private readonly detector: Detector, private readonly options: SchedulerOptions, private readonly coverage: CoverageLedger, private readonly log: Logger) {
+  private readonly source: DetectorSource;
+
+  /**
+   * Counts what becomes of every frame offered (inspected, or dropped and why) in the line's ledger.
+   * `detector`: a fixed detector, or a source whose detector may change between batches (`ModelSlot`).
+   */
+  constructor(detector: Detector | DetectorSource, private readonly options: SchedulerOptions, private readonly coverage: CoverageLedger, private readonly log: Logger) {
     super();
     this.clock = options.clock ?? systemClock;
+    this.source = 'current' in detector ? detector : fixedSource(detector);
   }
 
   /** Hands over a camera's newest frame; returns false when it replaced (dropped) an older one. */
@@ -175,9 +182,12 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
   /** Runs the batch, then waits for the batch taken before it to emit, so each camera's results stay in order. */
   private async inspectInTurn(batch: Slot[], previous: Promise<void>): Promise<void> {
     const started = this.clock.monotonic();
+    // Taken and called in one tick: a model swapped after this point gets the next batch, this one finishes here.
+    const detector = this.source.current();
+    const model = this.source.refOf(detector);
     let results;
     try {
-      results = await this.detector.detect(batch.map((s) => s.frame));
+      results = await detector.detect(batch.map((s) => s.frame));
     } catch (err) {
       for (const s of batch) s.frame.input.release();
       await previous;
@@ -204,7 +214,13 @@ export class InferenceScheduler extends EventEmitter<SchedulerEvents> {
       this.coverage.inspected(s.frame.camera);
       const { input: _input, ...meta } = s.frame;
       const latencyMs = Math.max(0, done - s.frame.captureMono);
-      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, latencyMs, inferMs, batchSize: batch.length });
+      const near = results[i].near;
+      this.emit('inspected', { frame: meta, detections: results[i], inferredAt, latencyMs, inferMs, batchSize: batch.length, model, ...(near ? { near } : {}) });
     });
   }
+}
+
+function fixedSource(detector: Detector): DetectorSource {
+  const ref = { name: detector.info.name, version: detector.info.version };
+  return { current: () => detector, refOf: () => ref };
 }

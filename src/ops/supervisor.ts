@@ -5,6 +5,8 @@ import type { Logger } from '../log.js';
 /** What the supervisor needs of a running line. */
 export interface SupervisedLine {
   reconfigureCameras(cameras: readonly CameraConfig[]): Promise<unknown>;
+  /** Swaps the model between batches (src/models/line-models.ts); a line without it restarts for a new model.path. */
+  models?: { activate(target: { path: string }, options: { requestedBy: string; configPath: string }): Promise<unknown> };
   stop(): Promise<void>;
 }
 
@@ -26,7 +28,7 @@ export interface SupervisorOptions<L extends SupervisedLine> {
   fatal(err: unknown): void;
 }
 
-export type ReloadOutcome = 'refused' | 'cameras' | 'restarted' | 'reverted' | 'down' | 'stopped';
+export type ReloadOutcome = 'refused' | 'cameras' | 'model' | 'model_refused' | 'restarted' | 'reverted' | 'down' | 'stopped';
 
 function codeOf(err: unknown): string | undefined {
   return isLinesightError(err) ? err.code : undefined;
@@ -35,7 +37,9 @@ function codeOf(err: unknown): string | undefined {
 /**
  * Keeps one line running through reloads and until stop. Reloads run one at a
  * time, in order: an invalid file is refused and the running configuration
- * stays; a change of cameras only is applied in place; anything else restarts
+ * stays; a change of cameras only is applied in place, and so is a new
+ * model.path (a model swap between batches; a model that does not load is
+ * refused and the running one stays: `model_refused`); anything else restarts
  * the line in-process, and a new configuration that fails to start is replaced
  * by the previous one. No step throws: every failure is logged with what
  * happens next, and a line that cannot be brought back is reported to `fatal`.
@@ -102,6 +106,10 @@ export class LineSupervisor<L extends SupervisedLine> {
       log.error({ stage: 'app', code: codeOf(err), err: errorMessage(err) }, 'reload refused: the new configuration is invalid; the running configuration stays');
       return 'refused';
     }
+    const swap = this.current?.models && next.model.path !== this.config.model.path;
+    if (this.current && swap && this.o.onlyCamerasDiffer(this.config, { ...next, model: { ...next.model, path: this.config.model.path } })) {
+      return this.swapModel(this.current, next);
+    }
     if (this.current && this.o.onlyCamerasDiffer(this.config, next)) {
       try {
         await this.current.reconfigureCameras(next.cameras);
@@ -125,6 +133,26 @@ export class LineSupervisor<L extends SupervisedLine> {
     log.error({ stage: 'app', code: codeOf(failedOld), err: errorMessage(failedOld) }, 'the previous configuration did not start either; the line is down');
     this.o.fatal(failedOld);
     return 'down';
+  }
+
+  /** Cameras in place, then the model swapped; a model that does not load leaves the running one (and model.path as it was). */
+  private async swapModel(line: L, next: Config): Promise<ReloadOutcome> {
+    const { log } = this.o;
+    try {
+      await line.reconfigureCameras(next.cameras);
+    } catch (err) {
+      log.error({ stage: 'app', code: codeOf(err), err: errorMessage(err) }, 'reload of the cameras failed; the model is not swapped and the running configuration stays');
+      return 'refused';
+    }
+    this.config = { ...next, model: this.config.model };
+    try {
+      await line.models?.activate({ path: next.model.path }, { requestedBy: 'reload', configPath: next.model.path });
+    } catch (err) {
+      log.error({ stage: 'app', code: codeOf(err), err: errorMessage(err), path: next.model.path }, 'reload: the new model.path was refused; the running model stays');
+      return 'model_refused';
+    }
+    this.config = next;
+    return 'model';
   }
 
   private async stopCurrent(): Promise<void> {

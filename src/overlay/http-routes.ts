@@ -10,6 +10,7 @@ import { toAlertPayload } from './protocol.js';
 import type { OverlaySource } from './source.js';
 import { staticKey, type StaticFile } from './static-files.js';
 import { MISSED_ROUTE, VERDICT_ROUTE, verdictAction } from './verdict-routes.js';
+import { MODELS_ROUTE, modelRoute } from './model-routes.js';
 
 export const ALERTS_DEFAULT_LIMIT = 50;
 export const ALERTS_MAX_LIMIT = 500;
@@ -70,6 +71,8 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (relearn) return relearnCamera(deps, req, url, res, relearn[1]);
   const judged = VERDICT_ROUTE.exec(url.pathname);
   if (judged) return verdictAction(deps, req, res, json, (source, body) => offered(source.verdict?.bind(source), 'verdicts')(judged[1], body));
+  const models = MODELS_ROUTE.exec(url.pathname);
+  if (models) return modelRoute(deps, req, url, res, json, models[1]);
   const missed = MISSED_ROUTE.exec(url.pathname);
   if (missed) return verdictAction(deps, req, res, json, (source, body) => offered(source.missed?.bind(source), 'missed defects')(missed[1], body));
   if (req.method !== 'GET' && req.method !== 'HEAD') {

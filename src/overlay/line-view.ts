@@ -28,6 +28,7 @@ export function lineView(parts: LineParts): OverlaySource {
     verdict,
     missed,
     onVerdict,
+    ...(parts.models ? { models: parts.models } : {}),
     health: () => ({
       alive: parts.running(),
       mqttConnected: parts.mqttConnected(),

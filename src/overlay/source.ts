@@ -17,6 +17,19 @@ export type VerdictView = VerdictBody;
 /** An alert as the overlay lists it: the event plus its per-camera sequence number once stored, and its latest verdict. */
 export type AlertView = DefectEvent & { seq?: number; verdict?: AlertVerdictSummary };
 
+/** The line's models as the overlay's API offers them (src/models/): answers ready to be sent as JSON. */
+export interface ModelsApi {
+  /** The models on the box with their roles, the load in progress, the last changes. */
+  list(): Record<string, unknown>;
+  /** Active model against the candidate, per camera and class, since `since` (ms; default the last 24 h). */
+  compare(since?: number): Record<string, unknown>;
+  /** `model`: a version, a sha256 (or a unique prefix), or a path to an .onnx file. Rejects with a LinesightError; the running model stays. */
+  activate(model: string, requestedBy: string): Promise<unknown>;
+  rollback(requestedBy: string): Promise<unknown>;
+  /** Starts a shadow run of `model` (null: stops the one running). */
+  shadow(model: string | null, requestedBy: string): Promise<unknown>;
+}
+
 /**
  * Everything the overlay reads from the running line, and nothing else: the
  * overlay never reaches into a stage. `src/app.ts` provides it.
@@ -51,6 +64,8 @@ export interface OverlaySource {
   missed?(camera: string, body: unknown): VerdictView;
   /** Every stored verdict, for the pages. */
   onVerdict?(listener: (verdict: VerdictView) => void): Unsubscribe;
+  /** Model list, comparison and changes (docs/models.md); absent when the line offers none. */
+  models?: ModelsApi;
   /** Extra health facts (MQTT connected, outbox depth, …) for /healthz and /metrics. */
   health(): { alive: boolean; mqttConnected?: boolean; outboxDepth?: number; [k: string]: unknown };
 }

@@ -15,7 +15,11 @@ export interface ConnectionOptions {
   password?: string;
   /** PEM file paths, read once at start. */
   tls?: { ca?: string; cert?: string; key?: string; rejectUnauthorized: boolean };
-  will: { topic: string; payload: string };
+  /**
+   * The last will (QoS 1). A function is called before every CONNECT, for a will that changes per connection
+   * (Sparkplug's NDEATH carries the connection's bdSeq).
+   */
+  will: WillMessage | (() => WillMessage);
   keepaliveSec: number;
   connectTimeoutMs: number;
   /** Reconnect delay: doubles from `initialMs` up to `maxMs`, with jitter. */
@@ -30,6 +34,13 @@ export interface ConnectionOptions {
 }
 
 const DEFAULT_STABLE_MS = 10_000;
+
+export interface WillMessage {
+  topic: string;
+  payload: string | Buffer;
+  /** Default true (linesight's status will); Sparkplug's NDEATH is not retained. */
+  retain?: boolean;
+}
 
 export interface ConnectionHandlers {
   /** A CONNACK accepted the connection; `receiveMaximum` is the broker's in-flight limit (MQTT 5 §3.2.2.3.3). */
@@ -95,7 +106,7 @@ export class BrokerConnection {
   }
 
   /** Sends when connected; returns false (and never queues) otherwise. `done` runs on PUBACK for QoS 1. */
-  publish(topic: string, payload: string, req: PublishRequest, done?: (err?: Error) => void): boolean {
+  publish(topic: string, payload: string | Buffer, req: PublishRequest, done?: (err?: Error) => void): boolean {
     const client = this.client;
     if (!client || !this.connected) return false;
     const options: IClientPublishOptions = { qos: req.qos, retain: req.retain };
@@ -217,7 +228,7 @@ export class BrokerConnection {
       reconnectPeriod: 0,
       queueQoSZero: false,
       resubscribe: false,
-      will: { topic: o.will.topic, payload: Buffer.from(o.will.payload), qos: 1, retain: true },
+      will: willOf(o.will),
       rejectUnauthorized: o.tls?.rejectUnauthorized ?? true,
       ...this.tlsFiles,
     };
@@ -321,6 +332,11 @@ class ConnectionLog {
   private secondsSince(since: number): number {
     return Math.round((this.clock.monotonic() - since) / 100) / 10;
   }
+}
+
+function willOf(will: ConnectionOptions['will']): NonNullable<IClientOptions['will']> {
+  const w = typeof will === 'function' ? will() : will;
+  return { topic: w.topic, payload: Buffer.from(w.payload), qos: 1, retain: w.retain ?? true };
 }
 
 function readTlsFiles(tls: ConnectionOptions['tls']): Pick<IClientOptions, 'ca' | 'cert' | 'key'> {

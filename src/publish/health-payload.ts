@@ -1,5 +1,6 @@
 import type { HealthReason, HealthStateName, HealthValues } from '../health/types.js';
 import type { HealthOutboxItem } from '../store/index.js';
+import type { ProductionContext } from '../types.js';
 import { isoTime } from './payload.js';
 
 export const HEALTH_SCHEMA = 'linesight.health/1';
@@ -31,6 +32,8 @@ export interface HealthPayload {
   reasons: HealthReason[];
   values: HealthValuesPayload;
   replayed: boolean;
+  /** The production context in force when the new state began, when the line had one. */
+  context?: ProductionContext;
 }
 
 /** Six significant digits: the measures live on very different scales (0–1 shares, Laplacian variances, pixels). */
@@ -65,5 +68,6 @@ export function healthPayload(item: HealthOutboxItem, ctx: { site: string; line:
     reasons: [...e.reasons],
     values: healthValuesPayload(e.values),
     replayed: item.replayed,
+    ...(e.context ? { context: e.context } : {}),
   };
 }

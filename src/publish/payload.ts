@@ -1,4 +1,5 @@
 import type { ModelRef, OutboxItem } from '../store/index.js';
+import type { ProductionContext } from '../types.js';
 
 export const ALERT_SCHEMA = 'linesight.alert/1';
 
@@ -25,6 +26,10 @@ export interface AlertPayload {
    * memory, and is lost if linesight stops before its PUBACK.
    */
   stored?: false;
+  /** The production context in force at `ts` (order, lot, …), when the line had one. */
+  context?: ProductionContext;
+  /** The recipe the confirming frame was inspected under, when recipes are configured. */
+  recipe?: string;
 }
 
 /** What a payload is built from: an outbox row, or an alert the store could not commit (`stored: false`). */
@@ -64,5 +69,7 @@ export function alertPayload(item: AlertSource, ctx: PayloadContext, latencyMs: 
     latency_ms: Math.max(0, Math.round(latencyMs)),
     replayed: item.replayed,
     ...(item.stored === false ? { stored: false as const } : {}),
+    ...(event.context ? { context: event.context } : {}),
+    ...(event.recipe === undefined ? {} : { recipe: event.recipe }),
   };
 }

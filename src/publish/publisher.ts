@@ -15,6 +15,7 @@ import { splitForVerdicts, verdictDrain } from './verdict-drain.js';
 import { UnstoredQueue, type UnstoredAlert, type UnstoredCounters } from './unstored-queue.js';
 import { systemClock, type Clock } from '../clock.js';
 import { CaptureTimes } from './capture-times.js';
+import { Listeners, type Unsubscribe } from '../listeners.js';
 
 /** Knobs with production defaults; tests shorten them. */
 export interface PublisherTuning {
@@ -97,6 +98,8 @@ export interface Publisher {
    * arrive again on each connection. Returns the unsubscribe function.
    */
   subscribe(topic: string, handler: MessageHandler): () => void;
+  /** Called after every (re)connection, once the statuses are restated: for retained state a reader must find again. */
+  onConnect(listener: () => void): Unsubscribe;
   /**
    * Publishes one message outside the outboxes (QoS 1): for retained state and command responses, which
    * are restated rather than queued. Returns false, without queueing, while the broker is unreachable.
@@ -135,6 +138,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
   const health = opts.healthOutbox && healthDrain(() => connection, opts.healthOutbox, drainCtx, log);
   const verdicts = opts.verdictOutbox && verdictDrain(() => connection, opts.verdictOutbox, drainCtx, log);
 
+  const connected = new Listeners<[]>();
   const connection = await createConnection(broker, () => new BrokerConnection(connectionOptions(opts, root, broker), {
     onConnect: (receiveMaximum) => {
       // Both queues share the broker's Receive Maximum (MQTT 5 §3.2.2.3.3): the unstored one takes a small part.
@@ -147,6 +151,7 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
       unstored.start(share.unstored);
       // Retained statuses may be gone (a broker without persistence): state them again.
       statuses.restate();
+      connected.emit();
     },
     onDisconnect: () => {
       drain.stop();
@@ -189,6 +194,13 @@ export async function startPublisher(opts: PublisherOptions): Promise<Publisher>
     publishCameraStatus: (snapshot, extra) => statuses.camera(snapshot, extra),
     publishNodeStatus: () => statuses.node(),
     subscribe: (topic, handler) => connection.subscribe(topic, handler),
+    onConnect: (listener) => connected.add(() => {
+      try {
+        listener();
+      } catch (err) {
+        log.error({ code: isLinesightError(err) ? err.code : 'E_MQTT', err: errorMessage(err) }, `a connect listener failed: ${errorMessage(err)}`);
+      }
+    }),
     publishRaw: (topic, payload, options, done) => connection.publish(topic, payload, { qos: 1, retain: options.retain, userProperties: options.userProperties }, done),
     async stop() {
       for (const timer of timers) clock.clearInterval(timer);

@@ -163,10 +163,119 @@ export const migrations: readonly string[] = [
   CREATE INDEX pictures_alert ON pictures (alert_id) WHERE alert_id IS NOT NULL;
   CREATE INDEX pictures_verdict ON pictures (verdict_id) WHERE verdict_id IS NOT NULL;
   `,
-  // 6: RESERVED for production context and recipes stamped on alerts. Placeholder until filled.
-  `SELECT 1;`,
-  // 7: RESERVED for the model registry and shadow comparisons. Placeholder until filled.
-  `SELECT 1;`,
-  // 8: RESERVED for MES commands (replay requests by request_id) and shift summaries. Placeholder until filled.
-  `SELECT 1;`,
+  // 6: the production context the MES (or the command line) set, as a history of changes; the recipe
+  // requests and which one is active; the context and recipe stamped on each alert, readable as columns.
+  `
+  CREATE TABLE context_changes (
+    id          INTEGER PRIMARY KEY AUTOINCREMENT,  -- the running line polls rows past the last id it read
+    ts          INTEGER NOT NULL,                   -- when the context took effect (its own ts), ms since epoch
+    received_at INTEGER NOT NULL,
+    source      TEXT    NOT NULL CHECK (source IN ('mqtt', 'cli')),
+    json        TEXT    NOT NULL,                   -- the context as validated, stamped as is
+    UNIQUE (ts, json)                               -- a retained message arriving again is the same change
+  );
+  CREATE INDEX context_changes_ts ON context_changes (ts);
+
+  CREATE TABLE recipe_changes (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    received_at  INTEGER NOT NULL,
+    source       TEXT    NOT NULL CHECK (source IN ('mqtt', 'cli', 'start')),
+    recipe       TEXT    NOT NULL,
+    requested_by TEXT,
+    request      TEXT    NOT NULL,                  -- the request as received (JSON): a retained one arriving again is ignored
+    outcome      TEXT    CHECK (outcome IN ('applied', 'refused')),  -- NULL: written by the command line, not handled yet
+    reason       TEXT,                              -- why it was refused
+    decided_at   INTEGER
+  );
+  CREATE INDEX recipe_changes_pending ON recipe_changes (id) WHERE outcome IS NULL;
+
+  ALTER TABLE alerts ADD COLUMN context_order TEXT GENERATED ALWAYS AS (json_extract(json, '$.context.order')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN context_lot TEXT GENERATED ALWAYS AS (json_extract(json, '$.context.lot')) VIRTUAL;
+  ALTER TABLE alerts ADD COLUMN recipe TEXT GENERATED ALWAYS AS (json_extract(json, '$.recipe')) VIRTUAL;
+  `,
+  // 7: the models on the box (stored by content hash), which one is active, the previous and the
+  // candidate, the history of changes, and the events a candidate confirmed in a shadow run.
+  `
+  CREATE TABLE models (
+    hash         TEXT    PRIMARY KEY,                -- sha256 of the ONNX file, hex
+    name         TEXT    NOT NULL,
+    version      TEXT    NOT NULL,
+    classes      TEXT    NOT NULL,                   -- JSON list of class names, in class-id order
+    input_width  INTEGER NOT NULL,
+    input_height INTEGER NOT NULL,
+    file         TEXT    NOT NULL,                   -- the stored copy (or the configured file, for one never added)
+    source       TEXT    NOT NULL,                   -- the path it came from
+    added_at     INTEGER NOT NULL,
+    last_used    INTEGER                             -- last time it inspected frames (active or shadow), ms since epoch
+  );
+  CREATE TABLE model_state (
+    role  TEXT PRIMARY KEY CHECK (role IN ('active', 'previous', 'candidate', 'config_path')),
+    value TEXT NOT NULL                              -- a model hash; for config_path the model.path the active one replaced
+  );
+  CREATE TABLE model_changes (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    ts           INTEGER NOT NULL,
+    action       TEXT    NOT NULL CHECK (action IN ('activate', 'rollback', 'shadow', 'shadow_stop')),
+    hash         TEXT,                               -- the model asked for
+    previous     TEXT,                               -- the model active before
+    outcome      TEXT    NOT NULL CHECK (outcome IN ('done', 'refused')),
+    requested_by TEXT,
+    message      TEXT
+  );
+  CREATE TABLE shadow_events (
+    id           TEXT    PRIMARY KEY,                -- UUIDv7
+    camera       TEXT    NOT NULL,
+    class_name   TEXT    NOT NULL,
+    confidence   REAL    NOT NULL,
+    box_x        REAL    NOT NULL,
+    box_y        REAL    NOT NULL,
+    box_w        REAL    NOT NULL,
+    box_h        REAL    NOT NULL,
+    ts           INTEGER NOT NULL,                   -- capture time of the confirming frame
+    model_hash   TEXT    NOT NULL,                   -- the candidate
+    active_hash  TEXT    NOT NULL                    -- the model active meanwhile
+  );
+  CREATE INDEX shadow_events_ts ON shadow_events (ts);
+  CREATE TABLE shadow_runs (
+    id           INTEGER PRIMARY KEY AUTOINCREMENT,
+    model_hash   TEXT    NOT NULL,
+    active_hash  TEXT    NOT NULL,
+    camera       TEXT    NOT NULL,
+    started_at   INTEGER NOT NULL,
+    ended_at     INTEGER NOT NULL,                   -- moved forward while the run goes on
+    frames       INTEGER NOT NULL DEFAULT 0,         -- frames the candidate inspected
+    skipped      INTEGER NOT NULL DEFAULT 0,         -- sampled frames dropped because its lane was busy
+    UNIQUE (model_hash, active_hash, camera, started_at)
+  );
+  `,
+  // 8: reconciliation with the MES: per-camera shift summaries (kept to restate and to send late), the last
+  // shift boundary summarised, and the commands received (by request_id) with the response each got.
+  `
+  CREATE TABLE shift_summaries (
+    camera      TEXT    NOT NULL,
+    shift_start INTEGER NOT NULL,                   -- ms since epoch
+    shift_end   INTEGER NOT NULL,                   -- ms since epoch, the boundary that closed it
+    json        TEXT    NOT NULL,                   -- the payload, as published
+    created_at  INTEGER NOT NULL,
+    sent_at     INTEGER,                            -- PUBACK time; NULL until the broker took it
+    PRIMARY KEY (camera, shift_start)
+  );
+  CREATE INDEX shift_summaries_end ON shift_summaries (shift_end);
+
+  CREATE TABLE shift_marks (
+    id       INTEGER PRIMARY KEY CHECK (id = 1),
+    boundary INTEGER NOT NULL                       -- the last shift boundary whose summaries are stored
+  );
+
+  CREATE TABLE mes_commands (
+    request_id  TEXT    PRIMARY KEY,
+    command     TEXT    NOT NULL,                   -- replay
+    body        TEXT    NOT NULL,                   -- the request as received
+    response    TEXT,                               -- the response payload; NULL while the command runs
+    created_at  INTEGER NOT NULL,
+    answered_at INTEGER,
+    sent_at     INTEGER                             -- PUBACK time of the response
+  );
+  CREATE INDEX mes_commands_created ON mes_commands (created_at);
+  `,
 ];

@@ -11,7 +11,9 @@ import { startDiskWatch, type DiskWatch, type DiskWatchOptions } from './disk-wa
 import { StoreHealth, type StoreHealthSnapshot } from './health.js';
 import { HealthEventsTable } from './health-events.js';
 import { OutboxTable } from './outbox.js';
+import { PicturesTable } from './pictures.js';
 import { SpacePruner } from './prune.js';
+import { sparkplugLedger, type SparkplugLedger } from './sparkplug-ledger.js';
 import { EventRecorder } from './record.js';
 import { VerdictsTable } from './verdicts.js';
 import { refusalOf } from '../verdicts/refusal.js';
@@ -51,6 +53,8 @@ class SqliteStore implements Store {
   readonly verdictOutbox: VerdictOutbox;
   private readonly probeStmt;
   private stats: AggregateStore | undefined;
+  private picturesTable: PicturesTable | undefined;
+  private ledger: SparkplugLedger | undefined;
   private watches: DiskWatch[] = [];
   /** PUBACKed alerts whose removal from the outbox failed (full disk): removed once writes commit again. */
   private acksToRetry: Array<{ ids: readonly number[]; at: number }> = [];
@@ -65,6 +69,7 @@ class SqliteStore implements Store {
     this.healthOutbox = this.healthOutboxView();
     this.verdicts = new VerdictsTable(db);
     this.verdictOutbox = this.verdictOutboxView();
+    this.pictures(); // its trigger lets alerts that have pictures be deleted (retention, pruning)
     this.clock = options.clock;
     this.healthState = new StoreHealth({ path, log, clock: options.clock, freeBytes: options.freeBytes });
     // A real change: SQLite skips writing a page an UPDATE left as it was, and that would commit on a full disk.
@@ -80,6 +85,16 @@ class SqliteStore implements Store {
       failed: (err, what) => this.failed(err, what),
     });
     return this.stats;
+  }
+
+  sparkplugLedger(): SparkplugLedger {
+    this.ledger ??= sparkplugLedger(this.db);
+    return this.ledger;
+  }
+
+  pictures(): PicturesTable {
+    this.picturesTable ??= new PicturesTable(this.db);
+    return this.picturesTable;
   }
 
   recordEvent(event: DefectEvent, model?: ModelRef): RecordResult {

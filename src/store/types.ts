@@ -3,9 +3,11 @@ import type { Unsubscribe } from '../listeners.js';
 import type { AggregateStore } from './aggregate-store.js';
 import type { DiskWatch, DiskWatchOptions } from './disk-watch.js';
 import type { StoreHealthSnapshot } from './health.js';
+import type { PicturesTable } from './pictures.js';
 import type { FreeSpaceReader } from './space.js';
-import type { Box, DefectEvent } from '../types.js';
+import type { Box, DefectEvent, ProductionContext } from '../types.js';
 import type { HealthChange } from '../health/types.js';
+import type { SparkplugLedger } from './sparkplug-ledger.js';
 
 export type OutboxFullPolicy = 'drop_oldest' | 'reject_new';
 
@@ -87,6 +89,8 @@ export interface Outbox {
 export interface HealthEvent extends HealthChange {
   /** UUIDv7, time-ordered; the subscriber's dedup key. */
   id: string;
+  /** The production context in force when the new state began (stored with the event). */
+  context?: ProductionContext;
 }
 
 /** One unsent health event, as the publisher drains it. */
@@ -140,6 +144,8 @@ export interface Verdict {
   ts: number;
   /** Id of the verdict this one supersedes (same alert). */
   replaces?: string;
+  /** The production context in force when the judged frame was captured: the alert's own, or for a missed defect the one at its frame's time. */
+  context?: ProductionContext;
 }
 
 /** A verdict on an alert before the store fills in what it takes from the alert (camera, class, box, frame). */
@@ -195,6 +201,10 @@ export interface Store extends Outbox, VerdictStore {
   integrityCheck(): string[];
   /** The per-minute statistics on this store's own connection (one connection per database file). */
   statistics(): AggregateStore;
+  /** The pictures kept for training (their rows; the files are src/capture's), on this store's own connection. */
+  pictures(): PicturesTable;
+  /** The Sparkplug edge node's bdSeq and alert cursor, on this store's connection. */
+  sparkplugLedger(): SparkplugLedger;
   /**
    * `ok`, `full` or `failing`, from the outcome of the last write, with the
    * free space of the filesystem and the count of alerts that went out unstored.

@@ -2,6 +2,7 @@ import { DAY_MS, isoTime } from '../clock.js';
 import { verdictRefusal } from '../verdicts/refusal.js';
 import type { Db } from './db.js';
 import { deleteInChunks } from './chunked-delete.js';
+import type { ProductionContext } from '../types.js';
 import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictOutbox, VerdictOutboxItem } from './types.js';
 
 interface VerdictRow {
@@ -21,6 +22,8 @@ interface AlertFacts {
   frame_width: number;
   frame_height: number;
   frame_ts: number;
+  /** The production context stamped on the alert (JSON), if any. */
+  context: string | null;
 }
 
 /** Alerts looked up per statement when the overlay lists recent alerts with their verdicts. */
@@ -49,7 +52,7 @@ export class VerdictsTable implements VerdictOutbox {
       'INSERT INTO verdicts (id, alert_id, camera, verdict, class_name, ts, replaces, json, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
     );
     this.alertFacts = db.prepare<[string], AlertFacts>(
-      'SELECT camera, class_name, box_x, box_y, box_w, box_h, frame_width, frame_height, frame_ts FROM alerts WHERE id = ?',
+      "SELECT camera, class_name, box_x, box_y, box_w, box_h, frame_width, frame_height, frame_ts, json_extract(json, '$.context') AS context FROM alerts WHERE id = ?",
     );
     this.current = db.prepare<[string], VerdictRow>(
       'SELECT pos, json, created_at, replayed FROM verdicts WHERE alert_id = ? ORDER BY pos DESC LIMIT 1',
@@ -137,6 +140,8 @@ export class VerdictsTable implements VerdictOutbox {
       operator: input.operator,
       ts: input.ts,
       ...(existing ? { replaces: existing.id } : {}),
+      // The verdict is on the alert's frame: the context the alert carries.
+      ...(alert.context === null ? {} : { context: JSON.parse(alert.context) as ProductionContext }),
     };
     this.write(verdict, now);
     return existing ? { verdict, superseded: existing } : { verdict };

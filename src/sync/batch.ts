@@ -19,6 +19,8 @@ export interface BatchDocument {
   row_count: number;
   latency_bounds_ms: number[];
   rows: WireRow[];
+  /** Shadow runs of candidate models in the period: the active model against the candidate (docs/models.md); absent without one. */
+  model_comparisons?: unknown[];
 }
 
 export interface WireRow {
@@ -148,7 +150,7 @@ export function toWireLatency(h: Histogram): WireLatency {
 }
 
 /** Builds the document and its bytes. `rows` must be the period's records, ordered by minute then camera. */
-export function buildBatch(meta: { site: string; line: string }, periodStart: number, periodEnd: number, rows: readonly WireRow[]): Batch {
+export function buildBatch(meta: { site: string; line: string }, periodStart: number, periodEnd: number, rows: readonly WireRow[], modelComparisons: readonly unknown[] = []): Batch {
   const cameras = [...new Set(rows.map((r) => r.camera))].sort();
   const key = idempotencyKey(meta.site, meta.line, cameras, periodStart, periodEnd);
   const doc: BatchDocument = {
@@ -161,6 +163,7 @@ export function buildBatch(meta: { site: string; line: string }, periodStart: nu
     row_count: rows.length,
     latency_bounds_ms: [...LATENCY_BOUNDS_MS],
     rows: [...rows],
+    ...(modelComparisons.length > 0 ? { model_comparisons: [...modelComparisons] } : {}),
   };
   // gzip output depends only on its input (mtime 0 in the header), so the same document gives the same bytes.
   const body = gzipSync(`${JSON.stringify(doc)}\n`);

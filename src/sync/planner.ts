@@ -18,7 +18,8 @@ export interface BatchLimits {
  * at a minute boundary when the limits say so. Days without any record produce
  * no batch. Returns undefined when there is nothing to send.
  */
-export function planBatch(store: AggregateStore, meta: { site: string; line: string }, from: number | undefined, ceiling: number, limits: BatchLimits): Batch | undefined {
+export function planBatch(store: AggregateStore, meta: { site: string; line: string }, from: number | undefined, ceiling: number, limits: BatchLimits,
+  modelComparisons?: (start: number, end: number) => unknown[]): Batch | undefined {
   const first = store.firstMinute(from ?? 0, ceiling);
   if (first === undefined) return undefined;
   let start = from ?? dayOf(first);
@@ -38,7 +39,7 @@ export function planBatch(store: AggregateStore, meta: { site: string; line: str
     end = cutAt;
     rows = rows.filter((r) => Date.parse(r.minute) < cutAt);
   }
-  return buildBatch(meta, start, end, rows);
+  return buildBatch(meta, start, end, rows, modelComparisons?.(start, end));
 }
 
 /** The minute to cut at so the rows stay under `maxBytes`, or undefined when they already do. */

@@ -52,6 +52,8 @@ export interface SyncOptions {
   random?: () => number;
   /** Sent as User-Agent: `linesight/<version>`. */
   version?: string;
+  /** Shadow-run comparisons of a batch's period (src/models/compare-store.ts), carried in the batch. */
+  modelComparisons?(start: number, end: number): unknown[];
 }
 
 export type SyncOutcome = 'uploaded' | 'up_to_date' | 'failed';

@@ -1,6 +1,6 @@
 import { isoTime } from '../clock.js';
 import type { Verdict, VerdictKind } from '../store/types.js';
-import type { Box } from '../types.js';
+import type { Box, ProductionContext } from '../types.js';
 
 /**
  * A verdict as the outside world sees it (the MQTT message without its
@@ -17,6 +17,8 @@ export interface VerdictBody {
   operator: string;
   ts: string;
   replaces?: string;
+  /** The production context in force when the judged frame was captured, when the line had one. */
+  context?: ProductionContext;
 }
 
 export function verdictBody(v: Verdict): VerdictBody {
@@ -31,6 +33,7 @@ export function verdictBody(v: Verdict): VerdictBody {
     operator: v.operator,
     ts: isoTime(v.ts),
     ...(v.replaces === undefined ? {} : { replaces: v.replaces }),
+    ...(v.context ? { context: v.context } : {}),
   };
 }
 

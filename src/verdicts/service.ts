@@ -4,6 +4,7 @@ import { Listeners, type Unsubscribe } from '../listeners.js';
 import type { Logger } from '../log.js';
 import type { VerdictCount } from '../store/aggregator.js';
 import type { Verdict, VerdictStore } from '../store/types.js';
+import type { ProductionContext } from '../types.js';
 import { verdictBody, type VerdictBody } from './body.js';
 import { verdictRefusal } from './refusal.js';
 import { parseJudgeRequest, parseMissedRequest } from './validate.js';
@@ -28,6 +29,8 @@ export interface VerdictsDeps {
   cameras(): readonly string[];
   clock: Clock;
   log: Logger;
+  /** The production context in force at a frame's capture time, stamped on a missed defect (a judged alert's comes from the alert). */
+  context?(ts: number): ProductionContext | undefined;
 }
 
 /**
@@ -59,9 +62,12 @@ export class Verdicts {
     }
     const request = parseMissedRequest(body, this.deps.classNames());
     const ts = this.deps.clock.now();
+    const frameTs = request.frame.ts ?? ts;
+    const context = this.deps.context?.(frameTs);
     const verdict: Verdict = {
       id: uuidv7(), alertId: null, camera, verdict: 'missed', className: request.className, box: request.box,
-      frame: { width: request.frame.width, height: request.frame.height, ts: request.frame.ts ?? ts }, operator: request.operator, ts,
+      frame: { width: request.frame.width, height: request.frame.height, ts: frameTs }, operator: request.operator, ts,
+      ...(context ? { context } : {}),
     };
     this.deps.store.recordMissed(verdict);
     return this.after(verdict, [{ camera, className: verdict.className, verdict: 'missed', delta: 1 }]);

@@ -23,13 +23,15 @@ const GENERATOR_VERSION = 1;
 
 export const CLIP_CACHE_DIR = join(tmpdir(), 'linesight-clips');
 
-export type SquareColor = 'red' | 'green' | 'blue';
+/** `darkgreen` (0, 120, 0) is green only to a model that counts green from a lower level (squares-v8-fixture2). */
+export type SquareColor = 'red' | 'green' | 'blue' | 'darkgreen';
 
 /** Colours as they are drawn, before yuv420p; decoded values differ by a few units. */
 export const SQUARE_RGB: Readonly<Record<SquareColor, readonly [number, number, number]>> = {
   red: [255, 0, 0],
   green: [0, 255, 0],
   blue: [0, 0, 255],
+  darkgreen: [0, 120, 0],
 };
 export const BACKGROUND_RGB: readonly [number, number, number] = [64, 64, 64];
 
@@ -125,7 +127,7 @@ function expectFinite(value: unknown, name: string, min = -Infinity): number {
 function normaliseSquare(square: SquareSpec, i: number): NormalSquare {
   const name = `squares[${i}]`;
   if (!Object.hasOwn(SQUARE_RGB, square?.color)) {
-    fail(`Expected 'red', 'green' or 'blue' for ${name}.color but received ${describeValue(square?.color)}`);
+    fail(`Expected 'red', 'green', 'blue' or 'darkgreen' for ${name}.color but received ${describeValue(square?.color)}`);
   }
   const from = square.from === undefined ? 0 : expectFinite(square.from, `${name}.from`, 0);
   const to = square.to === undefined ? null : expectFinite(square.to, `${name}.to`, 0);

@@ -17,6 +17,8 @@ export interface MosquittoOptions {
   tls?: { cafile: string; certfile: string; keyfile: string };
   /** Keep sessions and queued messages across stop/start (default true). */
   persistence?: boolean;
+  /** More mosquitto.conf lines (e.g. `queue_qos0_messages true`). */
+  extraConfig?: string[];
 }
 
 export interface Mosquitto {
@@ -77,6 +79,7 @@ export async function startMosquitto(options: MosquittoOptions = {}): Promise<Mo
     'log_type notice',
     // For "Reloading config." (reload() waits for it) and the connection log when a test fails.
     'log_type information',
+    ...(options.extraConfig ?? []),
   ];
   const conf = join(dir, 'mosquitto.conf');
   writeFileSync(conf, lines.join('\n') + '\n');

@@ -1,4 +1,3 @@
-import { EventEmitter } from 'node:events';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -7,12 +6,10 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { startLine, type Line } from '../../src/app.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
-import type { HealthChange, HealthReason, HealthSnapshot, HealthStateName } from '../../src/health/types.js';
-import type { HealthMonitorLike } from '../../src/line-health.js';
 import { silentLogger } from '../../src/log.js';
 import { openStore } from '../../src/store/index.js';
-import type { Frame } from '../../src/types.js';
 import { makeClip } from '../helpers/clips.js';
+import { DrivenMonitor } from '../helpers/driven-health.js';
 import { launchChromium } from '../helpers/overlay-browser.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { checkSchema, type JsonSchema } from '../helpers/schema-check.js';
@@ -28,47 +25,6 @@ const STATUS_TOPIC = 'linesight/plant/l1/cam1/status';
 
 /** The page's window, inside page.evaluate (the project compiles without the DOM lib). */
 interface Styled { getComputedStyle(el: unknown): { filter: string } }
-
-/**
- * A health monitor the test drives: it reads every frame's model input as the
- * real one does (so a frame offered after its input was released would show),
- * and changes state when told.
- */
-class DrivenMonitor extends EventEmitter<{ change: [HealthChange] }> implements HealthMonitorLike {
-  offered = 0;
-  unreadable = 0;
-  relearned = 0;
-  closed = false;
-  private state: HealthSnapshot = { state: 'ok', reasons: [], since: Date.now(), learning: false };
-
-  constructor(readonly camera: string) {
-    super();
-  }
-
-  offer(frame: Frame): void {
-    const { rgb, width, height } = frame.input;
-    if (rgb.length < width * height * 3) this.unreadable += 1;
-    this.offered += 1;
-  }
-
-  relearn(): void {
-    this.relearned += 1;
-  }
-
-  snapshot(): HealthSnapshot {
-    return { ...this.state, reasons: [...this.state.reasons] };
-  }
-
-  set(state: HealthStateName, reasons: HealthReason[]): void {
-    this.state = { state, reasons, since: Date.now(), learning: false };
-    this.emit('change', { camera: this.camera, state, reasons, since: this.state.since, values: { brightness: 0.02, contrast: 0.01, sharpness: 3.5, change: 0, stillSeconds: 1 } });
-  }
-
-  close(): void {
-    this.closed = true;
-    this.removeAllListeners();
-  }
-}
 
 const dir = mkdtempSync(join(tmpdir(), 'linesight-health-'));
 let broker: Mosquitto | undefined;

@@ -15,6 +15,8 @@ import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MODEL = join(ROOT, 'models/linesight-defects-v1.onnx');
+/** The same detector quantized to INT8 (`npm run model:quantize`): it must find the same defects. */
+const MODEL_INT8 = join(ROOT, 'models/linesight-defects-v1-int8.onnx');
 const CLIP = join(ROOT, 'models/demo/conveyor.mp4');
 const TRUTH = join(ROOT, 'models/demo/conveyor.truth.json');
 /** The confidence floor config/default.yaml runs the demo with. */
@@ -87,14 +89,14 @@ describe('the bundled defect model on the bundled demo clip (per part, against g
   const framePeriod = 1 / doc.fps;
 
   it('has its model, clip and ground truth in the repository', () => {
-    expect([existsSync(MODEL), existsSync(CLIP), existsSync(TRUTH)]).toEqual([true, true, true]);
+    expect([existsSync(MODEL), existsSync(MODEL_INT8), existsSync(CLIP), existsSync(TRUTH)]).toEqual([true, true, true, true]);
     expect(truth.length).toBeGreaterThanOrEqual(15);
   });
 
-  async function run(url: string, realtime: boolean) {
+  async function run(url: string, realtime: boolean, model = MODEL) {
     const { config, problems } = validateConfig({
       cameras: [{ id: 'demo', url, fps: 5, loop: false, realtime }],
-      model: { path: MODEL, confidence: DEMO_CONFIDENCE }, // as the demo config runs it
+      model: { path: model, confidence: DEMO_CONFIDENCE }, // as the demo config runs it
       store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-demo-')), 'line.db') },
       mqtt: { embedded_port: 0 },
       overlay: { host: '127.0.0.1', port: 0 },
@@ -111,11 +113,11 @@ describe('the bundled defect model on the bundled demo clip (per part, against g
   }
 
   // The demo's target: recall and precision ≥ 0.9, counted per planted defect.
-  it('finds ≥ 90 % of the planted defects with ≥ 90 % precision from a file camera', async () => {
-    const { alerts, clipTime } = await run(CLIP, true);
+  for (const [precision, model] of [['FP32', MODEL], ['INT8', MODEL_INT8]]) it(`finds ≥ 90 % of the planted defects with ≥ 90 % precision from a file camera (${precision} model)`, async () => {
+    const { alerts, clipTime } = await run(CLIP, true, model);
     await waitFor('the clip to end', () => line!.cameras()[0].state === 'stopped', 120_000, 500);
     const s = score(alerts, truth, clipTime, framePeriod);
-    console.info(`demo clip, file camera: ${JSON.stringify(s)}`);
+    console.info(`demo clip, file camera, ${precision} model: ${JSON.stringify(s)}`);
     expect(s.recall).toBeGreaterThanOrEqual(0.9);
     expect(s.precision).toBeGreaterThanOrEqual(0.9);
   }, 150_000);
