@@ -32,7 +32,7 @@ import { startReconciliation } from './mes/reconciliation.js';
 import { lineView } from './overlay/line-view.js';
 import type { ModelsApi, OverlaySource, Unsubscribe } from './overlay/source.js';
 import { LETTERBOX_PAD } from './preprocess/letterbox.js';
-import { startPublisher, type Publisher } from './publish/index.js';
+import { startPublisher, type Publisher, type PublisherOptions } from './publish/index.js';
 import { lineSparkplug } from './sparkplug/line.js';
 import type { AggregateStore } from './store/aggregate-store.js';
 import { MinuteAggregator } from './store/aggregator.js';
@@ -134,24 +134,11 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const coverage = new CoverageLedger(clock);
   const health = new LineHealth(coverage, log);
   const makeMonitor = options.healthMonitor ?? ((id: string, cfg: ResolvedHealthConfig) => cfg.enabled ? new CameraHealthMonitor(id, cfg, { clock, log }) : undefined);
-  const cameras = new CameraSet((cfg) => new Camera(cfg, config.ingest, log, {
-    coverage, clock,
-    // Files replayed as fast as possible wait for the model (its credits) instead of decoding frames it would drop.
-    flowControl: true,
-    // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
-    letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, pictureEvery: pictureEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
-  }), log);
+  const cameras = cameraSet(config, { detector, coverage, clock, log });
   const snapshots = () => cameras.snapshots().map((s) => health.decorate(s));
   const publisher = await closers.open('publisher', () => startPublisher({
-    mqtt: config.mqtt, site: config.site, line: config.line, model, version: VERSION, outbox: store, log, clock,
-    cameras: config.cameras.filter((c) => c.enabled).map((c) => c.id),
-    statusSource: () => ({ snapshots: snapshots(), provider: detector.info.provider }),
-    tuning: options.publisherTuning,
-    nodeExtra: () => ({ sync: syncStatusPayload(sync.status()) }),
-    onDelivered: (camera, latencyMs) => aggregator.onPublished(camera, latencyMs),
-    storeHealth: () => store.health(),
-    healthOutbox: store.healthOutbox,
-    verdictOutbox: store.verdictOutbox,
+    ...publisherOptions(config, { store, sync, aggregator, snapshots, provider: () => detector.info.provider }),
+    model, log, clock, tuning: options.publisherTuning,
   }), (p) => p.stop());
   const lineContext = await closers.open('context', () => startContext(config, publisher, log, clock), (c) => c.close());
   // Shift summaries and replays on request, for the MES to reconcile against; closed before the publisher.
@@ -222,6 +209,35 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     relearnHealth: (id) => health.relearn(id),
     reconfigureCameras: (next) => cameras.reconfigure(next),
     stop: () => (stopped ??= closers.closeAll()),
+  };
+}
+
+/** The line's cameras, not started yet: ffmpeg letterboxes to the model input and waits for its credits. */
+function cameraSet(config: Config, d: { detector: Pick<Detector, 'info'>; coverage: CoverageLedger; clock: Clock; log: Logger }): CameraSet {
+  const { detector, log } = d;
+  return new CameraSet((cfg) => new Camera(cfg, config.ingest, log, {
+    coverage: d.coverage, clock: d.clock,
+    // Files replayed as fast as possible wait for the model (its credits) instead of decoding frames it would drop.
+    flowControl: true,
+    // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
+    letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, pictureEvery: pictureEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
+  }), log);
+}
+
+/** What the publisher reads of the line: its outboxes, statuses and upload state. */
+function publisherOptions(config: Config, d: {
+  store: Store; sync: Sync; aggregator: MinuteAggregator; snapshots: () => CameraSnapshot[]; provider: () => string;
+}): Omit<PublisherOptions, 'model' | 'log' | 'clock' | 'tuning'> {
+  const { store } = d;
+  return {
+    mqtt: config.mqtt, site: config.site, line: config.line, version: VERSION, outbox: store,
+    cameras: config.cameras.filter((c) => c.enabled).map((c) => c.id),
+    statusSource: () => ({ snapshots: d.snapshots(), provider: d.provider() }),
+    nodeExtra: () => ({ sync: syncStatusPayload(d.sync.status()) }),
+    onDelivered: (camera, latencyMs) => d.aggregator.onPublished(camera, latencyMs),
+    storeHealth: () => store.health(),
+    healthOutbox: store.healthOutbox,
+    verdictOutbox: store.verdictOutbox,
   };
 }
 
