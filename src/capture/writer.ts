@@ -24,6 +24,14 @@ function isEncoded(p: Picture | EncodedPicture): p is EncodedPicture {
   return 'jpeg' in p;
 }
 
+/**
+ * Pictures already encoded (frames drawn on from the recall memory) waiting at
+ * most. They hold no camera buffer and cost no encode, only their JPEG's memory,
+ * so they are not bounded by `queue`: an operator drawing a dozen missed
+ * defects in a row must not lose the pictures of the last ones.
+ */
+export const ENCODED_WAITING_MAX = 64;
+
 export type DropReason = 'queue_full' | 'low_disk' | 'shutdown';
 export type FailReason = 'encode' | 'write' | 'record';
 
@@ -32,7 +40,7 @@ export interface WriterDeps {
   dir: string;
   /** JPEG quality, 1–100. */
   quality: number;
-  /** Jobs waiting at most (the one being encoded not counted). */
+  /** Jobs holding a camera's picture waiting at most (the one being encoded not counted; encoded pictures wait apart). */
   queue: number;
   /** Records the row once its file is written; throws when the store refuses. */
   record(picture: NewPicture): void;
@@ -56,9 +64,10 @@ export interface WriterCounts {
 /**
  * Writes kept pictures as JPEG files and records them, one at a time, off the
  * inference path: sharp encodes on libuv's thread pool and the file is written
- * asynchronously, so the event loop only hands buffers over. The queue is
- * bounded: when it is full a new job is dropped and counted (an alert or a
- * missed defect first pushes out the oldest policy capture waiting). A failed
+ * asynchronously, so the event loop only hands buffers over. The queue of
+ * camera pictures is bounded (`queue`, and `ENCODED_WAITING_MAX` for pictures
+ * already encoded): when it is full a new job is dropped and counted (an alert
+ * or a missed defect first pushes out the oldest policy capture waiting). A failed
  * encode, write or record loses that picture only (counted, logged once until
  * a picture gets through again); alerts never wait for any of it.
  */
@@ -77,8 +86,10 @@ export class PictureWriter {
   enqueue(job: PictureJob): boolean {
     if (this.closed) return this.drop(job, 'shutdown');
     if (this.deps.diskLow()) return this.drop(job, 'low_disk');
-    if (this.waiting.length >= this.deps.queue) {
-      const victim = job.row.kind === 'capture' ? -1 : this.waiting.findIndex((j) => j.row.kind === 'capture');
+    const encoded = isEncoded(job.picture);
+    const alike = this.waiting.filter((j) => isEncoded(j.picture) === encoded);
+    if (alike.length >= (encoded ? ENCODED_WAITING_MAX : this.deps.queue)) {
+      const victim = job.row.kind === 'capture' ? -1 : this.waiting.findIndex((j) => j.row.kind === 'capture' && isEncoded(j.picture) === encoded);
       if (victim < 0) return this.drop(job, 'queue_full');
       this.drop(this.waiting.splice(victim, 1)[0], 'queue_full');
     }

@@ -5,7 +5,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CaptureStage } from '../../src/capture/capture.js';
 import { PictureKeeper } from '../../src/capture/keeper.js';
-import { PictureWriter, type PictureJob } from '../../src/capture/writer.js';
+import { ENCODED_WAITING_MAX, PictureWriter, type PictureJob } from '../../src/capture/writer.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import type { TrackView } from '../../src/events/tracker.js';
@@ -189,6 +189,21 @@ describe('the picture writer (real sharp, real files)', () => {
     expect(await sharp(join(dir, 'pictures', recorded[0].file)).metadata()).toMatchObject({ format: 'jpeg', width: W, height: H });
     expect(w.counts.encoded).toBe(3);
     for (const j of jobs) expect(() => (j.picture as Picture).hold()).toThrow(/released already/); // every share given back
+    await w.close();
+  });
+
+  it('keeps already encoded pictures (missed defects drawn in a row) apart from the bounded queue of camera pictures', async () => {
+    const { w, recorded } = writer({ queue: 2 });
+    const jpeg = await sharp(Buffer.alloc(W * H * 3, 90), { raw: { width: W, height: H, channels: 3 } }).jpeg().toBuffer();
+    const drawn = (n: number): PictureJob => ({ picture: { jpeg, width: W, height: H }, row: { id: `m-${n}`, camera: 'cam1', ts: Date.UTC(2026, 11, 5, 10), kind: 'missed', reason: 'missed', detections: [] } });
+    const raw = [job(1, 'alert'), job(2, 'alert'), job(3, 'alert'), job(4, 'alert')];
+    const taken = [...raw.map((j) => w.enqueue(j)), ...Array.from({ length: ENCODED_WAITING_MAX }, (_, i) => w.enqueue(drawn(i)))];
+    // 1 is being encoded, 2 and 3 fill the camera pictures' queue, 4 is dropped; every drawn picture waits.
+    expect(taken).toEqual([true, true, true, false, ...Array<boolean>(ENCODED_WAITING_MAX).fill(true)]);
+    expect(w.enqueue(drawn(ENCODED_WAITING_MAX))).toBe(false);
+    await waitFor('the queue to drain', () => recorded.length === 3 + ENCODED_WAITING_MAX, 10_000);
+    expect(Object.fromEntries(w.counts.dropped)).toEqual({ queue_full: 2 });
+    expect(w.counts.encoded).toBe(3);
     await w.close();
   });
 
