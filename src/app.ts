@@ -137,12 +137,12 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const cameras = cameraSet(config, { detector, coverage, clock, log });
   const snapshots = () => cameras.snapshots().map((s) => health.decorate(s));
   const publisher = await closers.open('publisher', () => startPublisher({
-    ...publisherOptions(config, { store, sync, aggregator, snapshots, provider: () => detector.info.provider }),
+    ...publisherOptions(config, { store, sync, aggregator, cameras, snapshots, provider: () => detector.info.provider }),
     model, log, clock, tuning: options.publisherTuning,
   }), (p) => p.stop());
   const lineContext = await closers.open('context', () => startContext(config, publisher, log, clock), (c) => c.close());
   // Shift summaries and replays on request, for the MES to reconcile against; closed before the publisher.
-  await closers.open('reconciliation', () => startReconciliation(config, { db: stats.db, publisher, model, clock, log }), (r) => r.close());
+  await closers.open('reconciliation', () => startReconciliation(config, { db: stats.db, publisher, model, cameras: () => cameras.configured(), clock, log }), (r) => r.close());
   const verdicts = new Verdicts({
     store, stored: () => publisher.kickVerdicts(), count: (counts) => aggregator.onVerdict(counts), clock, log,
     classNames: () => detector.info.classNames, cameras: () => cameras.snapshots().map((s) => s.id),
@@ -221,17 +221,17 @@ function cameraSet(config: Config, d: { detector: Pick<Detector, 'info'>; covera
     flowControl: true,
     // ffmpeg letterboxes to the model input; the full-size picture comes as often as the preview needs it.
     letterbox: { width: detector.info.inputWidth, height: detector.info.inputHeight, pictureEvery: pictureEvery(cfg.fps, config.overlay.preview_fps), pad: LETTERBOX_PAD },
-  }), log);
+  }), log, config.cameras);
 }
 
 /** What the publisher reads of the line: its outboxes, statuses and upload state. */
 function publisherOptions(config: Config, d: {
-  store: Store; sync: Sync; aggregator: MinuteAggregator; snapshots: () => CameraSnapshot[]; provider: () => string;
+  store: Store; sync: Sync; aggregator: MinuteAggregator; cameras: CameraSet; snapshots: () => CameraSnapshot[]; provider: () => string;
 }): Omit<PublisherOptions, 'model' | 'log' | 'clock' | 'tuning'> {
   const { store } = d;
   return {
     mqtt: config.mqtt, site: config.site, line: config.line, version: VERSION, outbox: store,
-    cameras: config.cameras.filter((c) => c.enabled).map((c) => c.id),
+    cameras: () => d.cameras.configured().filter((c) => c.enabled).map((c) => c.id),
     statusSource: () => ({ snapshots: d.snapshots(), provider: d.provider() }),
     nodeExtra: () => ({ sync: syncStatusPayload(d.sync.status()) }),
     onDelivered: (camera, latencyMs) => d.aggregator.onPublished(camera, latencyMs),

@@ -29,8 +29,13 @@ export class CameraSet extends EventEmitter<CameraSetEvents> {
   private readonly configs = new Map<string, CameraConfig>();
   private readonly sources = new Map<string, FrameSource>();
 
-  constructor(private readonly create: (cfg: CameraConfig) => FrameSource, private readonly log: Logger) {
+  /**
+   * @param configured the config's cameras: what `configured()` tells before they start
+   *   (the node status and the MES services read it from the first connection on)
+   */
+  constructor(private readonly create: (cfg: CameraConfig) => FrameSource, private readonly log: Logger, configured: readonly CameraConfig[] = []) {
     super();
+    for (const cfg of configured) this.configs.set(cfg.id, cfg);
   }
 
   /** Starts a camera, or only remembers it when the config disables it. */
@@ -71,6 +76,11 @@ export class CameraSet extends EventEmitter<CameraSetEvents> {
   /** The consumer took a frame of camera `id`: it may send the next (flow-control credit). */
   grant(id: string): void {
     this.sources.get(id)?.grant();
+  }
+
+  /** The cameras of the current config, disabled ones included. */
+  configured(): CameraConfig[] {
+    return [...this.configs.values()];
   }
 
   snapshots(): CameraSnapshot[] {

@@ -31,7 +31,7 @@ export interface CommandsDeps {
   root: TopicRoot;
   /** Site, line and the detector's name for alerts recorded without one: the alert payload's context. */
   payload: PayloadContext;
-  /** Ids of the cameras a replay may name (the configured ones). */
+  /** Ids of the configured cameras: a replay may name these, and any camera that has given alerts. */
   cameras: () => readonly string[];
   publisher: Pick<Publisher, 'publishRaw' | 'subscribe' | 'onConnect'>;
   clock: Clock;
@@ -138,10 +138,11 @@ export class ReplayCommands {
     if (!parsed.ok) return this.refuse(requestId, body, parsed.code, parsed.message);
     const r = parsed.request;
     const cameras = this.deps.cameras();
-    if (!cameras.includes(r.camera)) {
-      return this.refuse(requestId, body, 'unknown_camera', `Expected camera to be one of ${cameras.map((c) => JSON.stringify(c)).join(', ')} but received ${JSON.stringify(r.camera)}`);
-    }
     const last = this.table.lastSeq(r.camera);
+    // A camera removed from the config keeps its history: the MES may still reconcile its last shifts.
+    if (!cameras.includes(r.camera) && last === 0) {
+      return this.refuse(requestId, body, 'unknown_camera', `Expected camera to be one of ${cameras.map((c) => JSON.stringify(c)).join(', ')} or one with alerts in the history but received ${JSON.stringify(r.camera)}`);
+    }
     if (r.toSeq > last) {
       return this.refuse(requestId, body, 'out_of_range', `Expected to_seq ≤ ${last}, the last seq camera ${r.camera} has given, but received ${r.toSeq}`);
     }

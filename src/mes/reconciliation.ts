@@ -1,5 +1,5 @@
 import type { Clock } from '../clock.js';
-import type { Config } from '../config/schema.js';
+import type { CameraConfig, Config } from '../config/schema.js';
 import type { Logger } from '../log.js';
 import type { Publisher } from '../publish/index.js';
 import type { TopicRoot } from '../publish/topics.js';
@@ -22,6 +22,8 @@ export interface ReconciliationDeps {
   publisher: Pick<Publisher, 'publishRaw' | 'subscribe' | 'onConnect'>;
   /** The detector, for alerts recorded without one. */
   model: ModelRef;
+  /** The cameras of the current config, disabled ones included (read at each boundary and request: a reload may change them). */
+  cameras: () => readonly CameraConfig[];
   clock: Clock;
   log: Logger;
   /** Shift summaries wait this long after a boundary (tests shorten it). Default 30 s. */
@@ -35,7 +37,7 @@ export interface ReconciliationDeps {
  */
 export function startReconciliation(config: Config, deps: ReconciliationDeps): Reconciliation {
   const root: TopicRoot = { prefix: config.mqtt.topic_prefix, site: config.site, line: config.line };
-  const cameras = () => config.cameras.filter((c) => c.enabled).map((c) => c.id);
+  const cameras = () => deps.cameras().filter((c) => c.enabled).map((c) => c.id);
   const mes = config.mes;
   const shifts = mes.shifts.length === 0 ? undefined : new ShiftSummaries({
     db: deps.db, plan: shiftPlan(mes.shifts, mes.timezone ?? Intl.DateTimeFormat().resolvedOptions().timeZone), root, cameras,
@@ -43,7 +45,7 @@ export function startReconciliation(config: Config, deps: ReconciliationDeps): R
   });
   const commands = new ReplayCommands({
     db: deps.db, root, payload: { site: config.site, line: config.line, model: deps.model },
-    cameras: () => config.cameras.map((c) => c.id), publisher: deps.publisher, clock: deps.clock, log: deps.log,
+    cameras: () => deps.cameras().map((c) => c.id), publisher: deps.publisher, clock: deps.clock, log: deps.log,
     maxRange: mes.replay_max, rate: mes.replay_rate, retentionDays: config.store.retention_days,
   });
   shifts?.start();

@@ -44,7 +44,8 @@ export interface PublisherOptions {
   model: ModelRef;
   /** linesight version, on the node status topic. */
   version: string;
-  cameras: string[];
+  /** The configured, enabled cameras, on the node status topic (read each time: a reload may change them). */
+  cameras: () => readonly string[];
   outbox: Outbox;
   log: Logger;
   /** When given, camera statuses are published on connect and every `mqtt.status_interval`. */
@@ -321,7 +322,7 @@ class Statuses {
   private nodeBody(state: 'online' | 'offline'): object {
     const c = this.opts.outbox.counters();
     const base = nodeStatusPayload({
-      state, version: this.opts.version, cameras: this.opts.cameras, depth: c.depth, dropped: c.dropped + c.rejected, store: this.store(),
+      state, version: this.opts.version, cameras: this.opts.cameras(), depth: c.depth, dropped: c.dropped + c.rejected, store: this.store(),
     }, (this.opts.clock ?? systemClock).now());
     return this.opts.nodeExtra ? { ...this.opts.nodeExtra(), ...base } : base;
   }

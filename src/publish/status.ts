@@ -92,7 +92,7 @@ export function healthStatus(h: HealthSnapshot): CameraHealthStatus {
 }
 
 export function nodeStatusPayload(
-  info: { version: string; cameras: string[]; depth: number; dropped: number; state?: 'online' | 'offline'; store?: StoreStatus },
+  info: { version: string; cameras: readonly string[]; depth: number; dropped: number; state?: 'online' | 'offline'; store?: StoreStatus },
   now: number,
 ): NodeStatusPayload {
   return {

@@ -34,7 +34,7 @@ const log = pino({ level: 'debug' }, destination({ dest: env.CHAOS_LOG as string
 const store = openStore(env.CHAOS_DB as string, { outboxMaxRows: 1_000_000, outboxFullPolicy: 'drop_oldest' }, log);
 const publisher = await startPublisher({
   mqtt: mqttConfig({ url: env.CHAOS_URL as string, client_id: env.CHAOS_CLIENT_ID ?? 'chaos-publisher' }),
-  site: 'plant', line: 'line1', model, version: '0.1.0', cameras, outbox: store, log,
+  site: 'plant', line: 'line1', model, version: '0.1.0', cameras: () => cameras, outbox: store, log,
   // The test backoff (100 → 800 ms), but the production CONNACK timeout: a slow broker is not a dead one.
   tuning: { ...fastTuning, connectTimeoutMs: 10_000 },
 });

@@ -46,7 +46,7 @@ async function rig(): Promise<Rig> {
   cleanups.push(() => store.close());
   const publisher = await startPublisher({
     mqtt: mqttConfig({ url: broker.url }), site: ROOT.site, line: ROOT.line, model: { name: 'm', version: '1' }, version: 'test',
-    cameras: CAMERAS, outbox: store, log: silentLogger(), tuning: fastTuning,
+    cameras: () => CAMERAS, outbox: store, log: silentLogger(), tuning: fastTuning,
   });
   cleanups.push(() => publisher.stop());
   // A persistent session: the broker keeps what is published while this subscriber reconnects after the broker's restart.
@@ -157,7 +157,7 @@ describe('replay commands across a restart (real mosquitto, real SQLite)', () =>
       const store = openStore(path, { outboxMaxRows: 1000, outboxFullPolicy: 'drop_oldest' }, log);
       const publisher = await startPublisher({
         mqtt: mqttConfig({ url: broker.url }), site: ROOT.site, line: ROOT.line, model: { name: 'm', version: '1' }, version: 'test',
-        cameras: CAMERAS, outbox: store, log, tuning: fastTuning,
+        cameras: () => CAMERAS, outbox: store, log, tuning: fastTuning,
       });
       const commands = new ReplayCommands({
         db: store.statistics().db, root: ROOT, payload: { site: ROOT.site, line: ROOT.line, model: { name: 'm', version: '1' } },

@@ -37,7 +37,7 @@ function store(): Store {
 }
 
 async function publisher(opts: Partial<PublisherOptions> & Pick<PublisherOptions, 'mqtt' | 'outbox'>): Promise<Publisher> {
-  const p = await startPublisher({ site: 'plant', line: 'line1', model, version: '0.1.0', cameras: ['cam1'], log: silentLogger(), tuning: fastTuning, ...opts });
+  const p = await startPublisher({ site: 'plant', line: 'line1', model, version: '0.1.0', cameras: () => ['cam1'], log: silentLogger(), tuning: fastTuning, ...opts });
   cleanups.push(() => p.stop());
   return p;
 }
@@ -149,7 +149,7 @@ describe('broker credentials and TLS', () => {
     await expect(
       startPublisher({
         mqtt: mqttConfig({ url: 'mqtts://127.0.0.1:1', tls: { ca: join(dir, 'missing.pem'), reject_unauthorized: true } }),
-        site: 'plant', line: 'line1', model, version: '0', cameras: [], outbox: store(), log: silentLogger(),
+        site: 'plant', line: 'line1', model, version: '0', cameras: () => [], outbox: store(), log: silentLogger(),
       }).catch((err: unknown) => {
         expect(isLinesightError(err, 'E_CONFIG')).toBe(true);
         throw err;

@@ -39,7 +39,7 @@ function store(): Store {
 async function publisher(outbox: Store, over: Partial<Parameters<typeof startPublisher>[0]> = {}): Promise<Publisher> {
   const p = await startPublisher({
     mqtt: mqttConfig({ url: broker.url, client_id: `pub-${dbs}` }),
-    site: 'plant', line: 'line1', model, version: '0.1.0', cameras: ['cam1', 'cam2'],
+    site: 'plant', line: 'line1', model, version: '0.1.0', cameras: () => ['cam1', 'cam2'],
     outbox, log: silentLogger(), tuning: fastTuning, ...over,
   });
   cleanups.push(() => p.stop());
@@ -118,7 +118,7 @@ describe('publisher against a real mosquitto', () => {
     const outbox = store();
     const pub = await startPublisher({
       mqtt: mqttConfig({ url: broker.url, client_id: 'status-test', topic_prefix: 'st' }),
-      site: 'plant', line: 'line1', model, version: '9.9.9', cameras: ['cam1'], outbox, log: silentLogger(), tuning: fastTuning,
+      site: 'plant', line: 'line1', model, version: '9.9.9', cameras: () => ['cam1'], outbox, log: silentLogger(), tuning: fastTuning,
     });
     await until(() => pub.connected);
     const snapshot: CameraSnapshot = {

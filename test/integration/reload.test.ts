@@ -8,6 +8,7 @@ import { CLI, ROOT } from '../helpers/cli.js';
 import { makeClip } from '../helpers/clips.js';
 import { descendants, expectNoStrays, killStrays } from '../helpers/procs.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
+import { subscribe, type Subscriber } from '../helpers/subscriber.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MODEL = join(ROOT, 'test/fixtures/models/squares-v8.onnx');
@@ -20,6 +21,7 @@ interface Running {
 
 const children: ChildProcess[] = [];
 const servers: RtspServer[] = [];
+const subscribers: Subscriber[] = [];
 
 function start(config: string): Running {
   const child = spawn(process.execPath, [CLI, 'run', '--config', config], { stdio: ['ignore', 'pipe', 'pipe'] });
@@ -68,12 +70,13 @@ function yaml(dir: string, db: string, cameras: Array<{ id: string; url: string 
 afterEach(async () => {
   for (const c of children.splice(0)) c.kill('SIGKILL');
   await Promise.all(servers.splice(0).map((s) => s.stop()));
+  await Promise.all(subscribers.splice(0).map((s) => s.close()));
   await expectNoStrays();
 });
 afterAll(() => killStrays());
 
 describe('operations: SIGHUP reload and SIGTERM', () => {
-  it('adds and removes a real RTSP camera on SIGHUP, refuses an invalid file and keeps running', async () => {
+  it('adds and removes a real RTSP camera on SIGHUP, refuses an invalid file and keeps running; the MES sees the added camera', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'linesight-reload-'));
     const db = join(dir, 'line.db');
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 4, squares: [{ color: 'red', x: 50, y: 50, w: 60, h: 60 }] });
@@ -90,6 +93,18 @@ describe('operations: SIGHUP reload and SIGTERM', () => {
     const cam1Restarts = run.logs.filter((l) => l.msg === 'camera starting' && l.camera === 'cam1').length;
     expect(cam1Restarts).toBe(1); // untouched camera never noticed
 
+    // The MES sees the added camera without a restart: on the node status, and a replay of its alerts is answered.
+    const port = run.logs.find((l) => String(l.msg).startsWith('embedded MQTT broker'))!.port as number;
+    const mes = await subscribe(`mqtt://127.0.0.1:${port}`, 'linesight/s/l/#', { protocolVersion: 4 });
+    subscribers.push(mes);
+    await mes.waitFor((m) => m.some((x) => x.topic === 'linesight/s/l/status' && JSON.stringify(x.body.cameras) === '["cam1","cam2"]'), 15_000);
+    const reader = new Database(db, { readonly: true });
+    await waitFor('an alert of cam2 stored', () => reader.prepare("SELECT COUNT(*) AS n FROM alerts WHERE camera = 'cam2'").pluck().get() as number > 0, 20_000, 200);
+    reader.close();
+    await mes.client.publishAsync('linesight/s/l/cmd/replay', JSON.stringify({ request_id: 'after-reload', camera: 'cam2', from_seq: 1, to_seq: 1 }), { qos: 1 });
+    await mes.waitFor((m) => m.some((x) => x.topic === 'linesight/s/l/cmd/response'), 15_000);
+    expect(mes.messages.find((x) => x.topic === 'linesight/s/l/cmd/response')!.body).toMatchObject({ request_id: 'after-reload', ok: true, sent: 1, missing: [] });
+
     writeFileSync(file, 'cameras: [\n'); // broken YAML
     run.child.kill('SIGHUP');
     await waitFor('the refusal', async () => run.logs.some((l) => String(l.msg).startsWith('reload refused')), 10_000);
@@ -101,6 +116,13 @@ describe('operations: SIGHUP reload and SIGTERM', () => {
     await waitFor('its ffmpeg gone, the other one still there', () => descendants(run.child.pid!).filter((p) => p.comm === 'ffmpeg').length === 1, 5000);
     await waitFor('the removal logged', () => run.logs.filter((l) => l.msg === 'cameras reconfigured').length === 2, 5000);
     expect(run.logs.filter((l) => l.msg === 'cameras reconfigured').at(-1)).toMatchObject({ added: [], removed: ['cam2'] });
+
+    // A removed camera keeps its history: the MES may still ask for its alerts.
+    await mes.client.publishAsync('linesight/s/l/cmd/replay', JSON.stringify({ request_id: 'after-removal', camera: 'cam2', from_seq: 1, to_seq: 1 }), { qos: 1 });
+    await mes.waitFor((m) => m.some((x) => x.topic === 'linesight/s/l/cmd/response' && x.body.request_id === 'after-removal'), 15_000);
+    const answered = mes.messages.findIndex((x) => x.topic === 'linesight/s/l/cmd/response' && x.body.request_id === 'after-removal');
+    expect(mes.messages[answered].body).toMatchObject({ ok: true, sent: 1 });
+    await mes.waitFor((m) => m.slice(answered).some((x) => x.topic === 'linesight/s/l/status' && JSON.stringify(x.body.cameras) === '["cam1"]'), 15_000);
 
     run.child.kill('SIGTERM');
     expect(await run.exited).toBe(0);
