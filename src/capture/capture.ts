@@ -72,9 +72,13 @@ export class CaptureStage {
   readonly skipped = new Map<SkipReason, number>();
   /** Pictures each policy chose (before the writer's queue), by policy. */
   readonly chosen = new Map<PictureReason, number>();
+  /** A class's alert threshold now (the active recipe's, once attached to the events stage); default: the configuration's. */
+  threshold: (className: string) => number;
 
   constructor(private readonly deps: CaptureDeps) {
     this.random = deps.random ?? Math.random;
+    const m = deps.config.model;
+    this.threshold = (className) => m.class_confidence[className] ?? m.confidence;
     const c = deps.config.capture;
     this.recall = new RecallRing({ seconds: c.missed ? c.recall_s : 0, fps: c.recall_fps, quality: c.quality, clock: deps.clock, log: deps.log });
   }
@@ -167,9 +171,7 @@ export class CaptureStage {
   /** The first policy that picks this frame and whose rate limit allows it (near threshold, rare class, random). */
   private policyFor(cam: CameraCapture, result: InspectedFrame, now: number): PolicyName | undefined {
     const p = cam.policies;
-    const thresholds = this.deps.config.model;
-    const threshold = (name: string) => thresholds.class_confidence[name] ?? thresholds.confidence;
-    if (p.near_threshold.enabled && nearThreshold(result.near ?? [], threshold, p.near_threshold.band).length > 0 && cam.limits.near_threshold.take(now)) return 'near_threshold';
+    if (p.near_threshold.enabled && nearThreshold(result.near ?? [], this.threshold, p.near_threshold.band).length > 0 && cam.limits.near_threshold.take(now)) return 'near_threshold';
     if (p.rare_class.enabled && rareClasses(result.detections, cam.shares, p.rare_class.below_share).length > 0 && cam.limits.rare_class.take(now)) return 'rare_class';
     if (p.random.enabled && randomPick(this.random(), p.random.every) && cam.limits.random.take(now)) return 'random';
     return undefined;

@@ -19,10 +19,17 @@ export interface DetectionRules {
   region(camera: CameraConfig): { roi?: Polygon; exclude: readonly Polygon[] };
 }
 
-/** The frame with only the detections the rules keep: what tracking, the statistics and the overlay see. */
+/**
+ * The frame with only the detections the rules keep: what tracking, the
+ * statistics and the overlay see. Those cut go to `near` when the detector
+ * reports it (picture capture): under a recipe's higher threshold they are the
+ * detections just under it.
+ */
 export function underRules(result: InspectedFrame, rules: DetectionRules): InspectedFrame {
   const detections = result.detections.filter((d) => d.confidence >= rules.minConfidence(d.className));
-  return detections.length === result.detections.length ? result : { ...result, detections };
+  if (detections.length === result.detections.length) return result;
+  if (result.near === undefined) return { ...result, detections };
+  return { ...result, detections, near: [...result.detections.filter((d) => !detections.includes(d)), ...result.near] };
 }
 
 /** The tracker's filter under the rules: the regions; the class cut is already made by `underRules`. */

@@ -108,6 +108,13 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     this.cameraConfigs.set(cam.id, cam);
   }
 
+  /** A class's alert threshold now: the active recipe's, else the configuration's (Infinity: the class is ignored). */
+  minConfidence(className: string): number {
+    if (this.rules) return this.rules.minConfidence(className);
+    const m = this.config.model;
+    return m.ignore_classes.includes(className) ? Infinity : m.class_confidence[className] ?? m.confidence;
+  }
+
   /** A recipe switch: its thresholds and regions apply from the next inspected frame of every camera; live tracks are kept. */
   applyRules(rules: DetectionRules): void {
     this.rules = rules;

@@ -152,6 +152,22 @@ describe('pictures kept for training (real line on a file camera, real SQLite, r
     expect(metric(metrics, 'linesight_pictures_encoded_total', '{purpose="recall"}')).toBeGreaterThan(0);
   });
 
+  it('keeps near-threshold frames at the active recipe\'s thresholds, not the configuration\'s', async () => {
+    // The configuration alerts green at 0.5; the recipe holds it to 0.95, so its 0.9 squares are just under.
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 7, squares: PLANTED });
+    line = await startCaptureLine('recipe', clip, { near_threshold: { enabled: true, band: 0.2, per_minute: 100, per_hour: 1000 } }, {
+      model: { path: MODEL, confidence: 0.5 },
+      recipes: { tight: { class_confidence: { green: 0.95 } } }, recipe: { default: 'tight' },
+    });
+    await waitFor('the clip to end', () => line!.cameras()[0].state === 'stopped', 30_000);
+    await line.stop();
+    store = reopen('recipe');
+    const near = store.pictures().list().filter((p) => p.reason === 'near_threshold');
+    expect(near.length).toBeGreaterThan(0);
+    for (const p of near) expect(p.detections.some((d) => d.class === 'green' && d.confidence < 0.95 && d.confidence >= 0.75)).toBe(true);
+    expect(store.recentAlerts({ limit: 100 }).map((a) => a.className)).toEqual(['red', 'red']);
+  });
+
   it('holds the quota: the oldest pictures go with their files', async () => {
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 5, squares: PLANTED.slice(0, 1) });
     line = await startCaptureLine('quota', clip, { max_mb: 0.05, random: { enabled: true, every: 1, per_minute: 1000, per_hour: 1000 } });

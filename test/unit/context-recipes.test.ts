@@ -102,6 +102,10 @@ describe('recipes', () => {
     const frame = { detections: [0.35, 0.6, 0.8].map((confidence) => ({ classId: 1, className: 'green', confidence, box: { x: 0, y: 0, w: 1, h: 1 } })) } as InspectedFrame;
     expect(underRules(frame, rulesFor(cfg, 'small')).detections.map((d) => d.confidence)).toEqual([0.35, 0.6, 0.8]);
     expect(underRules(frame, rulesFor(cfg, 'large')).detections.map((d) => d.confidence)).toEqual([]);
+    // With the detector reporting what is just under its thresholds (picture capture), what a recipe cuts joins it.
+    const withNear = { ...frame, near: [{ classId: 1, className: 'green', confidence: 0.2, box: { x: 0, y: 0, w: 1, h: 1 } }] } as InspectedFrame;
+    expect(underRules(withNear, rulesFor(cfg, 'large')).near!.map((d) => d.confidence)).toEqual([0.35, 0.6, 0.8, 0.2]);
+    expect(underRules(frame, rulesFor(cfg, 'large')).near).toBeUndefined();
   });
 
   it('are checked against the cameras and recipe.default', () => {
