@@ -160,7 +160,7 @@ stage_release() {
     cp -a "$SRC/dist" "$SRC/node_modules" "$staging/"
   else
     log "npm ci (builds dist/ through the prepare script); needs the npm registry"
-    (cd "$staging" && npm ci --no-audit --no-fund)
+    (cd "$staging" && ONNXRUNTIME_NODE_INSTALL=skip npm ci --no-audit --no-fund)
     # Runtime only: no compiler, test runner or browser in the installed release.
     # --ignore-scripts: pruning must never rebuild native modules (npm ci just built them).
     (cd "$staging" && npm prune --omit=dev --ignore-scripts --no-audit --no-fund)

@@ -160,7 +160,7 @@ def main():
     ap.add_argument("--steps", type=int, default=300, help="optimisation steps")
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--crop", type=int, default=192, help="square crops of the letterboxed frames")
-    ap.add_argument("--lr", type=float, default=1e-3)
+    ap.add_argument("--lr", type=float, default=5e-4, help="peak learning rate (1e-3 learns a new look faster and forgets more of the rest)")
     ap.add_argument("--warmup", type=int, default=20)
     ap.add_argument("--synth-share", type=float, default=0.5, help="share of every batch drawn from synthetic frames")
     ap.add_argument("--synth-count", type=int, default=200, help="synthetic frames to draw from")
