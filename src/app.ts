@@ -22,7 +22,7 @@ import type { LineRecipes } from './recipes/line-recipes.js';
 import { withDetectorFloor } from './recipes/rules.js';
 import { startRecipes } from './recipes/start.js';
 import type { LineModels } from './models/line-models.js';
-import { compareFromStore } from './models/compare-store.js';
+import { ModelRegistry } from './models/registry.js';
 import { startModels } from './models/line-setup.js';
 import type { ShadowControl } from './models/shadow-control.js';
 import { detectorOptions } from './models/load.js';
@@ -38,6 +38,7 @@ import type { AggregateStore } from './store/aggregate-store.js';
 import { MinuteAggregator } from './store/aggregator.js';
 import { openStore, type Store } from './store/index.js';
 import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
+import { lineBatchExtras } from './sync/line-extras.js';
 import type { CameraSnapshot, DefectEvent, InspectedFrame, Picture, ProductionContext } from './types.js';
 import { VERSION } from './version.js';
 import { Verdicts } from './verdicts/service.js';
@@ -123,11 +124,9 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log), (s) => s.close());
   const stats = store.statistics();
   const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log, clock, degraded: (id) => coverage.isDegraded(id) }), (a) => a.close());
-  // The models' registry opens after the upload: until then a batch carries no comparison.
-  let modelComparisons: (start: number, end: number) => unknown[] = () => [];
   const sync = await closers.open('upload', () => createSync({
     config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION, clock,
-    modelComparisons: (start, end) => modelComparisons(start, end),
+    extras: lineBatchExtras(stats.db, new ModelRegistry(stats.db)),
   }), (s) => s.stop());
 
   // The cameras exist before anyone reads them (the statuses, the statistics); they start last.
@@ -169,7 +168,6 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     // Other class names: the trackers start again (their tracks' class ids would mean other classes).
     classesChanged: () => { for (const cfg of joined.values()) events.addCamera(cfg); },
   }), (m) => m.close());
-  modelComparisons = (start, end) => compareFromStore(models.registry, start, end);
   // The active recipe (and its model) before the first frame is inspected.
   const recipes = await closers.open('recipes', () => startRecipes(config, { publisher, apply: (rules) => events.applyRules(rules), models, log, clock }), (r) => r.close());
   const scheduler = new InferenceScheduler(slot, {

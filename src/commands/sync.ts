@@ -2,8 +2,10 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { LinesightError } from '../errors.js';
 import { createLogger } from '../log.js';
+import { ModelRegistry } from '../models/registry.js';
 import { openStore } from '../store/index.js';
 import { createSync, formatSyncResult } from '../sync/index.js';
+import { lineBatchExtras } from '../sync/line-extras.js';
 import { VERSION } from '../version.js';
 import { DEFAULT_CONFIG } from './defaults.js';
 
@@ -14,7 +16,11 @@ export async function cmdSync(args: string[]): Promise<number> {
   const config = loadConfig(values.config, process.env, { files: false });
   const log = createLogger({ level: config.log.level, destination: 2 });
   const store = openStore(config.store.path, { outboxMaxRows: config.store.outbox_max_rows, outboxFullPolicy: config.store.outbox_full_policy }, log);
-  const sync = createSync({ config: config.sync, site: config.site, line: config.line, store: store.statistics(), log, retentionDays: config.store.retention_days, version: VERSION });
+  const stats = store.statistics();
+  const sync = createSync({
+    config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION,
+    extras: lineBatchExtras(stats.db, new ModelRegistry(stats.db)), // the same batch the running line would build
+  });
   try {
     const result = await sync.runOnce();
     process.stdout.write(`${formatSyncResult(result, sync.status().destination)}\n`);

@@ -1,5 +1,6 @@
-import { MINUTE_MS } from '../clock.js';
+import { MINUTE_MS, isoTime } from '../clock.js';
 import type { Db } from '../store/db.js';
+import type { ProductionContext } from '../types.js';
 import { ContextHistory } from './history.js';
 import { ContextTimeline } from './timeline.js';
 
@@ -62,6 +63,31 @@ function recipeAt(db: Db, since: number, now: number): (ts: number) => string | 
     for (const a of applied) if (a.at <= ts) current = a.recipe;
     return current;
   };
+}
+
+/** One recipe switch as the nightly upload carries it. */
+export interface RecipeSwitch {
+  ts: string;
+  recipe: string;
+  requested_by?: string;
+}
+
+/**
+ * The production timeline of [from, to) as the nightly upload carries it: the
+ * contexts in force (the one at `from`, then every change, each as received,
+ * with its own `ts`) and the recipes applied (the one active at `from`, then
+ * every switch). With them the data team can attribute each camera-minute to
+ * its order, lot and recipe.
+ */
+export function productionTimeline(db: Db, from: number, to: number): { context_changes: ProductionContext[]; recipe_changes: RecipeSwitch[] } {
+  const context_changes = new ContextHistory(db).inForce(from, to).map((r) => r.context);
+  const applied = db.prepare<[number, number], { at: number; recipe: string; requested_by: string | null }>(
+    `SELECT at, recipe, requested_by FROM (SELECT id, COALESCE(decided_at, received_at) AS at, recipe, requested_by FROM recipe_changes WHERE outcome = 'applied')
+     WHERE at < ? AND at >= COALESCE((SELECT MAX(COALESCE(decided_at, received_at)) FROM recipe_changes WHERE outcome = 'applied' AND COALESCE(decided_at, received_at) <= ?), 0)
+     ORDER BY at, id`,
+  ).all(to, from);
+  const recipe_changes = applied.map((a) => ({ ts: isoTime(a.at), recipe: a.recipe, ...(a.requested_by === null ? {} : { requested_by: a.requested_by }) }));
+  return { context_changes, recipe_changes };
 }
 
 /** The report as `linesight alerts --by` prints it: one line per group, then the classes. */

@@ -21,7 +21,14 @@ export interface BatchDocument {
   rows: WireRow[];
   /** Shadow runs of candidate models in the period: the active model against the candidate (docs/models.md); absent without one. */
   model_comparisons?: unknown[];
+  /** The production contexts in force during the period (the one at its start, then each change), as received; absent without any. */
+  context_changes?: unknown[];
+  /** The recipes applied during the period (the one active at its start, then each switch); absent without recipes. */
+  recipe_changes?: unknown[];
 }
+
+/** What a batch carries beside its rows, for its period; empty lists are left out of the document. */
+export type BatchExtras = Pick<BatchDocument, 'model_comparisons' | 'context_changes' | 'recipe_changes'>;
 
 export interface WireRow {
   camera: string;
@@ -150,7 +157,7 @@ export function toWireLatency(h: Histogram): WireLatency {
 }
 
 /** Builds the document and its bytes. `rows` must be the period's records, ordered by minute then camera. */
-export function buildBatch(meta: { site: string; line: string }, periodStart: number, periodEnd: number, rows: readonly WireRow[], modelComparisons: readonly unknown[] = []): Batch {
+export function buildBatch(meta: { site: string; line: string }, periodStart: number, periodEnd: number, rows: readonly WireRow[], extras: BatchExtras = {}): Batch {
   const cameras = [...new Set(rows.map((r) => r.camera))].sort();
   const key = idempotencyKey(meta.site, meta.line, cameras, periodStart, periodEnd);
   const doc: BatchDocument = {
@@ -163,8 +170,11 @@ export function buildBatch(meta: { site: string; line: string }, periodStart: nu
     row_count: rows.length,
     latency_bounds_ms: [...LATENCY_BOUNDS_MS],
     rows: [...rows],
-    ...(modelComparisons.length > 0 ? { model_comparisons: [...modelComparisons] } : {}),
   };
+  for (const key of ['model_comparisons', 'context_changes', 'recipe_changes'] as const) {
+    const list = extras[key];
+    if (list && list.length > 0) doc[key] = [...list];
+  }
   // gzip output depends only on its input (mtime 0 in the header), so the same document gives the same bytes.
   const body = gzipSync(`${JSON.stringify(doc)}\n`);
   return { key, periodStart, periodEnd, cameras, rowCount: rows.length, body };

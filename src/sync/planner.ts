@@ -1,6 +1,6 @@
 import { DAY_MS, MINUTE_MS, dayOf } from '../clock.js';
 import type { AggregateStore } from '../store/aggregate-store.js';
-import { buildBatch, toWireRow, type Batch, type WireRow } from './batch.js';
+import { buildBatch, toWireRow, type Batch, type BatchExtras, type WireRow } from './batch.js';
 
 export interface BatchLimits {
   /** Most camera-minute records in one batch (a minute is never split, so one minute of many cameras may exceed it). */
@@ -19,7 +19,7 @@ export interface BatchLimits {
  * no batch. Returns undefined when there is nothing to send.
  */
 export function planBatch(store: AggregateStore, meta: { site: string; line: string }, from: number | undefined, ceiling: number, limits: BatchLimits,
-  modelComparisons?: (start: number, end: number) => unknown[]): Batch | undefined {
+  extras?: (start: number, end: number) => BatchExtras): Batch | undefined {
   const first = store.firstMinute(from ?? 0, ceiling);
   if (first === undefined) return undefined;
   let start = from ?? dayOf(first);
@@ -39,7 +39,7 @@ export function planBatch(store: AggregateStore, meta: { site: string; line: str
     end = cutAt;
     rows = rows.filter((r) => Date.parse(r.minute) < cutAt);
   }
-  return buildBatch(meta, start, end, rows, modelComparisons?.(start, end));
+  return buildBatch(meta, start, end, rows, extras?.(start, end));
 }
 
 /** The minute to cut at so the rows stay under `maxBytes`, or undefined when they already do. */

@@ -164,7 +164,7 @@ class CloudSync implements Sync {
       let batch = this.ledger.pending();
       if (!batch) {
         const from = this.ledger.plannedUntil();
-        batch = planBatch(this.options.store, meta, from, ceiling, this.limits, this.options.modelComparisons);
+        batch = planBatch(this.options.store, meta, from, ceiling, this.limits, (s, e) => this.options.extras?.(s, e) ?? {});
         if (!batch) return;
         if (!this.ledger.plan(batch, from, this.clock.now())) continue;
       }

@@ -2,6 +2,7 @@ import type { SyncConfig } from '../config/schema.js';
 import type { LinesightError } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { AggregateStore } from '../store/aggregate-store.js';
+import type { BatchExtras } from './batch.js';
 import type { Clock } from '../clock.js';
 
 export type SyncTarget = 'http' | 'dir';
@@ -52,8 +53,8 @@ export interface SyncOptions {
   random?: () => number;
   /** Sent as User-Agent: `linesight/<version>`. */
   version?: string;
-  /** Shadow-run comparisons of a batch's period (src/models/compare-store.ts), carried in the batch. */
-  modelComparisons?(start: number, end: number): unknown[];
+  /** What a batch carries beside its rows for its period (shadow-run comparisons, the production timeline): `lineBatchExtras`. */
+  extras?(start: number, end: number): BatchExtras;
 }
 
 export type SyncOutcome = 'uploaded' | 'up_to_date' | 'failed';

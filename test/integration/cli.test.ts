@@ -1,14 +1,19 @@
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gunzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
+import { ContextHistory } from '../../src/context/history.js';
+import { ModelRegistry } from '../../src/models/registry.js';
+import { RecipeChanges } from '../../src/recipes/changes.js';
 import { openStore } from '../../src/store/index.js';
 import { ROOT, runCli } from '../helpers/cli.js';
 import { makeEvent } from '../helpers/events.js';
+import { checkSchema, type JsonSchema } from '../helpers/schema-check.js';
 import { writeMinutes } from '../helpers/stats-data.js';
 
 const MODELS = join(ROOT, 'test/fixtures/models');
@@ -120,17 +125,37 @@ describe('linesight run refuses bad input before starting anything', () => {
 });
 
 describe('linesight sync --now, run as its own process', () => {
-  it('keeps retrying through failed answers (the retries are all that keeps it alive) and exits 0 once the batch is accepted', async () => {
+  it('keeps retrying through failed answers (the retries are all that keeps it alive) and exits 0 once the batch is accepted, with the shadow runs\' comparison and the production timeline', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'linesight-sync-now-'));
     const db = join(dir, 'line.db');
     const store = openStore(db, { outboxMaxRows: 100, outboxFullPolicy: 'drop_oldest' }, silentLogger());
-    writeMinutes(store.statistics(), Date.now() - 3 * 3_600_000, 30, ['cam1']);
+    const start = Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000;
+    writeMinutes(store.statistics(), start, 30, ['cam1']);
+    // A candidate ran in the shadow of the active model for ten of those minutes and found one defect.
+    const registry = new ModelRegistry(store.statistics().db);
+    const model = (hash: string, version: string) => registry.put({ hash, name: 'm', version, classes: ['scratch'], inputWidth: 320, inputHeight: 320, file: `${hash}.onnx`, source: 'test', addedAt: start });
+    model('a'.repeat(64), '1.0.0');
+    model('b'.repeat(64), '1.1.0');
+    registry.shadowRun({ modelHash: 'b'.repeat(64), activeHash: 'a'.repeat(64), camera: 'cam1', startedAt: start, endedAt: start + 600_000, frames: 3000, skipped: 2 });
+    registry.shadowEvent(makeEvent({ camera: 'cam1', ts: start + 60_000 }), 'b'.repeat(64), 'a'.repeat(64));
+    // The production timeline: a lot in force since the day before, a new lot within the period; a recipe applied before it and a refused one within.
+    const context = (lot: string, ts: number) => ({ order: 'O-1', lot, operator: null, extra: {}, ts: new Date(ts).toISOString() });
+    const history = new ContextHistory(store.statistics().db);
+    history.record(context('L-1', start - 86_400_000), start - 86_400_000, start - 86_400_000, 'mqtt');
+    history.record(context('L-0', start - 2 * 86_400_000), start - 2 * 86_400_000, start - 2 * 86_400_000, 'mqtt');
+    history.record(context('L-2', start + 900_000), start + 900_000, start + 900_000, 'cli');
+    const recipes = new RecipeChanges(store.statistics().db);
+    recipes.add({ receivedAt: start - 3_600_000, source: 'mqtt', recipe: 'bottle-500ml', requestedBy: 'mes', request: '{}', outcome: 'applied', decidedAt: start - 3_600_000 });
+    recipes.add({ receivedAt: start + 60_000, source: 'mqtt', recipe: 'nope', request: '{}', outcome: 'refused', reason: 'unknown_recipe', decidedAt: start + 60_000 });
     store.close();
     const answers = [500, 500, 200];
     const seen: number[] = [];
+    const bodies: Buffer[] = [];
     const server = createServer((req, res) => {
-      req.resume();
+      const chunks: Buffer[] = [];
+      req.on('data', (c: Buffer) => chunks.push(c));
       req.on('end', () => {
+        bodies.push(Buffer.concat(chunks));
         const status = answers[Math.min(seen.length, answers.length - 1)];
         seen.push(status);
         res.writeHead(status, { 'content-type': 'application/json' }).end('{}');
@@ -144,6 +169,12 @@ describe('linesight sync --now, run as its own process', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(seen).toEqual([500, 500, 200]);
       expect(r.stdout).toMatch(/1 batch/);
+      const batch = JSON.parse(gunzipSync(bodies.at(-1)!).toString('utf8')) as { model_comparisons?: Array<Record<string, unknown>>; context_changes?: unknown[]; recipe_changes?: unknown[] };
+      expect(batch.context_changes).toEqual([context('L-1', start - 86_400_000), context('L-2', start + 900_000)]);
+      expect(batch.recipe_changes).toEqual([{ ts: new Date(start - 3_600_000).toISOString(), recipe: 'bottle-500ml', requested_by: 'mes' }]);
+      expect(checkSchema(JSON.parse(readFileSync(join(ROOT, 'docs/aggregates.schema.json'), 'utf8')) as JsonSchema, batch)).toEqual([]);
+      expect(batch.model_comparisons).toHaveLength(1);
+      expect(batch.model_comparisons![0]).toMatchObject({ candidate_model: { version: '1.1.0' }, active_model: { version: '1.0.0' }, frames: 3000, skipped: 2 });
     } finally {
       server.close();
       rmSync(dir, { recursive: true, force: true });
