@@ -1,6 +1,7 @@
 import { systemClock, type Clock } from './clock.js';
 import type { CameraConfig, Config } from './config/schema.js';
 import { CoverageLedger } from './coverage.js';
+import type { CaptureStage } from './capture/capture.js';
 import { captureBand, registerCaptureMetrics, startCapture } from './capture/index.js';
 import { EventsStage, type StoredEvent } from './events/stage.js';
 import type { TrackView } from './events/index.js';
@@ -41,7 +42,9 @@ import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
 import { lineBatchExtras } from './sync/line-extras.js';
 import type { CameraSnapshot, DefectEvent, InspectedFrame, Picture, ProductionContext } from './types.js';
 import { VERSION } from './version.js';
+import { verdictRefusal } from './verdicts/refusal.js';
 import { Verdicts } from './verdicts/service.js';
+import { parseFreezeRequest } from './verdicts/validate.js';
 
 /**
  * The running line. This file is wiring only: it opens the stages in order
@@ -193,6 +196,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   let stopped: Promise<void> | null = null;
   const { view, inspected, alerts } = operatorView({
     config, detector, snapshots, pictures, events, verdicts, store, health, publisher, models: models.api, running: () => stopped === null,
+    freeze: freezeAction(capture.stage, () => cameras.snapshots().map((s) => s.id)),
   });
   const overlay = options.overlay === false ? undefined
     : await closers.open('overlay', () => startOverlay(config.overlay, view, log, { metricsRegistry: registry, clock }), (o) => o.close());
@@ -251,6 +255,15 @@ interface ViewDeps {
   publisher: Publisher;
   models: ModelsApi;
   running: () => boolean;
+  freeze: NonNullable<OverlaySource['freeze']>;
+}
+
+/** The page froze a camera's frame to draw on it: keep that exact frame, for a camera that is running. */
+function freezeAction(stage: Pick<CaptureStage, 'freeze'>, running: () => string[]): NonNullable<OverlaySource['freeze']> {
+  return async (camera, body) => {
+    if (!running().includes(camera)) throw verdictRefusal('unknown_camera', `Expected one of the running cameras (${running().join(', ')}) but received ${JSON.stringify(camera)}`);
+    return { kept: await stage.freeze(camera, parseFreezeRequest(body).ts) };
+  };
 }
 
 /** What the operator page reads of the line, and the listeners it subscribes through. */
@@ -265,6 +278,7 @@ function operatorView(d: ViewDeps): { view: OverlaySource; inspected: Listeners<
     onPicture: (fn) => pictures.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
     recentAlerts: (limit) => verdicts.withVerdicts(store.recentAlerts({ limit })), relearnHealth: (id) => d.health.relearn(id),
     verdict: (alertId, body) => verdicts.judge(alertId, body), missed: (camera, body) => verdicts.missed(camera, body),
+    freeze: (camera, body) => d.freeze(camera, body),
     onVerdict: (fn) => verdicts.onVerdict(fn), models: d.models,
     running: d.running, mqttConnected: () => d.publisher.connected, outboxDepth: () => store.depth(),
   });

@@ -38,6 +38,7 @@ const marking = new Marking(
   () => (classNames.length > 0 ? classNames : [...new Set([...panel.known.values()].map((a) => a.className))]),
   async (camera, cls, box, frame) => (await verdicts.missed(camera, cls, box, frame))?.ok ?? false,
   (text) => verdicts.showError(text),
+  (camera, ts) => verdicts.freeze(camera, ts),
 );
 
 function tile(id) {

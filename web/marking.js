@@ -14,11 +14,13 @@ export class Marking {
    * @param {() => string[]} classes the class names to offer
    * @param {(camera: string, cls: string, box: object, frame: object) => Promise<boolean>} send true once stored
    * @param {(text: string) => void} refuse explains why marking cannot start
+   * @param {(camera: string, ts: number) => void} froze tells the server which frame was frozen, so it keeps that one
    */
-  constructor(classes, send, refuse) {
+  constructor(classes, send, refuse, froze = () => {}) {
     this.classes = classes;
     this.send = send;
     this.refuse = refuse;
+    this.froze = froze;
     /** @type {{ tile: CameraTile, layer: HTMLElement, bar: HTMLElement, rect: { x: number, y: number, w: number, h: number } | null } | null} */
     this.active = null;
   }
@@ -42,6 +44,7 @@ export class Marking {
       return;
     }
     tile.freeze(true);
+    this.froze(tile.id, tile.frame.ts);
     const layer = document.createElement('div');
     layer.className = 'mark-layer';
     layer.style.height = `${tile.canvas.clientHeight}px`; // over the picture, not the status bar

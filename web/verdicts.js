@@ -50,6 +50,24 @@ export class Verdicts {
     return this.post(`/api/cameras/${encodeURIComponent(camera)}/missed`, { class: cls, box, frame });
   }
 
+  /**
+   * Tells the server which frame a tile froze, so it keeps that exact frame for
+   * the defects drawn on it. Quiet: only with the operator's token already at
+   * hand (or none needed), never asking, never showing an error; a frame not
+   * kept only means the drawing lands on the nearest recent one.
+   * @param {string} camera
+   * @param {number} ts the frozen frame's capture time (ms)
+   */
+  freeze(camera, ts) {
+    const token = sessionStorage.getItem(TOKEN_KEY);
+    if (this.mode === null || (this.mode === 'token' && !token)) return;
+    const headers = { 'Content-Type': 'application/json' };
+    if (this.mode === 'token') headers.Authorization = `Bearer ${token}`;
+    const q = this.overlayToken ? `?token=${encodeURIComponent(this.overlayToken)}` : '';
+    fetch(`/api/cameras/${encodeURIComponent(camera)}/freeze${q}`, { method: 'POST', headers, body: JSON.stringify({ ts }), cache: 'no-store' })
+      .catch(() => {});
+  }
+
   /** Posts as the operator; a missing, wrong or viewer-only token (401, 403) asks for it again until it passes or the operator gives up. */
   async post(path, body) {
     let why = '';

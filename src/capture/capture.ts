@@ -22,6 +22,8 @@ const RECENT_FRAMES = 8;
 const MAX_CANDIDATES = 4;
 /** A missed defect's picture must be this close in time to the frame the operator drew on, else it would show another part. */
 export const MISSED_MAX_GAP_MS = 1000;
+/** Capture times the page and the server give for one frame differ by rounding at most (the page has them as ms). */
+const SAME_FRAME_MS = 1;
 
 /** Why a picture the capture stage wanted was not queued. */
 export type SkipReason = 'no_picture' | 'unstored_alert' | 'missed_frame_gone';
@@ -156,6 +158,21 @@ export class CaptureStage {
     if (!recalled) return this.skip('no_picture');
     if (gap(recalled.captureTs) > MISSED_MAX_GAP_MS) return this.skip('missed_frame_gone');
     this.queue({ picture: recalled, row: { ...row, ts: recalled.captureTs, detections: recalled.detections ?? [], model: recalled.model ?? this.deps.model?.() } });
+  }
+
+  /**
+   * The operator froze frame `ts` of `camera` to draw on it: while its raw
+   * picture is still on the shelf, keep that exact frame (with the model's
+   * detections on it) for the missed defects drawn on it, whatever the recall
+   * rate. False when the frame is gone already or nothing is kept; the drawing
+   * then falls back to the nearest recent frame.
+   */
+  freeze(camera: string, ts: number): Promise<boolean> {
+    if (this.off || !this.deps.config.capture.missed || !this.cameras.has(camera)) return Promise.resolve(false);
+    const raw = this.shelf.near(camera, ts);
+    if (!raw || Math.abs(raw.captureTs - ts) > SAME_FRAME_MS) return Promise.resolve(false);
+    const own = this.cameras.get(camera)!.recent.find((r) => r.frame.seq === raw.seq);
+    return this.recall.pin(raw, own ? { detections: preLabels(own), model: own.model } : {});
   }
 
   /** A quota of 0 keeps no pictures at all. */

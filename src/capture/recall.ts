@@ -17,6 +17,10 @@ export interface RecalledPicture {
   model?: ModelRef;
 }
 
+/** Frames an operator froze that are kept per camera at most, and for how long (ms): a box is drawn in seconds, a slow hand takes minutes. */
+export const PINNED_MAX = 8;
+export const PINNED_MS = 10 * 60_000;
+
 export interface RecallOptions {
   /** Seconds of frames kept; 0: none. */
   seconds: number;
@@ -35,6 +39,8 @@ export interface RecallOptions {
  */
 export class RecallRing {
   private readonly rings = new Map<string, RecalledPicture[]>();
+  /** Per camera, the exact frames operators froze to draw on (`pin`), newest last. */
+  private readonly pinned = new Map<string, Array<RecalledPicture & { until: number }>>();
   private readonly lastTaken = new Map<string, number>();
   /** Per camera, the frame being encoded, and its detections if they came meanwhile. */
   private readonly busy = new Map<string, { seq: number; label?: Pick<RecalledPicture, 'detections' | 'model'> }>();
@@ -87,16 +93,44 @@ export class RecallRing {
     if (entry) Object.assign(entry, { detections, model });
   }
 
-  /** The kept frame captured nearest to `ts`. */
+  /**
+   * Keeps this exact frame (a picture, valid during the call) for `PINNED_MS`,
+   * whatever the recall rate: an operator froze it to draw on. Its detections
+   * come with it when known. Resolves once it is kept (false: the encode failed).
+   */
+  async pin(picture: Picture, label: Pick<RecalledPicture, 'detections' | 'model'>): Promise<boolean> {
+    const held = picture.hold();
+    const { camera, seq, captureTs, width, height } = held;
+    const started = this.o.clock.monotonic();
+    try {
+      const jpeg = await sharp(held.rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: this.o.quality }).toBuffer();
+      this.encodeMs += this.o.clock.monotonic() - started;
+      this.encoded++;
+      const now = this.o.clock.monotonic();
+      const kept = (this.pinned.get(camera) ?? []).filter((p) => p.until > now && p.seq !== seq);
+      kept.push({ seq, captureTs, width, height, jpeg, ...label, until: now + PINNED_MS });
+      this.pinned.set(camera, kept.slice(-PINNED_MAX));
+      return true;
+    } catch (err) {
+      this.o.log.warn({ stage: 'capture', camera, code: 'E_PICTURE', err: errorMessage(err) }, 'could not encode a frozen frame for missed defects');
+      return false;
+    } finally {
+      held.release();
+    }
+  }
+
+  /** The kept frame captured nearest to `ts`: a frozen one, or one of the recent ones. */
   near(camera: string, ts: number): RecalledPicture | undefined {
+    const now = this.o.clock.monotonic();
     let best: RecalledPicture | undefined;
-    for (const r of this.rings.get(camera) ?? []) {
+    for (const r of [...(this.pinned.get(camera) ?? []).filter((p) => p.until > now), ...(this.rings.get(camera) ?? [])]) {
       if (!best || Math.abs(r.captureTs - ts) < Math.abs(best.captureTs - ts)) best = r;
     }
     return best;
   }
 
   clear(camera: string): void {
+    this.pinned.delete(camera);
     this.rings.delete(camera);
     this.lastTaken.delete(camera);
     this.busy.delete(camera);

@@ -28,6 +28,7 @@ export function lineView(parts: LineParts): OverlaySource {
     verdict,
     missed,
     onVerdict,
+    ...(parts.freeze ? { freeze: parts.freeze } : {}),
     ...(parts.models ? { models: parts.models } : {}),
     health: () => ({
       alive: parts.running(),

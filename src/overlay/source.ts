@@ -62,6 +62,12 @@ export interface OverlaySource {
   verdict?(alertId: string, body: unknown): VerdictView;
   /** Records a defect the model missed on camera `camera` (`class`, `box`, `frame`, `operator`); refusals as `verdict`. */
   missed?(camera: string, body: unknown): VerdictView;
+  /**
+   * The page froze frame `ts` of camera `camera` to draw on it: the line keeps
+   * that exact frame for the missed defects drawn on it, when it still can
+   * (`kept`). Refusals as `verdict`; absent when the line keeps no pictures.
+   */
+  freeze?(camera: string, body: unknown): Promise<{ kept: boolean }>;
   /** Every stored verdict, for the pages. */
   onVerdict?(listener: (verdict: VerdictView) => void): Unsubscribe;
   /** Model list, comparison and changes (docs/models.md); absent when the line offers none. */

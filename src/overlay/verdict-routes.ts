@@ -9,9 +9,10 @@ import type { OverlaySource, VerdictView } from './source.js';
 /** Largest verdict request body: a verdict is a few hundred bytes. */
 export const MAX_VERDICT_BODY = 4096;
 
-/** `POST /api/alerts/{id}/verdict` and `POST /api/cameras/{id}/missed`. */
+/** `POST /api/alerts/{id}/verdict`, `POST /api/cameras/{id}/missed` and `POST /api/cameras/{id}/freeze`. */
 export const VERDICT_ROUTE = /^\/api\/alerts\/([A-Za-z0-9_.-]+)\/verdict$/;
 export const MISSED_ROUTE = /^\/api\/cameras\/([A-Za-z0-9_.-]+)\/missed$/;
+export const FREEZE_ROUTE = /^\/api\/cameras\/([A-Za-z0-9_.-]+)\/freeze$/;
 
 export interface VerdictRouteDeps {
   source: OverlaySource;
@@ -22,9 +23,19 @@ export interface VerdictRouteDeps {
 
 type Json = (res: ServerResponse, status: number, value: unknown, headers?: Record<string, string>) => void;
 
-/** The operator's actions: the checks in the order a refusal is answered (method, token, origin, type, size, body), then the source. */
-export async function verdictAction(deps: VerdictRouteDeps, req: IncomingMessage, res: ServerResponse, json: Json,
+/** A verdict or a missed defect: stored when `act` returns, answered 201 with it. */
+export function verdictAction(deps: VerdictRouteDeps, req: IncomingMessage, res: ServerResponse, json: Json,
   act: (source: OverlaySource, body: unknown) => VerdictView): Promise<void> {
+  return operatorAction(deps, req, res, json, (source, body) => {
+    const verdict = act(source, body);
+    deps.log.debug({ id: verdict.id, verdict: verdict.verdict }, 'verdict stored (asked over HTTP)');
+    return { status: 201, body: { v: 1, verdict } };
+  });
+}
+
+/** The operator's actions: the checks in the order a refusal is answered (method, token, origin, type, size, body), then the source. */
+export async function operatorAction(deps: VerdictRouteDeps, req: IncomingMessage, res: ServerResponse, json: Json,
+  act: (source: OverlaySource, body: unknown) => ActionAnswer | Promise<ActionAnswer>): Promise<void> {
   if (req.method !== 'POST') return json(res, 405, { error: 'method_not_allowed', message: `expected POST but received ${req.method}` }, { Allow: 'POST' });
   const check = deps.operator(req);
   if (check === 'missing' || check === 'wrong') {
@@ -50,21 +61,21 @@ export async function verdictAction(deps: VerdictRouteDeps, req: IncomingMessage
   } catch (err) {
     return json(res, 400, { error: 'bad_request', message: `expected a JSON body but received text that does not parse (${errorMessage(err)})` });
   }
-  answer(deps, res, json, () => act(deps.source, body));
-}
-
-function answer(deps: VerdictRouteDeps, res: ServerResponse, json: Json, act: () => VerdictView): void {
-  let verdict: VerdictView;
+  let answer: ActionAnswer;
   try {
-    verdict = act();
+    answer = await act(deps.source, body);
   } catch (err) {
     const reason = refusalOf(err);
     if (!reason) throw err;
     const details = (err as LinesightError).details ?? {};
     return json(res, REFUSAL_STATUS[reason], { error: reason, message: errorMessage(err), ...(details.current ? { current: details.current } : {}) });
   }
-  deps.log.debug({ id: verdict.id, verdict: verdict.verdict }, 'verdict stored (asked over HTTP)');
-  json(res, 201, { v: 1, verdict });
+  json(res, answer.status, answer.body);
+}
+
+interface ActionAnswer {
+  status: number;
+  body: unknown;
 }
 
 /** The body, or null once it grows past `limit` bytes (the rest is left unread). */

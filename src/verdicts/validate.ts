@@ -73,10 +73,18 @@ export function parseMissedRequest(value: unknown, classNames: readonly string[]
   return { className: body.class, box, frame: frame.ts === undefined ? { width: frame.width, height: frame.height } : frame, operator: operator(body.operator) };
 }
 
+/** Parses the body of `POST /api/cameras/{camera}/freeze`: `{"ts"}`, the capture time of the frame the page froze. */
+export function parseFreezeRequest(value: unknown): { ts: number } {
+  const body = object(value, 'the body');
+  const ts = frameTime(body.ts, 'ts');
+  if (ts === undefined) throw bad('Expected "ts", the capture time of the frozen frame, but received none');
+  return { ts };
+}
+
 /** ISO 8601 is the contract; ms since epoch is taken too, as the page's pictures carry their capture time so. */
-function frameTime(value: unknown): number | undefined {
+function frameTime(value: unknown, what = 'frame.ts'): number | undefined {
   if (value === undefined) return undefined;
   const ms = typeof value === 'string' ? Date.parse(value) : typeof value === 'number' && value > 0 ? value : Number.NaN;
-  if (!Number.isFinite(ms)) throw bad(`Expected frame.ts to be an ISO 8601 time (e.g. 2026-12-05T09:30:00.250Z) but received ${describeValue(value)}`);
+  if (!Number.isFinite(ms)) throw bad(`Expected ${what} to be an ISO 8601 time (e.g. 2026-12-05T09:30:00.250Z) but received ${describeValue(value)}`);
   return ms;
 }

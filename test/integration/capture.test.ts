@@ -152,6 +152,37 @@ describe('pictures kept for training (real line on a file camera, real SQLite, r
     expect(metric(metrics, 'linesight_pictures_encoded_total', '{purpose="recall"}')).toBeGreaterThan(0);
   });
 
+  it('keeps the exact frame an operator froze, however long the drawing takes, with no recent-frame memory at all', async () => {
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 7, squares: PLANTED });
+    line = await startCaptureLine('frozen', clip, { recall_s: 0 });
+    const base = line.overlay!.url;
+    const operator = (path: string, body: unknown) => fetch(new URL(path, base), {
+      method: 'POST', headers: { Authorization: `Bearer ${OPERATOR}`, 'Content-Type': 'application/json' }, body: JSON.stringify(body),
+    });
+    let shown: { ts: number; seq: number } | undefined;
+    line.onInspected((r) => {
+      if (r.frame.pictured && r.frame.captureTs > 0 && r.frame.seq > 10) shown ??= { ts: r.frame.captureTs, seq: r.frame.seq };
+    });
+    await waitFor('a frame with a picture', () => shown !== undefined, 20_000);
+    // The page sends the frame's capture time as it has it (a double) when the tile freezes.
+    const frozen = await operator('/api/cameras/cam1/freeze', { ts: shown!.ts });
+    expect(frozen.status).toBe(200);
+    expect(await frozen.json()).toEqual({ v: 1, kept: true });
+    expect((await operator('/api/cameras/cam9/freeze', { ts: shown!.ts })).status).toBe(404);
+    expect((await operator('/api/cameras/cam1/freeze', { ts: 'yesterday' })).status).toBe(400);
+    expect((await fetch(new URL('/api/cameras/cam1/freeze', base), { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: '{}' })).status).toBe(401);
+    await sleep(3000); // the raw picture is long reused
+    const res = await operator('/api/cameras/cam1/missed', { class: 'red', box: { x: 10, y: 20, w: 30, h: 40 }, frame: { width: 640, height: 480, ts: new Date(shown!.ts).toISOString() }, operator: 'station 1' });
+    expect(res.status).toBe(201);
+    const missed = ((await res.json()) as { verdict: { id: string } }).verdict;
+    await waitFor('the clip to end', () => line!.cameras()[0].state === 'stopped', 30_000);
+    await line.stop();
+    store = reopen('frozen');
+    const [picture] = store.pictures().ofVerdict(missed.id);
+    expect(picture).toMatchObject({ kind: 'missed', width: 640, height: 480 });
+    expect(Math.abs(picture.ts - shown!.ts)).toBeLessThan(1);
+  });
+
   it('keeps near-threshold frames at the active recipe\'s thresholds, not the configuration\'s', async () => {
     // The configuration alerts green at 0.5; the recipe holds it to 0.95, so its 0.9 squares are just under.
     const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 7, squares: PLANTED });

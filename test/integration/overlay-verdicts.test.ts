@@ -59,10 +59,13 @@ interface StoredVerdict {
 
 const VERDICT_PATH = /^\/api\/alerts\/([^/]+)\/verdict$/;
 const MISSED_PATH = /^\/api\/cameras\/([^/]+)\/missed$/;
+const FREEZE_PATH = /^\/api\/cameras\/([^/]+)\/freeze$/;
 
 /** The overlay's side of the verdict API, as documented, with every request kept for the assertions. */
 class StandIn {
   readonly requests: Recorded[] = [];
+  /** The page's freezes (`POST /api/cameras/{id}/freeze`), apart from the verdicts: they are sent without waiting for an answer. */
+  readonly freezes: Recorded[] = [];
   readonly verdicts = new Map<string, StoredVerdict>();
   mode: Mode = 'token';
   alerts: Array<Record<string, unknown>> = [];
@@ -130,10 +133,15 @@ class StandIn {
     } catch {
       body = null;
     }
-    this.requests.push({
+    const recorded = {
       method: req.method ?? '', path: url.pathname + url.search, authorization: req.headers.authorization ?? null,
       contentType: req.headers['content-type'] ?? null, body,
-    });
+    };
+    if (FREEZE_PATH.test(url.pathname)) {
+      this.freezes.push(recorded);
+      return this.json(res, 200, { v: 1, kept: true });
+    }
+    this.requests.push(recorded);
     if (this.mode === 'token' && req.headers.authorization !== `Bearer ${OPERATOR_TOKEN}`) {
       return this.json(res, 403, { error: 'forbidden', message: 'This operator token is not accepted.' });
     }
@@ -347,6 +355,9 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await expect.poll(async () => (await pageCamera(page, 'press-1'))?.frame?.previewWidth).toBe(PREVIEW_WIDTH);
     await page.locator('.tile[data-camera="press-1"] button.mark').click();
     await expect.poll(async () => (await pageCamera(page, 'press-1') as unknown as { frozen: boolean }).frozen).toBe(true);
+    // The server is told which frame froze, so that it keeps that one for the box (the operator's token is at hand by now).
+    await expect.poll(() => server.freezes.length).toBe(1);
+    expect(server.freezes[0]).toMatchObject({ path: '/api/cameras/press-1/freeze', authorization: `Bearer ${OPERATOR_TOKEN}`, body: { ts: CAPTURE_TS } });
 
     // Where a known source box lands on screen, through the tile's own letterbox, in canvas pixels, then CSS pixels.
     const want = { x: 400, y: 240, w: 320, h: 200 };
