@@ -31,11 +31,17 @@ of the FP32 model and adds `precision` = `int8-qdq`.
 
     quantize.py [--model models/linesight-defects-v1.onnx] [--out models/linesight-defects-v1-int8.onnx]
                 [--frames 256] [--activations uint8|int8] [--range mean|minmax] [--scope all|conv] [--quantize-head]
+                [--calib-data DIR]
+
+A model fine-tuned on the line's pictures (finetune.py) is quantized the same
+way, with --calib-data naming the dataset it was fine-tuned on, so that the
+ranges cover the line's look too.
 """
 
 from __future__ import annotations
 
 import argparse
+import glob
 import json
 import os
 import subprocess
@@ -71,6 +77,27 @@ def render_frames(count: int, size: int, path: str) -> None:
             if (i + 1) % 32 == 0:
                 print(f"quantize: rendered {i + 1}/{count} calibration frames", file=sys.stderr)
     os.replace(path + ".part", path)
+
+
+def add_line_frames(folder: str, size: int, synthetic_path: str, path: str) -> int:
+    """The synthetic calibration frames followed by the line's own pictures (an
+    exported dataset's images/*/, or a folder of pictures), letterboxed the same
+    way, in one raw RGB24 file. Returns how many pictures came from the line."""
+    from PIL import Image  # only this option reads pictures
+
+    files = sorted(glob.glob(os.path.join(folder, "images", "*", "*"))) or sorted(glob.glob(os.path.join(folder, "*")))
+    files = [f for f in files if f.lower().endswith((".jpg", ".jpeg", ".png"))]
+    if not files:
+        raise SystemExit(f"--calib-data {folder}: expected an exported dataset (images/train, images/val) or a folder of .jpg/.png pictures, found none")
+    with open(path + ".part", "wb") as f:
+        with open(synthetic_path, "rb") as s:
+            f.write(s.read())
+        for name in files:
+            img = np.asarray(Image.open(name).convert("RGB"))
+            frame, _ = synth.letterbox(img, [], size)
+            f.write(np.ascontiguousarray(frame, np.uint8).tobytes())
+    os.replace(path + ".part", path)
+    return len(files)
 
 
 def head_output_convs(m: onnx.ModelProto) -> set[str]:
@@ -254,6 +281,9 @@ def main():
     ap.add_argument("--scope", choices=["all", "conv"], default="all",
                     help="all: every activation up to the head's last layers; conv: only the convolutions' inputs and outputs")
     ap.add_argument("--quantize-head", action="store_true", help="quantize the head's last convolutions too")
+    ap.add_argument("--calib-data", metavar="DIR",
+                    help="also calibrate on the line's own pictures: a folder written by linesight dataset export, or a folder of pictures "
+                         "(a model fine-tuned on a look the synthetic frames lack sees activations they never produce)")
     a = ap.parse_args()
 
     m = onnx.load(a.model)
@@ -261,11 +291,18 @@ def main():
     convs, tensors, passthrough, kept_float = plan(m, a.quantize_head, a.scope)
     frames_path = os.path.join(CACHE, f"calibration-{a.frames}x{size}.u8")
     render_frames(a.frames, size, frames_path)
+    line = 0
+    if a.calib_data:
+        mixed = os.path.join(CACHE, f"calibration-{a.frames}x{size}-line.u8")
+        line = add_line_frames(a.calib_data, size, frames_path, mixed)
+        frames_path = mixed
     ranges = calibrate(m, tensors, frames_path, size, os.path.join(CACHE, "calibration-ranges.json"))
     q = quantize(m, convs, passthrough, ranges, a.activations, a.range_mode)
 
     meta = {p.key: p.value for p in q.metadata_props}
     meta["precision"] = PRECISION
+    if line:
+        meta["calibration"] = json.dumps({"synthetic_frames": a.frames, "line_pictures": line, "from": os.path.basename(os.path.abspath(a.calib_data))})
     del q.metadata_props[:]
     for k, v in meta.items():
         p = q.metadata_props.add()
@@ -273,7 +310,7 @@ def main():
     onnx.checker.check_model(q)
     onnx.save(q, a.out)
     print(f"wrote {a.out}: {os.path.getsize(a.out) / 1e6:.2f} MB, {len(convs)} convolutions in int8 "
-          f"({a.activations} activations, {a.range_mode} ranges over {a.frames} frames), "
+          f"({a.activations} activations, {a.range_mode} ranges over {a.frames} frames{f' and {line} line pictures' if line else ''}), "
           f"{len(kept_float)} in float: {', '.join(kept_float)}")
 
 
