@@ -41,6 +41,8 @@ export class RecallRing {
   private readonly rings = new Map<string, RecalledPicture[]>();
   /** Per camera, the exact frames operators froze to draw on (`pin`), newest last. */
   private readonly pinned = new Map<string, Array<RecalledPicture & { until: number }>>();
+  /** Cameras with a frozen frame being encoded. */
+  private readonly pinning = new Set<string>();
   private readonly lastTaken = new Map<string, number>();
   /** Per camera, the frame being encoded, and its detections if they came meanwhile. */
   private readonly busy = new Map<string, { seq: number; label?: Pick<RecalledPicture, 'detections' | 'model'> }>();
@@ -99,6 +101,15 @@ export class RecallRing {
    * come with it when known. Resolves once it is kept (false: the encode failed).
    */
   async pin(picture: Picture, label: Pick<RecalledPicture, 'detections' | 'model'>): Promise<boolean> {
+    const now0 = this.o.clock.monotonic();
+    const already = this.pinned.get(picture.camera)?.find((p) => p.seq === picture.seq && p.until > now0);
+    if (already) {
+      already.until = now0 + PINNED_MS; // frozen again: kept longer, not encoded again
+      return true;
+    }
+    // One encode at a time per camera: a page freezing in a burst costs one thread, not the pool.
+    if (this.pinning.has(picture.camera)) return false;
+    this.pinning.add(picture.camera);
     const held = picture.hold();
     const { camera, seq, captureTs, width, height } = held;
     const started = this.o.clock.monotonic();
@@ -106,6 +117,7 @@ export class RecallRing {
       const jpeg = await sharp(held.rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: this.o.quality }).toBuffer();
       this.encodeMs += this.o.clock.monotonic() - started;
       this.encoded++;
+      if (!this.pinning.has(camera)) return false; // the camera left meanwhile
       const now = this.o.clock.monotonic();
       const kept = (this.pinned.get(camera) ?? []).filter((p) => p.until > now && p.seq !== seq);
       kept.push({ seq, captureTs, width, height, jpeg, ...label, until: now + PINNED_MS });
@@ -116,6 +128,7 @@ export class RecallRing {
       return false;
     } finally {
       held.release();
+      this.pinning.delete(camera);
     }
   }
 
@@ -131,6 +144,7 @@ export class RecallRing {
 
   clear(camera: string): void {
     this.pinned.delete(camera);
+    this.pinning.delete(camera);
     this.rings.delete(camera);
     this.lastTaken.delete(camera);
     this.busy.delete(camera);

@@ -5,6 +5,7 @@ import sharp from 'sharp';
 import { afterAll, describe, expect, it } from 'vitest';
 import { CaptureStage } from '../../src/capture/capture.js';
 import { PictureKeeper } from '../../src/capture/keeper.js';
+import { PINNED_MS } from '../../src/capture/recall.js';
 import { ENCODED_WAITING_MAX, PictureWriter, type PictureJob } from '../../src/capture/writer.js';
 import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
@@ -159,6 +160,31 @@ describe('the capture stage', () => {
     expect(encoded).toHaveLength(1);
     expect(await sharp((encoded[0] as { jpeg: Buffer }).jpeg).metadata()).toMatchObject({ format: 'jpeg', width: W, height: H });
     expect(Object.fromEntries(stage.skipped)).toEqual({ missed_frame_gone: 1 });
+  });
+});
+
+describe('frames an operator froze', () => {
+  it('keeps the exact frozen frame for a drawing minutes later, encodes it once, one camera encode at a time, until it expires', async () => {
+    const { stage, jobs, encoded, feed, clock } = rig({ recall_s: 0 });
+    for (let seq = 1; seq <= 3; seq++) feed(frame(seq, [det('red', 0.5 + seq / 100)]));
+    const ts = (seq: number) => 1_000_000 + seq * 200;
+    const [first, busy] = [stage.freeze('cam1', ts(3)), stage.freeze('cam1', ts(2))];
+    expect(await busy).toBe(false); // frame 3 is being encoded for this camera
+    expect(await first).toBe(true);
+    expect(await stage.freeze('cam1', ts(3))).toBe(true); // frozen again: kept longer, not encoded again
+    expect(stage.recall.encoded).toBe(1);
+    expect(await stage.freeze('cam1', ts(3) + 100)).toBe(false); // not a frame's capture time
+    expect(await stage.freeze('cam9', ts(3))).toBe(false);
+    for (let seq = 4; seq <= 40; seq++) feed(frame(seq)); // 7 s later: frame 3's raw picture is long gone
+    const body = { alert_id: null, camera: 'cam1', verdict: 'missed' as const, class: 'red', box: { x: 1, y: 1, w: 2, h: 2 }, operator: 'op', ts: '' };
+    stage.verdict({ ...body, id: 'v-1', frame: { width: W, height: H, ts: new Date(ts(3)).toISOString() } });
+    expect(jobs.map((j) => [j.verdictId, j.ts])).toEqual([['v-1', ts(3)]]);
+    expect(jobs[0].detections.map((d) => d.confidence)).toEqual([0.53]);
+    expect(encoded).toHaveLength(1);
+    clock.advance(PINNED_MS);
+    stage.verdict({ ...body, id: 'v-2', frame: { width: W, height: H, ts: new Date(ts(3)).toISOString() } });
+    expect(jobs).toHaveLength(1);
+    expect(Object.fromEntries(stage.skipped)).toEqual({ missed_frame_gone: 1 }); // expired: only the newest raw pictures, seconds away
   });
 });
 
