@@ -20,7 +20,7 @@ import { Listeners } from './listeners.js';
 import type { LineContext } from './context/line-context.js';
 import { startContext } from './context/start.js';
 import type { LineRecipes } from './recipes/line-recipes.js';
-import { withDetectorFloor } from './recipes/rules.js';
+import { rulesFor, withDetectorFloor } from './recipes/rules.js';
 import { startRecipes } from './recipes/start.js';
 import type { LineModels } from './models/line-models.js';
 import { ModelRegistry } from './models/registry.js';
@@ -164,6 +164,8 @@ export async function startLine(config: Config, log: Logger, options: LineOption
     counted: (result, confirmed) => aggregator.onInspected(result, confirmed),
     context: (ts) => lineContext.at(ts),
   }, log, clock);
+  // Recipes open the detector at the lowest threshold any of them needs: with none active, the configuration's thresholds cut here.
+  if (decoding !== config) events.setBaseRules(rulesFor(config, ''));
   closers.add('events', () => events.close()); // alerts waiting for their picture go out without it
   const joined = new Map<string, CameraConfig>();
   const models = await closers.open('models', () => startModels({

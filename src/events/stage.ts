@@ -92,6 +92,12 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   private timer: Timer | null = null;
   /** The active recipe's rules; none: the configuration's thresholds and regions, applied by the detector and the trackers. */
   private rules: DetectionRules | undefined;
+  /**
+   * The configuration's own thresholds, cut here while no recipe is active: a
+   * line with recipes opens its detector at the lowest threshold any recipe
+   * needs, so the detector no longer cuts at the configuration's.
+   */
+  private base: DetectionRules | undefined;
   private readonly cameraConfigs = new Map<string, CameraConfig>();
 
   constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger, private readonly clock: Clock = systemClock) {
@@ -110,9 +116,15 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
 
   /** A class's alert threshold now: the active recipe's, else the configuration's (Infinity: the class is ignored). */
   minConfidence(className: string): number {
-    if (this.rules) return this.rules.minConfidence(className);
+    const rules = this.rules ?? this.base;
+    if (rules) return rules.minConfidence(className);
     const m = this.config.model;
     return m.ignore_classes.includes(className) ? Infinity : m.class_confidence[className] ?? m.confidence;
+  }
+
+  /** Cuts frames at these rules' thresholds while no recipe is active (a line whose detector decodes below the configuration's thresholds). */
+  setBaseRules(rules: DetectionRules): void {
+    this.base = rules;
   }
 
   /** A recipe switch: its thresholds and regions apply from the next inspected frame of every camera; live tracks are kept. */
@@ -144,7 +156,8 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   inspect(inspected: InspectedFrame): void {
     const tracker = this.trackers.get(inspected.frame.camera);
     if (!tracker) return; // camera removed while its frame was in flight
-    const result = this.rules ? underRules(inspected, this.rules) : inspected;
+    const rules = this.rules ?? this.base;
+    const result = rules ? underRules(inspected, rules) : inspected;
     this.remember(result.frame);
     const update = tracker.update(result);
     const tracks = update.tracks;

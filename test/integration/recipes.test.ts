@@ -54,6 +54,35 @@ const states = (m: Received[]) => m.filter((x) => x.topic === 'linesight/s/l/rec
 const events = (m: Received[]) => m.filter((x) => x.topic === 'linesight/s/l/recipe/event').map((x) => x.body);
 
 describe('recipes selected through the broker (real mosquitto, real SQLite)', () => {
+  it('holds the configuration\'s thresholds while no recipe is active, though the detector decodes at the recipes\' lowest', async () => {
+    broker = await startMosquitto();
+    const clip = await makeClip({ width: 640, height: 480, fps: 10, seconds: 4, squares: SQUARES });
+    const { config, problems } = validateConfig({
+      site: 's', line: 'l',
+      cameras: [{ id: 'cam1', url: clip, fps: 5, loop: true }],
+      // The fixture model gives every square 0.9: under the configuration's 0.95, over the recipe's 0.5.
+      model: { path: MODEL, confidence: 0.95 },
+      recipes: { low: { confidence: 0.5 } },
+      store: { path: join(mkdtempSync(join(tmpdir(), 'linesight-recipes-')), 'line.db') },
+      mqtt: { url: broker.url },
+    });
+    expect(problems).toEqual([]);
+    sub = await subscribe(broker.url, 'linesight/s/l/#');
+    line = await startLine(config!, silentLogger(), { publisherTuning: fastTuning, overlay: false });
+    let inspected = 0;
+    let detected = 0;
+    line.onInspected((r) => {
+      inspected++;
+      detected += r.detections.length;
+    });
+    await waitFor('three seconds of frames', () => inspected >= 15, 20_000);
+    expect(detected).toBe(0);
+    expect(alerts(sub.messages)).toEqual([]);
+    await publish(broker.url, 'linesight/s/l/recipe/set', { recipe: 'low', requested_by: 'mes' });
+    await sub.waitFor((m) => alerts(m).length >= 3, 20_000);
+    expect(alerts(sub.messages).every((a) => a.recipe === 'low')).toBe(true);
+  });
+
   it('switches thresholds and regions between two frames, stamps alerts, refuses an unknown recipe, keeps the active one across restarts', async () => {
     broker = await startMosquitto();
     const dir = mkdtempSync(join(tmpdir(), 'linesight-recipes-'));
