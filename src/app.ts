@@ -169,7 +169,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   closers.add('events', () => events.close()); // alerts waiting for their picture go out without it
   const joined = new Map<string, CameraConfig>();
   const models = await closers.open('models', () => startModels({
-    config: decoding, slot, startPath, log, clock, cameras: () => joined.values(),
+    config: decoding, slot, startPath, log, clock, cameras: () => joined.values(), rules: () => events.currentRules(),
     // Other class names: the trackers start again (their tracks' class ids would mean other classes).
     classesChanged: () => { for (const cfg of joined.values()) events.addCamera(cfg); },
   }), (m) => m.close());

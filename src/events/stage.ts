@@ -122,6 +122,11 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     return m.ignore_classes.includes(className) ? Infinity : m.class_confidence[className] ?? m.confidence;
   }
 
+  /** The rules frames are cut at now: the active recipe's, else the configuration's on a line with recipes; undefined: the detector's cut is final. */
+  currentRules(): DetectionRules | undefined {
+    return this.rules ?? this.base;
+  }
+
   /** Cuts frames at these rules' thresholds while no recipe is active (a line whose detector decodes below the configuration's thresholds). */
   setBaseRules(rules: DetectionRules): void {
     this.base = rules;

@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
+import type { DetectionRules } from '../events/rules.js';
 import type { ModelSlot } from '../infer/model-slot.js';
 import { framesPerCall } from '../infer/detector.js';
 import type { Logger } from '../log.js';
@@ -21,6 +22,8 @@ export interface StartModelsOptions {
   cameras(): Iterable<CameraConfig>;
   /** Trackers start again (a swap to a model with other class names). */
   classesChanged(): void;
+  /** The rules the active model's frames are cut at now (recipes): a shadow run is cut the same. */
+  rules?(): DetectionRules | undefined;
   status?(text: string | undefined): void;
   log: Logger;
   clock: Clock;
@@ -49,7 +52,7 @@ export async function startModels(o: StartModelsOptions): Promise<LineModelsRunn
       },
     });
     const control = new ShadowControl({
-      config: o.config, registry, log: o.log, clock: o.clock, cameras: o.cameras,
+      config: o.config, registry, log: o.log, clock: o.clock, cameras: o.cameras, rules: o.rules,
       open: (path) => loadChecked(detectorOptions(m, path, { sessions: 1, threads: m.shadow.threads }), 1, o.log),
       activeHash: () => models.active().hash, activeInfo: () => o.slot.current().info,
     });

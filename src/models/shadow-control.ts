@@ -1,6 +1,7 @@
 import type { Clock } from '../clock.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage, isLinesightError, LinesightError } from '../errors.js';
+import type { DetectionRules } from '../events/rules.js';
 import type { Detector } from '../infer/detector.js';
 import { checkSwap } from '../infer/model-slot.js';
 import type { Logger } from '../log.js';
@@ -19,6 +20,8 @@ export interface ShadowControlDeps {
   activeInfo(): ModelInfo;
   /** The cameras running now. */
   cameras(): Iterable<CameraConfig>;
+  /** The rules the active model's frames are cut at now (recipes); the candidate's are cut the same. */
+  rules?(): DetectionRules | undefined;
   log: Logger;
   clock: Clock;
 }
@@ -70,7 +73,7 @@ export class ShadowControl {
         await this.stopRun();
         const model = { hash: found.hash, name: info.name, version: info.version };
         const run = new ShadowRun({
-          detector, model, activeHash: this.d.activeHash, config: this.d.config, share: this.d.config.model.shadow.share, log, clock,
+          detector, model, activeHash: this.d.activeHash, config: this.d.config, share: this.d.config.model.shadow.share, rules: this.d.rules, log, clock,
           sink: { event: (e, m, a) => registry.shadowEvent(e, m, a), run: (r) => registry.shadowRun(r) },
         });
         for (const cfg of this.d.cameras()) run.addCamera(cfg);

@@ -1,11 +1,12 @@
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
+import { trackerFilterOf, underRules, type DetectionRules } from '../events/rules.js';
 import { trackerFor } from '../events/stage.js';
 import type { Tracker } from '../events/tracker.js';
 import type { Detector } from '../infer/detector.js';
 import type { Logger } from '../log.js';
-import type { DefectEvent, Frame } from '../types.js';
+import type { DefectEvent, Frame, InspectedFrame } from '../types.js';
 import type { ModelEntry } from './registry.js';
 
 /** How often the run's frame counts are written to shadow_runs. */
@@ -41,6 +42,8 @@ export interface ShadowOptions {
   /** Share of each camera's frames the candidate inspects. */
   share: number;
   sink: ShadowSink;
+  /** The thresholds and regions the active model's frames are cut at now (recipes): the candidate is judged by the same. */
+  rules?(): DetectionRules | undefined;
   log: Logger;
   clock?: Clock;
 }
@@ -54,6 +57,9 @@ export interface ShadowOptions {
  */
 export class ShadowRun {
   private readonly trackers = new Map<string, Tracker>();
+  private readonly cameraConfigs = new Map<string, CameraConfig>();
+  /** Per camera, the rules its tracker's regions were last set from. */
+  private readonly filtered = new Map<string, DetectionRules>();
   private readonly runs = new Map<string, CameraRun>();
   private busy = false;
   private closed = false;
@@ -78,10 +84,14 @@ export class ShadowRun {
 
   addCamera(cfg: CameraConfig): void {
     this.trackers.set(cfg.id, trackerFor(cfg, this.o.config));
+    this.cameraConfigs.set(cfg.id, cfg);
+    this.filtered.delete(cfg.id);
   }
 
   removeCamera(id: string): void {
     this.trackers.delete(id);
+    this.cameraConfigs.delete(id);
+    this.filtered.delete(id);
   }
 
   /** A camera's frame, before the active model's scheduler may release its pixels: copied when sampled and the lane is free. */
@@ -143,7 +153,14 @@ export class ShadowRun {
     const tracker = this.trackers.get(frame.camera);
     if (!tracker) return;
     const { input: _input, ...meta } = frame;
-    const { events } = tracker.update({ frame: meta, detections, inferredAt: this.clock.now(), latencyMs: 0, inferMs: 0, batchSize: 1, model: { name: this.o.model.name, version: this.o.model.version } });
+    const inspected: InspectedFrame = { frame: meta, detections, inferredAt: this.clock.now(), latencyMs: 0, inferMs: 0, batchSize: 1, model: { name: this.o.model.name, version: this.o.model.version } };
+    const rules = this.o.rules?.();
+    const cam = this.cameraConfigs.get(frame.camera);
+    if (rules && cam && this.filtered.get(frame.camera) !== rules) {
+      tracker.setFilter(trackerFilterOf(rules, cam));
+      this.filtered.set(frame.camera, rules);
+    }
+    const { events } = tracker.update(rules ? underRules(inspected, rules) : inspected);
     for (const event of events) {
       try {
         this.o.sink.event(event, this.o.model.hash, run.activeHash);

@@ -82,4 +82,37 @@ describe('shadow run of a candidate model', () => {
       close();
     }
   }, 60_000);
+
+  it('judges the candidate under the active recipe\'s regions and thresholds, as the active model is', async () => {
+    const clip = await makeClip({
+      width: 640, height: 480, fps: 10, seconds: 4, squares: [
+        { color: 'red', x: 100, y: 100, w: 60, h: 60, from: 0.5, to: 2.5 }, // both models, inside the recipe's region
+        { color: 'darkgreen', x: 450, y: 300, w: 60, h: 60, from: 0.5, to: 2.5 }, // the candidate's only, outside it
+      ],
+    });
+    const db = join(mkdtempSync(join(tmpdir(), 'linesight-shadow-')), 'line.db');
+    const { config, problems } = validateConfig({
+      site: 's', line: 'l',
+      cameras: [{ id: 'cam1', url: clip, fps: 5, loop: false }],
+      model: { path: join(MODELS, 'squares-v8.onnx'), confidence: 0.5, candidate: join(MODELS, 'squares-v8-fixture2.onnx'), shadow: { share: 1 } },
+      recipes: { left: { cameras: { cam1: { roi: [[0, 0], [320, 0], [320, 480], [0, 480]] } } } },
+      recipe: { default: 'left' },
+      store: { path: db },
+      mqtt: { url: 'mqtt://127.0.0.1:9' },
+    });
+    expect(problems).toEqual([]);
+    line = await startLine(config!, silentLogger(), { overlay: false });
+    await waitFor('the shadow run', () => line!.overlaySource().models?.list().candidate, 10_000);
+    await waitFor('the clip to end', () => line!.cameras().every((c) => c.state === 'stopped'), 30_000);
+    await sleep(500);
+    await line.stop();
+    line = undefined;
+    const { registry, close } = openRegistry(db, silentLogger());
+    try {
+      const [c] = compareFromStore(registry, 0);
+      expect(c.rows).toEqual([{ camera: 'cam1', className: 'red', both: 1, onlyActive: 0, onlyCandidate: 0 }]);
+    } finally {
+      close();
+    }
+  }, 60_000);
 });
