@@ -42,7 +42,7 @@ import { createSync, syncStatusPayload, type Sync } from './sync/index.js';
 import { lineBatchExtras } from './sync/line-extras.js';
 import type { CameraSnapshot, DefectEvent, InspectedFrame, Picture, ProductionContext } from './types.js';
 import { VERSION } from './version.js';
-import { verdictRefusal } from './verdicts/refusal.js';
+import { expectRunningCamera } from './verdicts/refusal.js';
 import { Verdicts } from './verdicts/service.js';
 import { parseFreezeRequest } from './verdicts/validate.js';
 
@@ -263,7 +263,7 @@ interface ViewDeps {
 /** The page froze a camera's frame to draw on it: keep that exact frame, for a camera that is running. */
 function freezeAction(stage: Pick<CaptureStage, 'freeze'>, running: () => string[]): NonNullable<OverlaySource['freeze']> {
   return async (camera, body) => {
-    if (!running().includes(camera)) throw verdictRefusal('unknown_camera', `Expected one of the running cameras (${running().join(', ')}) but received ${JSON.stringify(camera)}`);
+    expectRunningCamera(camera, running());
     return { kept: await stage.freeze(camera, parseFreezeRequest(body).ts) };
   };
 }

@@ -34,7 +34,7 @@ export interface CaptureOptions {
 
 /** What the capture listens to on a running line (the line's own objects, narrowed). */
 export interface CaptureFeeds {
-  events: Pick<EventsStage, 'on' | 'minConfidence'>;
+  events: Pick<EventsStage, 'on' | 'currentRules'>;
   verdicts: { onVerdict(fn: (verdict: VerdictBody) => void): unknown };
   pictures: { add(fn: (picture: Picture) => void): unknown };
   cameras: { on(event: 'joined', fn: (source: unknown, cfg: CameraConfig) => void): unknown; on(event: 'left', fn: (id: string) => void): unknown };
@@ -91,7 +91,8 @@ export function startCapture(o: CaptureOptions): Capture {
       cameras.on('left', (id) => stage.removeCamera(id));
       pictures.add((picture) => stage.picture(picture));
       events.on('inspected', (result, tracks) => stage.inspected(result, tracks));
-      stage.threshold = (className) => events.minConfidence(className);
+      const configured = stage.threshold;
+      stage.threshold = (className) => events.currentRules()?.minConfidence(className) ?? configured(className);
       events.on('alert', (alert, picture) => stage.alert(alert, picture));
       verdicts.onVerdict((v) => stage.verdict(v));
     },

@@ -63,11 +63,8 @@ export class RecallRing {
     this.busy.set(picture.camera, flight);
     const held = picture.hold();
     const { camera, seq, captureTs, width, height } = held;
-    const started = this.o.clock.monotonic();
-    sharp(held.rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: this.o.quality }).toBuffer()
+    this.encode(held)
       .then((jpeg) => {
-        this.encodeMs += this.o.clock.monotonic() - started;
-        this.encoded++;
         if (this.busy.get(camera) !== flight) return; // camera left meanwhile
         const ring = this.rings.get(camera) ?? [];
         ring.push({ seq, captureTs, width, height, jpeg, ...flight.label });
@@ -112,11 +109,8 @@ export class RecallRing {
     this.pinning.add(picture.camera);
     const held = picture.hold();
     const { camera, seq, captureTs, width, height } = held;
-    const started = this.o.clock.monotonic();
     try {
-      const jpeg = await sharp(held.rgb, { raw: { width, height, channels: 3 } }).jpeg({ quality: this.o.quality }).toBuffer();
-      this.encodeMs += this.o.clock.monotonic() - started;
-      this.encoded++;
+      const jpeg = await this.encode(held);
       if (!this.pinning.has(camera)) return false; // the camera left meanwhile
       const now = this.o.clock.monotonic();
       const kept = (this.pinned.get(camera) ?? []).filter((p) => p.until > now && p.seq !== seq);
@@ -130,6 +124,15 @@ export class RecallRing {
       held.release();
       this.pinning.delete(camera);
     }
+  }
+
+  /** The picture as JPEG at the configured quality, on libuv's threads; counted in `encodeMs` and `encoded`. */
+  private async encode(p: Picture): Promise<Buffer> {
+    const started = this.o.clock.monotonic();
+    const jpeg = await sharp(p.rgb, { raw: { width: p.width, height: p.height, channels: 3 } }).jpeg({ quality: this.o.quality }).toBuffer();
+    this.encodeMs += this.o.clock.monotonic() - started;
+    this.encoded++;
+    return jpeg;
   }
 
   /** The kept frame captured nearest to `ts`: a frozen one, or one of the recent ones. */

@@ -54,10 +54,16 @@ function contextAt(db: Db, by: 'lot' | 'order', since: number, now: number): (ts
   return (ts) => timeline.at(ts)?.[by] ?? null;
 }
 
+/** The recipes applied before `until`, by when they took effect (a decision's time, or the request's for one applied at once). */
+function appliedRecipes(db: Db, until: number): Array<{ at: number; recipe: string; requested_by: string | null }> {
+  return db.prepare<[number], { at: number; recipe: string; requested_by: string | null }>(
+    `SELECT COALESCE(decided_at, received_at) AS at, recipe, requested_by FROM recipe_changes
+     WHERE outcome = 'applied' AND COALESCE(decided_at, received_at) < ? ORDER BY at, id`,
+  ).all(until);
+}
+
 function recipeAt(db: Db, since: number, now: number): (ts: number) => string | null {
-  const applied = db.prepare<[number], { at: number; recipe: string }>(
-    `SELECT COALESCE(decided_at, received_at) AS at, recipe FROM recipe_changes WHERE outcome = 'applied' AND COALESCE(decided_at, received_at) <= ? ORDER BY id`,
-  ).all(now);
+  const applied = appliedRecipes(db, now + 1);
   return (ts) => {
     let current: string | null = null;
     for (const a of applied) if (a.at <= ts) current = a.recipe;
@@ -81,12 +87,10 @@ export interface RecipeSwitch {
  */
 export function productionTimeline(db: Db, from: number, to: number): { context_changes: ProductionContext[]; recipe_changes: RecipeSwitch[] } {
   const context_changes = new ContextHistory(db).inForce(from, to).map((r) => r.context);
-  const applied = db.prepare<[number, number], { at: number; recipe: string; requested_by: string | null }>(
-    `SELECT at, recipe, requested_by FROM (SELECT id, COALESCE(decided_at, received_at) AS at, recipe, requested_by FROM recipe_changes WHERE outcome = 'applied')
-     WHERE at < ? AND at >= COALESCE((SELECT MAX(COALESCE(decided_at, received_at)) FROM recipe_changes WHERE outcome = 'applied' AND COALESCE(decided_at, received_at) <= ?), 0)
-     ORDER BY at, id`,
-  ).all(to, from);
-  const recipe_changes = applied.map((a) => ({ ts: isoTime(a.at), recipe: a.recipe, ...(a.requested_by === null ? {} : { requested_by: a.requested_by }) }));
+  const applied = appliedRecipes(db, to);
+  let inForceAtStart = 0; // the last one applied at or before `from`: the recipe of the period's first minutes
+  applied.forEach((a, i) => { if (a.at <= from) inForceAtStart = i; });
+  const recipe_changes = applied.slice(inForceAtStart).map((a) => ({ ts: isoTime(a.at), recipe: a.recipe, ...(a.requested_by === null ? {} : { requested_by: a.requested_by }) }));
   return { context_changes, recipe_changes };
 }
 

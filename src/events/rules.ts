@@ -1,5 +1,5 @@
 import type { CameraConfig } from '../config/schema.js';
-import type { InspectedFrame } from '../types.js';
+import type { Detection, InspectedFrame } from '../types.js';
 import type { Polygon } from './roi.js';
 import type { TrackerFilter } from './tracker.js';
 
@@ -26,10 +26,11 @@ export interface DetectionRules {
  * detections just under it.
  */
 export function underRules(result: InspectedFrame, rules: DetectionRules): InspectedFrame {
-  const detections = result.detections.filter((d) => d.confidence >= rules.minConfidence(d.className));
-  if (detections.length === result.detections.length) return result;
-  if (result.near === undefined) return { ...result, detections };
-  return { ...result, detections, near: [...result.detections.filter((d) => !detections.includes(d)), ...result.near] };
+  const detections: Detection[] = [];
+  const cut: Detection[] = [];
+  for (const d of result.detections) (d.confidence >= rules.minConfidence(d.className) ? detections : cut).push(d);
+  if (cut.length === 0) return result;
+  return result.near === undefined ? { ...result, detections } : { ...result, detections, near: [...cut, ...result.near] };
 }
 
 /** The tracker's filter under the rules: the regions; the class cut is already made by `underRules`. */

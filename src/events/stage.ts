@@ -114,14 +114,6 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
     this.cameraConfigs.set(cam.id, cam);
   }
 
-  /** A class's alert threshold now: the active recipe's, else the configuration's (Infinity: the class is ignored). */
-  minConfidence(className: string): number {
-    const rules = this.rules ?? this.base;
-    if (rules) return rules.minConfidence(className);
-    const m = this.config.model;
-    return m.ignore_classes.includes(className) ? Infinity : m.class_confidence[className] ?? m.confidence;
-  }
-
   /** The rules frames are cut at now: the active recipe's, else the configuration's on a line with recipes; undefined: the detector's cut is final. */
   currentRules(): DetectionRules | undefined {
     return this.rules ?? this.base;
@@ -161,7 +153,7 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   inspect(inspected: InspectedFrame): void {
     const tracker = this.trackers.get(inspected.frame.camera);
     if (!tracker) return; // camera removed while its frame was in flight
-    const rules = this.rules ?? this.base;
+    const rules = this.currentRules();
     const result = rules ? underRules(inspected, rules) : inspected;
     this.remember(result.frame);
     const update = tracker.update(result);

@@ -26,3 +26,8 @@ export function refusalOf(err: unknown): RefusalReason | undefined {
   const reason = err.details?.refusal;
   return typeof reason === 'string' && reason in REFUSAL_STATUS ? (reason as RefusalReason) : undefined;
 }
+
+/** Throws the `unknown_camera` refusal unless `camera` is one of the `running` ones. */
+export function expectRunningCamera(camera: string, running: readonly string[]): void {
+  if (!running.includes(camera)) throw verdictRefusal('unknown_camera', `Expected one of the running cameras (${running.join(', ')}) but received ${JSON.stringify(camera)}`);
+}

@@ -6,7 +6,7 @@ import type { VerdictCount } from '../store/aggregator.js';
 import type { Verdict, VerdictStore } from '../store/types.js';
 import type { ProductionContext } from '../types.js';
 import { verdictBody, type VerdictBody } from './body.js';
-import { verdictRefusal } from './refusal.js';
+import { expectRunningCamera } from './refusal.js';
 import { parseJudgeRequest, parseMissedRequest } from './validate.js';
 
 /** An alert's latest verdict as the overlay lists it with the alert. */
@@ -57,9 +57,7 @@ export class Verdicts {
 
   /** `POST /api/cameras/{camera}/missed`; throws a VerdictRefusal for an unknown camera or a bad class, box or frame. */
   missed(camera: string, body: unknown): VerdictBody {
-    if (!this.deps.cameras().includes(camera)) {
-      throw verdictRefusal('unknown_camera', `Expected one of the running cameras (${this.deps.cameras().join(', ')}) but received ${JSON.stringify(camera)}`);
-    }
+    expectRunningCamera(camera, this.deps.cameras());
     const request = parseMissedRequest(body, this.deps.classNames());
     const ts = this.deps.clock.now();
     const frameTs = request.frame.ts ?? ts;
