@@ -140,13 +140,22 @@ function onAlert(alert) {
   if (panel.add(alert, true)) tiles.get(alert.camera)?.flash();
 }
 
-/** Alerts with a verdict request on its way (or waiting for the operator's name). */
-const judging = new Set();
+/**
+ * Alerts with a verdict request on its way (or waiting for the operator's
+ * name), each with the request's own mark so that an older request finishing
+ * late never clears a newer one's.
+ * @type {Map<string, object>}
+ */
+const judging = new Map();
 
 /** A verdict stored by any page (this one included): the card shows it once the server has it. */
 function onVerdict(v) {
-  if (v.alert_id) panel.showVerdict(v.alert_id, v);
-  else if (v.verdict === 'missed') panel.addMissed(v);
+  if (v.alert_id) {
+    panel.showVerdict(v.alert_id, v);
+    // Stored: the request is no longer on its way, even if its answer has not been read yet. A change
+    // pressed the moment the card shows the verdict must not be dropped as a double tap.
+    judging.delete(v.alert_id);
+  } else if (v.verdict === 'missed') panel.addMissed(v);
 }
 
 /**
@@ -157,12 +166,13 @@ async function judge(alertId, verdict) {
   const state = panel.state(alertId);
   // A second tap while the first is on its way would only earn a 409.
   if (!verdicts.mode || !state || state.current === verdict || judging.has(alertId)) return;
-  judging.add(alertId);
+  const mark = {};
+  judging.set(alertId, mark);
   try {
     const answer = await verdicts.judge(alertId, verdict, state.replace);
     if (answer?.status === 409) panel.conflict(alertId, answer.body?.message ?? 'This alert already has a verdict.');
   } finally {
-    judging.delete(alertId);
+    if (judging.get(alertId) === mark) judging.delete(alertId);
   }
 }
 

@@ -68,6 +68,8 @@ class StandIn {
   readonly freezes: Recorded[] = [];
   readonly verdicts = new Map<string, StoredVerdict>();
   mode: Mode = 'token';
+  /** Answers a stored verdict this long after broadcasting it (0: answer first, then broadcast). */
+  answerLateMs = 0;
   alerts: Array<Record<string, unknown>> = [];
   private sockets = new Set<WebSocket>();
   private n = 0;
@@ -178,8 +180,14 @@ class StandIn {
   private store(res: ServerResponse, v: Omit<StoredVerdict, 'id' | 'ts'>): void {
     const verdict: StoredVerdict = { id: `v-${++this.n}`, ts: Date.now(), ...v };
     this.verdicts.set(v.alert_id ?? verdict.id, verdict);
-    this.json(res, 201, { v: 1, verdict });
+    if (this.answerLateMs === 0) {
+      this.json(res, 201, { v: 1, verdict });
+      this.broadcast({ v: 1, type: 'verdict', verdict });
+      return;
+    }
+    // The stored verdict's message reaches the page before the answer to its request does.
     this.broadcast({ v: 1, type: 'verdict', verdict });
+    setTimeout(() => this.json(res, 201, { v: 1, verdict }), this.answerLateMs);
   }
 
   private json(res: ServerResponse, status: number, value: unknown): void {
@@ -337,13 +345,26 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await page.keyboard.press('ArrowDown');
     await page.keyboard.press('ArrowUp');
     await expect.poll(() => page.locator('#alerts li.selected').getAttribute('data-id')).toBe('a-live');
-    await page.keyboard.press('f');
-    expect(await nthRequest(6)).toMatchObject({ path: '/api/alerts/a-live/verdict', body: { verdict: 'false_alarm', operator: 'anna' } });
-    await expect.poll(() => card(page, 'a-live').getAttribute('data-verdict')).toBe('false_alarm');
-    // c on the same card changes the verdict: the page knows there is one, so it replaces it.
-    await page.keyboard.press('c');
-    expect(await nthRequest(7)).toMatchObject({ path: '/api/alerts/a-live/verdict', body: { verdict: 'confirmed', operator: 'anna', replace: true } });
-    await expect.poll(() => card(page, 'a-live').getAttribute('data-verdict')).toBe('confirmed');
+    // The server's message about the stored verdict arrives well before the answer to the request, as it can on
+    // a busy line: the card shows the verdict, and a change pressed right then is sent, not taken for a double tap.
+    server.answerLateMs = 1500;
+    try {
+      await page.keyboard.press('f');
+      expect(await nthRequest(6)).toMatchObject({ path: '/api/alerts/a-live/verdict', body: { verdict: 'false_alarm', operator: 'anna' } });
+      await expect.poll(() => card(page, 'a-live').getAttribute('data-verdict')).toBe('false_alarm');
+      // c on the same card changes the verdict: the page knows there is one, so it replaces it.
+      await page.keyboard.press('c');
+      expect(await nthRequest(7)).toMatchObject({ path: '/api/alerts/a-live/verdict', body: { verdict: 'confirmed', operator: 'anna', replace: true } });
+      await expect.poll(() => card(page, 'a-live').getAttribute('data-verdict')).toBe('confirmed');
+      // A second f pressed while that change is still unanswered is one request, not two.
+      await page.keyboard.press('f');
+      await page.keyboard.press('f');
+      expect(await nthRequest(8)).toMatchObject({ body: { verdict: 'false_alarm', replace: true } });
+      await expect.poll(() => card(page, 'a-live').getAttribute('data-verdict')).toBe('false_alarm');
+      expect(server.requests).toHaveLength(8);
+    } finally {
+      server.answerLateMs = 0;
+    }
   });
 
   it('freezes a tile, takes a dragged box and a class, and sends the box in source pixels', async () => {
@@ -379,7 +400,7 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     if (SCREENSHOT) await page.screenshot({ path: join(import.meta.dirname, '../../docs/overlay-verdicts.png'), animations: 'disabled', scale: 'css' });
     await dent.click();
 
-    const req = await nthRequest(8);
+    const req = await nthRequest(9);
     expect(req).toMatchObject({
       method: 'POST', path: '/api/cameras/press-1/missed', authorization: `Bearer ${OPERATOR_TOKEN}`, contentType: 'application/json',
       body: { class: 'dent', operator: 'anna', frame: { ...SOURCE, ts: CAPTURE_TS } },
@@ -407,7 +428,7 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await page.mouse.up();
     await page.locator('.mark-bar button[data-class="stain"]').waitFor();
     await page.keyboard.press('3');
-    expect(await nthRequest(9)).toMatchObject({ path: '/api/cameras/weld-2/missed', body: { class: 'stain', operator: 'anna' } });
+    expect(await nthRequest(10)).toMatchObject({ path: '/api/cameras/weld-2/missed', body: { class: 'stain', operator: 'anna' } });
     await page.locator('#alerts li.missed[data-class="stain"][data-camera="weld-2"]').waitFor();
   });
 
@@ -421,7 +442,7 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     expect(await open.inputValue('#op-name')).toBe('station');
     expect(await open.locator('#op-token').isVisible()).toBe(false);
     await open.click('#operator button[type="submit"]');
-    expect(await nthRequest(10)).toEqual({
+    expect(await nthRequest(11)).toEqual({
       method: 'POST', path: '/api/alerts/a-weld/verdict', authorization: null, contentType: 'application/json',
       body: { verdict: 'confirmed', operator: 'station' },
     });
