@@ -9,6 +9,16 @@ const REMEMBERED = 2000;
 const time = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', second: '2-digit', hour12: false });
 const hourFmt = new Intl.DateTimeFormat(undefined, { hour: '2-digit', minute: '2-digit', hour12: false });
 
+/**
+ * A clock time for a card. Alerts carry ms since epoch; verdicts carry ISO 8601
+ * (as in their MQTT message), so both are read.
+ * @param {number | string} ts
+ */
+function clockTime(ts) {
+  const ms = typeof ts === 'number' ? ts : Date.parse(ts);
+  return Number.isFinite(ms) ? time.format(ms) : '';
+}
+
 /** @param {number} ts */
 function hourStart(ts) {
   const d = new Date(ts);
@@ -81,7 +91,7 @@ export class AlertPanel {
     cls.textContent = `${a.className} ${Math.round(a.confidence * 100)}%`;
     const meta = document.createElement('span');
     meta.className = 'meta';
-    meta.textContent = `${a.camera} · ${time.format(a.ts)}`;
+    meta.textContent = `${a.camera} · ${clockTime(a.ts)}`;
     const verdict = document.createElement('span');
     verdict.className = 'verdict';
     const actions = document.createElement('div');
@@ -113,7 +123,7 @@ export class AlertPanel {
   /**
    * Shows an alert's latest verdict (null: none yet) and labels its buttons to give or change it.
    * @param {string} alertId
-   * @param {{ verdict: string, operator: string, ts: number } | null} v
+   * @param {{ verdict: string, operator: string, ts: number | string } | null} v
    */
   showVerdict(alertId, v) {
     const li = this.card(alertId);
@@ -123,7 +133,7 @@ export class AlertPanel {
       li.dataset.verdict = v.verdict;
       delete li.dataset.conflict;
       const what = v.verdict === 'confirmed' ? '✓ confirmed' : '✗ false alarm';
-      text.textContent = `${what} · ${v.operator} · ${time.format(v.ts)}`;
+      text.textContent = `${what} · ${v.operator} · ${clockTime(v.ts)}`;
     } else {
       delete li.dataset.verdict;
       text.textContent = '';
@@ -165,7 +175,7 @@ export class AlertPanel {
     return li ? { replace: this.judged(li), current: li.dataset.verdict ?? null } : null;
   }
 
-  /** A defect the model missed, as an operator marked it. @param {{ id: string, camera: string, class: string, operator: string, ts: number }} v */
+  /** A defect the model missed, as an operator marked it. @param {{ id: string, camera: string, class: string, operator: string, ts: string }} v */
   addMissed(v) {
     if (this.list.querySelector(`li.missed[data-id="${CSS.escape(v.id)}"]`)) return;
     const li = document.createElement('li');
@@ -179,7 +189,7 @@ export class AlertPanel {
     cls.textContent = `${v.class} — missed`;
     const meta = document.createElement('span');
     meta.className = 'meta';
-    meta.textContent = `${v.camera} · marked by ${v.operator} · ${time.format(v.ts)}`;
+    meta.textContent = `${v.camera} · marked by ${v.operator} · ${clockTime(v.ts)}`;
     text.append(cls, meta);
     li.append(text);
     this.list.prepend(li);

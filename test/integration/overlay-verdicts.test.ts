@@ -51,9 +51,10 @@ interface StoredVerdict {
   verdict: VerdictName;
   class: string;
   box: { x: number; y: number; w: number; h: number };
-  frame: { width: number; height: number; ts?: number };
+  /** ISO 8601 times, as the real server sends them. */
+  frame: { width: number; height: number; ts?: string };
   operator: string;
-  ts: number;
+  ts: string;
   replaces?: string;
 }
 
@@ -178,7 +179,8 @@ class StandIn {
   }
 
   private store(res: ServerResponse, v: Omit<StoredVerdict, 'id' | 'ts'>): void {
-    const verdict: StoredVerdict = { id: `v-${++this.n}`, ts: Date.now(), ...v };
+    const frameTs = typeof v.frame.ts === 'number' ? new Date(v.frame.ts).toISOString() : v.frame.ts;
+    const verdict: StoredVerdict = { id: `v-${++this.n}`, ts: new Date().toISOString(), ...v, frame: { ...v.frame, ts: frameTs } };
     this.verdicts.set(v.alert_id ?? verdict.id, verdict);
     if (this.answerLateMs === 0) {
       this.json(res, 201, { v: 1, verdict });
@@ -317,14 +319,14 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
   it('shows a verdict another page stored', async () => {
     server.broadcast({ v: 1, type: 'verdict', verdict: {
       id: 'v-other', alert_id: 'a-oldest', camera: 'weld-2', verdict: 'confirmed', class: 'scratch', box: SPOTS[1],
-      frame: { ...SOURCE, ts: CAPTURE_TS }, operator: 'bo', ts: Date.now(),
+      frame: { ...SOURCE, ts: new Date(CAPTURE_TS).toISOString() }, operator: 'bo', ts: new Date().toISOString(),
     } });
     await expect.poll(() => card(page, 'a-oldest').locator('.verdict').textContent()).toMatch(/^✓ confirmed · bo · /);
   });
 
   it('turns a 409 into "change to …", which re-posts with replace: true', async () => {
     // Judged elsewhere before this page heard of it.
-    server.verdicts.set('a-old', { id: 'v-x', alert_id: 'a-old', camera: 'press-1', verdict: 'false_alarm', class: 'stain', box: SPOTS[0], frame: SOURCE, operator: 'bo', ts: Date.now() });
+    server.verdicts.set('a-old', { id: 'v-x', alert_id: 'a-old', camera: 'press-1', verdict: 'false_alarm', class: 'stain', box: SPOTS[0], frame: SOURCE, operator: 'bo', ts: new Date().toISOString() });
     await card(page, 'a-old').locator('button[data-verdict="confirmed"]').click();
     expect((await nthRequest(4)).body).toEqual({ verdict: 'confirmed', operator: 'anna' });
     const change = card(page, 'a-old').locator('button[data-verdict="confirmed"]');
