@@ -162,8 +162,8 @@ describe('camera ingest on real ffmpeg', () => {
     cam.on('frame', (f) => sent.push(f));
     cam.on('picture', (p) => pictures.push(p.seq));
     cam.start();
-    await waitFor('a frame held behind the one sent', () => cam.snapshot().framesReceived >= 102);
-    await sleep(300);
+    await waitFor('a frame held behind the one sent', () => cam.snapshot().framesReceived >= 102 && sent.length > 0);
+    await sleep(300); // time for a frame that should not come
     expect(sent.map((f) => f.seq)).toEqual([101]);
     expect(pictures).toEqual([101]); // none of the frames not sent
     expect(cam.snapshot().state).toBe('online');
@@ -214,8 +214,14 @@ describe('camera ingest on real ffmpeg', () => {
     const media = frames.map((f) => f.mediaTs!);
     const steps = media.slice(1).map((t, i) => Math.round(t - media[i]));
     expect(steps.filter((s) => s === 400).length, `media steps ${steps}`).toBeGreaterThanOrEqual(5); // frames were dropped
-    const lags = frames.slice(2).map((f) => f.captureMono - f.mediaTs!);
-    expect(Math.max(...lags) - Math.min(...lags), `arrival behind the stream ${lags.map(Math.round)}`).toBeLessThan(100);
+    // The frame before each dropped one arrives as far behind the stream as the others (typically: a load spike moves single frames, not these).
+    const lags = frames.map((f) => f.captureMono - f.mediaTs!);
+    const beforeDrop = new Set(steps.flatMap((s, i) => (s === 400 && i >= 2 ? [i] : [])));
+    const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+    const before = lags.filter((_, i) => beforeDrop.has(i));
+    const others = lags.filter((_, i) => i >= 2 && !beforeDrop.has(i));
+    expect(before.length).toBeGreaterThanOrEqual(4);
+    expect(median(before) - median(others), `arrival behind the stream ${lags.map(Math.round)}`).toBeLessThan(100);
   });
 
   it('runs its ffmpeg under ingest.decoder_scheduling\'s Linux policy, still tied to linesight', async () => {

@@ -129,7 +129,8 @@ describe('linesight sync --now, run as its own process', () => {
     const dir = mkdtempSync(join(tmpdir(), 'linesight-sync-now-'));
     const db = join(dir, 'line.db');
     const store = openStore(db, { outboxMaxRows: 100, outboxFullPolicy: 'drop_oldest' }, silentLogger());
-    const start = Math.floor((Date.now() - 3 * 3_600_000) / 60_000) * 60_000;
+    // Yesterday noon (UTC): the 30 minutes lie in one UTC day, so they make one batch whatever the time of the run.
+    const start = Math.floor(Date.now() / 86_400_000) * 86_400_000 - 12 * 3_600_000;
     writeMinutes(store.statistics(), start, 30, ['cam1']);
     // A candidate ran in the shadow of the active model for ten of those minutes and found one defect.
     const registry = new ModelRegistry(store.statistics().db);
