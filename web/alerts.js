@@ -34,8 +34,9 @@ export class AlertPanel {
    * @param {object[]} test window.__linesight.alerts (updated in place)
    * @param {() => number} now the server's clock (alert times are server times)
    * @param {(alertId: string, verdict: 'confirmed' | 'false_alarm') => void} judge an operator pressed a verdict button
+   * @param {(verdictId: string) => void} withdraw an operator took back a missed defect
    */
-  constructor(list, counts, countsTitle, test, now, judge) {
+  constructor(list, counts, countsTitle, test, now, judge, withdraw) {
     this.now = now;
     this.list = list;
     this.counts = counts;
@@ -50,6 +51,10 @@ export class AlertPanel {
       const target = /** @type {HTMLElement} */ (ev.target);
       const li = /** @type {HTMLElement | null} */ (target.closest('li.alert'));
       if (!li?.dataset.id) return;
+      if (li.classList.contains('missed')) {
+        if (target.closest('button[data-withdraw]')) withdraw(li.dataset.id);
+        return;
+      }
       this.select(li.dataset.id);
       const button = /** @type {HTMLButtonElement | null} */ (target.closest('button[data-verdict]'));
       if (button && !button.disabled) judge(li.dataset.id, /** @type {any} */ (button.dataset.verdict));
@@ -177,7 +182,7 @@ export class AlertPanel {
 
   /** A defect the model missed, as an operator marked it. @param {{ id: string, camera: string, class: string, operator: string, ts: string }} v */
   addMissed(v) {
-    if (this.list.querySelector(`li.missed[data-id="${CSS.escape(v.id)}"]`)) return;
+    if (this.missedCard(v.id)) return;
     const li = document.createElement('li');
     li.className = 'alert missed';
     li.dataset.id = v.id;
@@ -190,10 +195,46 @@ export class AlertPanel {
     const meta = document.createElement('span');
     meta.className = 'meta';
     meta.textContent = `${v.camera} · marked by ${v.operator} · ${clockTime(v.ts)}`;
-    text.append(cls, meta);
+    const verdict = document.createElement('span');
+    verdict.className = 'verdict';
+    const actions = document.createElement('div');
+    actions.className = 'actions';
+    const takeBack = document.createElement('button');
+    takeBack.type = 'button';
+    takeBack.dataset.withdraw = 'true';
+    takeBack.textContent = '↶ Take back';
+    takeBack.title = 'drawn by mistake: there is no such defect';
+    actions.append(takeBack);
+    text.append(cls, meta, verdict, actions);
     li.append(text);
     this.list.prepend(li);
     this.trim();
+  }
+
+  /** @param {string} id @returns {HTMLElement | null} */
+  missedCard(id) {
+    return /** @type {HTMLElement | null} */ (this.list.querySelector(`li.missed[data-id="${CSS.escape(id)}"]`));
+  }
+
+  /**
+   * A missed defect taken back (by any page): the card says so and offers nothing more.
+   * @param {{ replaces: string, operator: string, ts: string }} v the withdrawal
+   */
+  showWithdrawn(v) {
+    const li = this.missedCard(v.replaces);
+    if (!li) return;
+    li.dataset.withdrawn = 'true';
+    /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = `↶ taken back · ${v.operator} · ${clockTime(v.ts)}`;
+    /** @type {HTMLButtonElement} */ (li.querySelector('button[data-withdraw]')).hidden = true;
+  }
+
+  /**
+   * The server refused to take it back (already taken back elsewhere, gone): say why on the card.
+   * @param {string} id @param {string} message
+   */
+  withdrawRefused(id, message) {
+    const li = this.missedCard(id);
+    if (li) /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = message;
   }
 
   /** @param {string | null} id */

@@ -8,6 +8,7 @@
 // each alert card, "+ Missed" on each tile, and keys on the selected alert (else
 // the newest without a verdict): c confirm, f false alarm, ↑/↓ select, m mark a
 // missed defect on the selected alert's camera, 1–9 pick its class, Esc cancel.
+// A missed defect's card offers "Take back" for a box drawn by mistake.
 
 import { AlertPanel } from './alerts.js';
 import { Connection } from './connection.js';
@@ -30,7 +31,7 @@ const serverNow = () => Date.now() + clockOffset;
 /** @type {Map<string, CameraTile>} */
 const tiles = new Map();
 const grid = $('grid');
-const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts, serverNow, judge);
+const panel = new AlertPanel($('alerts'), $('counts'), $('counts-title'), test.alerts, serverNow, judge, withdraw);
 const verdicts = new Verdicts(token, /** @type {HTMLDialogElement} */ ($('operator')), $('action-error'));
 /** Class names the model knows (hello), else those seen in alerts. */
 let classNames = [];
@@ -141,8 +142,8 @@ function onAlert(alert) {
 }
 
 /**
- * Alerts with a verdict request on its way (or waiting for the operator's
- * name), each with the request's own mark so that an older request finishing
+ * Alerts (and missed defects being taken back) with a request on its way (or
+ * waiting for the operator's name), each with the request's own mark so that an older request finishing
  * late never clears a newer one's.
  * @type {Map<string, object>}
  */
@@ -155,7 +156,26 @@ function onVerdict(v) {
     // Stored: the request is no longer on its way, even if its answer has not been read yet. A change
     // pressed the moment the card shows the verdict must not be dropped as a double tap.
     judging.delete(v.alert_id);
+  } else if (v.withdrawn) {
+    panel.showWithdrawn(v);
+    judging.delete(v.replaces);
   } else if (v.verdict === 'missed') panel.addMissed(v);
+}
+
+/**
+ * Takes back a missed defect drawn by mistake.
+ * @param {string} verdictId the missed defect's
+ */
+async function withdraw(verdictId) {
+  if (!verdicts.mode || judging.has(verdictId)) return;
+  const mark = {};
+  judging.set(verdictId, mark);
+  try {
+    const answer = await verdicts.withdraw(verdictId);
+    if (answer?.status === 409) panel.withdrawRefused(verdictId, answer.body?.message ?? 'Already taken back.');
+  } finally {
+    if (judging.get(verdictId) === mark) judging.delete(verdictId);
+  }
 }
 
 /**

@@ -51,6 +51,15 @@ export class Verdicts {
   }
 
   /**
+   * Takes back a missed defect drawn by mistake.
+   * @param {string} verdictId the missed defect's id
+   * @returns {Promise<Answer | null>}
+   */
+  withdraw(verdictId) {
+    return this.post(`/api/verdicts/${encodeURIComponent(verdictId)}/withdraw`, {});
+  }
+
+  /**
    * Tells the server which frame a tile froze, so it keeps that exact frame for
    * the defects drawn on it. Quiet: only with the operator's token already at
    * hand (or none needed), never asking, never showing an error; a frame not

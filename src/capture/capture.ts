@@ -141,9 +141,10 @@ export class CaptureStage {
    * A stored verdict: a missed defect keeps the picture nearest to the frame
    * the operator drew on (a raw picture still on the shelf, else a recent
    * frame kept as JPEG), when one within `MISSED_MAX_GAP_MS` is in memory.
+   * A withdrawal keeps none.
    */
   verdict(verdict: VerdictBody): void {
-    if (this.off || verdict.verdict !== 'missed' || !this.deps.config.capture.missed) return;
+    if (this.off || verdict.verdict !== 'missed' || verdict.withdrawn || !this.deps.config.capture.missed) return;
     const ts = Date.parse(verdict.frame.ts);
     const raw = this.shelf.near(verdict.camera, ts);
     const recalled = this.recall.near(verdict.camera, ts);

@@ -66,7 +66,7 @@ export async function cmdDataset(args: string[]): Promise<number> {
     `wrote ${s.pictures} pictures (${s.train} train, ${s.val} val) with ${s.labels} labels to ${s.out} (${format}, classes of ${model.file})`,
     `${s.needsReview} pictures need review (review.txt)`,
   ];
-  if (s.leftOutUnjudged > 0) lines.push(`${s.leftOutUnjudged} alert pictures without a verdict left out (--include-unjudged adds them for review)`);
+  if (s.leftOutUnjudged > 0) lines.push(`${s.leftOutUnjudged} pictures without a verdict left out: alerts nobody judged, missed defects taken back (--include-unjudged adds them for review)`);
   if (s.missingFiles > 0) lines.push(`${s.missingFiles} pictures left out: their file is missing (listed in manifest.json)`);
   process.stdout.write(`${lines.join('\n')}\n`);
   return 0;

@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3';
 import { LinesightError, errorMessage } from '../errors.js';
+import { STANDING_MISSED } from '../store/verdicts.js';
 import type { Box } from '../types.js';
 import type { FrameAlert, MissedBox, PictureKind, PictureSources, PreLabel, StoredPicture } from './types.js';
 
@@ -100,7 +101,8 @@ export function readSources(db: Database.Database, q: ReadQuery): { sources: Pic
   }
 
   // A missed defect is drawn after its frame was captured: verdicts given from `since` on cover every frame of the period.
-  const missed = db.prepare<unknown[], { json: string }>(`SELECT json FROM verdicts WHERE verdict = 'missed' AND ts >= ?${camFilter} ORDER BY pos`)
+  // One an operator withdrew (drawn by mistake) is no label.
+  const missed = db.prepare<unknown[], { json: string }>(`SELECT json FROM verdicts WHERE ${STANDING_MISSED} AND ts >= ?${camFilter} ORDER BY pos`)
     .all(q.since, ...q.cameras)
     .map((r) => JSON.parse(r.json) as MissedJson)
     .filter((m) => m.frame.ts >= q.since && m.frame.ts < q.until);

@@ -1,4 +1,5 @@
 import type { Db } from '../store/db.js';
+import { STANDING_MISSED } from '../store/verdicts.js';
 import type { Box } from '../types.js';
 import { compareDefects, DEFAULT_MATCH, type Comparison, type JudgedDefect, type MatchRules, type SeenDefect } from './compare.js';
 import type { ModelRegistry } from './registry.js';
@@ -69,9 +70,9 @@ function activeAlerts(db: Db, from: number, to: number, version: string | undefi
   }));
 }
 
-/** Defects operators marked as missed, at the time of the frame they drew on. */
+/** Defects operators marked as missed (and did not withdraw), at the time of the frame they drew on. */
 function missedDefects(db: Db, from: number, to: number): SeenDefect[] {
-  return db.prepare<[], { camera: string; class_name: string; json: string }>("SELECT camera, class_name, json FROM verdicts WHERE verdict = 'missed'").all()
+  return db.prepare<[], { camera: string; class_name: string; json: string }>(`SELECT camera, class_name, json FROM verdicts WHERE ${STANDING_MISSED}`).all()
     .map((r) => {
       const v = JSON.parse(r.json) as { box: Box; frame: { ts: number } };
       return { camera: r.camera, className: r.class_name, ts: v.frame.ts, box: v.box };

@@ -9,7 +9,7 @@ import type { OriginRefusal } from './origin.js';
 import { toAlertPayload } from './protocol.js';
 import type { OverlaySource } from './source.js';
 import { staticKey, type StaticFile } from './static-files.js';
-import { FREEZE_ROUTE, MISSED_ROUTE, operatorAction, VERDICT_ROUTE, verdictAction } from './verdict-routes.js';
+import { FREEZE_ROUTE, MISSED_ROUTE, operatorAction, VERDICT_ROUTE, verdictAction, WITHDRAW_ROUTE } from './verdict-routes.js';
 import { MODELS_ROUTE, modelRoute } from './model-routes.js';
 
 export const ALERTS_DEFAULT_LIMIT = 50;
@@ -75,6 +75,8 @@ async function handle(deps: RouteDeps, req: IncomingMessage, res: ServerResponse
   if (models) return modelRoute(deps, req, url, res, json, models[1]);
   const missed = MISSED_ROUTE.exec(url.pathname);
   if (missed) return verdictAction(deps, req, res, json, (source, body) => offered(source.missed?.bind(source), 'missed defects')(missed[1], body));
+  const withdrawn = WITHDRAW_ROUTE.exec(url.pathname);
+  if (withdrawn) return verdictAction(deps, req, res, json, (source, body) => offered(source.withdraw?.bind(source), 'withdrawals')(withdrawn[1], body));
   const frozen = FREEZE_ROUTE.exec(url.pathname);
   if (frozen) {
     return operatorAction(deps, req, res, json, async (source, body) => ({ status: 200, body: { v: 1, ...await offered(source.freeze?.bind(source), 'pictures')(frozen[1], body) } }));

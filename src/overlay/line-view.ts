@@ -1,7 +1,8 @@
 import type { OverlaySource } from './source.js';
 
 /** The parts of a running line the operator page reads; `src/app.ts` hands them over. Health is asked of the line when read. */
-export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth' | 'verdict' | 'missed' | 'onVerdict'> & Required<Pick<OverlaySource, 'verdict' | 'missed' | 'onVerdict'>> & {
+export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth' | 'verdict' | 'missed' | 'withdraw' | 'onVerdict'>
+  & Required<Pick<OverlaySource, 'verdict' | 'missed' | 'withdraw' | 'onVerdict'>> & {
   relearnHealth(camera: string): void;
   running(): boolean;
   mqttConnected(): boolean;
@@ -14,7 +15,7 @@ export type LineParts = Omit<OverlaySource, 'health' | 'relearnHealth' | 'verdic
  * cached, so a dead broker shows at once.
  */
 export function lineView(parts: LineParts): OverlaySource {
-  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts, relearnHealth, verdict, missed, onVerdict } = parts;
+  const { site, line, model, cameras, onPicture, onInspected, onAlert, recentAlerts, relearnHealth, verdict, missed, withdraw, onVerdict } = parts;
   return {
     site,
     line,
@@ -27,6 +28,7 @@ export function lineView(parts: LineParts): OverlaySource {
     relearnHealth,
     verdict,
     missed,
+    withdraw,
     onVerdict,
     ...(parts.freeze ? { freeze: parts.freeze } : {}),
     ...(parts.models ? { models: parts.models } : {}),

@@ -62,6 +62,8 @@ export interface OverlaySource {
   verdict?(alertId: string, body: unknown): VerdictView;
   /** Records a defect the model missed on camera `camera` (`class`, `box`, `frame`, `operator`); refusals as `verdict`. */
   missed?(camera: string, body: unknown): VerdictView;
+  /** Takes back missed defect `verdictId` (`operator`): it was drawn by mistake; refusals as `verdict`. */
+  withdraw?(verdictId: string, body: unknown): VerdictView;
   /**
    * The page froze frame `ts` of camera `camera` to draw on it: the line keeps
    * that exact frame for the missed defects drawn on it, when it still can

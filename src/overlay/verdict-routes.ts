@@ -13,6 +13,8 @@ export const MAX_VERDICT_BODY = 4096;
 export const VERDICT_ROUTE = /^\/api\/alerts\/([A-Za-z0-9_.-]+)\/verdict$/;
 export const MISSED_ROUTE = /^\/api\/cameras\/([A-Za-z0-9_.-]+)\/missed$/;
 export const FREEZE_ROUTE = /^\/api\/cameras\/([A-Za-z0-9_.-]+)\/freeze$/;
+/** `POST /api/verdicts/{id}/withdraw`: a missed defect taken back. */
+export const WITHDRAW_ROUTE = /^\/api\/verdicts\/([A-Za-z0-9_.-]+)\/withdraw$/;
 
 export interface VerdictRouteDeps {
   source: OverlaySource;

@@ -5,5 +5,5 @@ export { registerStoreMetrics, type StoreMetricsSource } from './store-metrics.j
 export type { LedgerAlert, SparkplugLedger } from './sparkplug-ledger.js';
 export type {
   AlertRecord, AlertStatus, AlertVerdictInput, HealthEvent, HealthOutbox, HealthOutboxItem, HealthRecord, ModelRef, Outbox, OutboxCounters, OutboxFullPolicy, OutboxItem, RecordOutcome, RecordResult, Store, StoreOptions,
-  JudgedAlert, Verdict, VerdictKind, VerdictOutbox, VerdictOutboxItem, VerdictStore,
+  JudgedAlert, Verdict, VerdictKind, VerdictOutbox, VerdictOutboxItem, VerdictStore, WithdrawInput,
 } from './types.js';

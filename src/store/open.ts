@@ -19,7 +19,7 @@ import { VerdictsTable } from './verdicts.js';
 import { refusalOf } from '../verdicts/refusal.js';
 import type {
   AlertRecord, AlertVerdictInput, HealthEvent, HealthOutbox, HealthRecord, JudgedAlert, ModelRef, OutboxCounters, OutboxItem, RecordResult, Store,
-  StoreOptions, Verdict, VerdictOutbox,
+  StoreOptions, Verdict, VerdictOutbox, WithdrawInput,
 } from './types.js';
 
 /**
@@ -115,6 +115,10 @@ class SqliteStore implements Store {
 
   recordMissed(verdict: Verdict): void {
     this.write('record a missed defect', () => this.verdicts.recordMissed(verdict, this.now()));
+  }
+
+  withdrawMissed(input: WithdrawInput): Verdict {
+    return this.write('record a withdrawn missed defect', () => this.refusing(() => this.verdicts.withdrawMissed(input, this.now())));
   }
 
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict> {

@@ -142,14 +142,28 @@ export interface Verdict {
   operator: string;
   /** When the operator gave it. */
   ts: number;
-  /** Id of the verdict this one supersedes (same alert). */
+  /** Id of the verdict this one supersedes (same alert, or the missed defect it withdraws). */
   replaces?: string;
+  /**
+   * The operator took back the missed defect `replaces` names: there was none
+   * (a box drawn by mistake). Same class, box and frame as that one; never set
+   * on a verdict of an alert.
+   */
+  withdrawn?: true;
   /** The production context in force when the judged frame was captured: the alert's own, or for a missed defect the one at its frame's time. */
   context?: ProductionContext;
 }
 
 /** A verdict on an alert before the store fills in what it takes from the alert (camera, class, box, frame). */
 export type AlertVerdictInput = Pick<Verdict, 'id' | 'operator' | 'ts'> & { alertId: string; verdict: 'confirmed' | 'false_alarm'; replace: boolean };
+
+/** Taking back missed defect `verdictId`: the withdrawal's own id, who and when. */
+export interface WithdrawInput {
+  id: string;
+  verdictId: string;
+  operator: string;
+  ts: number;
+}
 
 /** The outcome of judging an alert: the stored verdict and the one it superseded, if any. */
 export interface JudgedAlert {
@@ -185,6 +199,13 @@ export interface VerdictStore {
   judgeAlert(input: AlertVerdictInput): JudgedAlert;
   /** Records a missed defect, unsent; durable when it returns. */
   recordMissed(verdict: Verdict): void;
+  /**
+   * Takes back missed defect `input.verdictId` in one transaction: checks it is
+   * a standing missed defect (else VerdictRefusal `unknown_verdict`,
+   * `bad_request` for a verdict on an alert or a withdrawal itself,
+   * `already_withdrawn`), then records the withdrawal, unsent, and returns it.
+   */
+  withdrawMissed(input: WithdrawInput): Verdict;
   /** The latest verdict of each of these alerts that has one. */
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict>;
   readonly verdictOutbox: VerdictOutbox;

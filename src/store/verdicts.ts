@@ -3,7 +3,7 @@ import { verdictRefusal } from '../verdicts/refusal.js';
 import type { Db } from './db.js';
 import { deleteInChunks } from './chunked-delete.js';
 import type { ProductionContext } from '../types.js';
-import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictOutbox, VerdictOutboxItem } from './types.js';
+import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictOutbox, VerdictOutboxItem, WithdrawInput } from './types.js';
 
 interface VerdictRow {
   pos: number;
@@ -26,6 +26,14 @@ interface AlertFacts {
   context: string | null;
 }
 
+/**
+ * The missed defects that stand, as a condition on the verdicts table: a
+ * missed defect neither withdrawn nor a withdrawal itself (a withdrawal is the
+ * only missed verdict that replaces another). For the dataset and the model
+ * comparison, which take missed defects as ground truth.
+ */
+export const STANDING_MISSED = "verdict = 'missed' AND replaces IS NULL AND id NOT IN (SELECT replaces FROM verdicts WHERE verdict = 'missed' AND replaces IS NOT NULL)";
+
 /** Alerts looked up per statement when the overlay lists recent alerts with their verdicts. */
 const LOOKUP_CHUNK = 200;
 
@@ -38,6 +46,8 @@ export class VerdictsTable implements VerdictOutbox {
   private readonly insert;
   private readonly alertFacts;
   private readonly current;
+  private readonly byId;
+  private readonly successor;
   private readonly pending;
   private readonly markOne;
   private readonly replayAll;
@@ -45,6 +55,7 @@ export class VerdictsTable implements VerdictOutbox {
   private readonly countCamera;
   private readonly purgeChunk;
   private readonly judgeTx: { immediate: (input: AlertVerdictInput, now: number) => JudgedAlert };
+  private readonly withdrawTx: { immediate: (input: WithdrawInput, now: number) => Verdict };
   private readonly sentTx: (ids: readonly number[], at: number) => number;
 
   constructor(private readonly db: Db) {
@@ -56,6 +67,10 @@ export class VerdictsTable implements VerdictOutbox {
     );
     this.current = db.prepare<[string], VerdictRow>(
       'SELECT pos, json, created_at, replayed FROM verdicts WHERE alert_id = ? ORDER BY pos DESC LIMIT 1',
+    );
+    this.byId = db.prepare<[string], VerdictRow>('SELECT pos, json, created_at, replayed FROM verdicts WHERE id = ?');
+    this.successor = db.prepare<[string], { id: string; operator: string }>(
+      "SELECT id, json_extract(json, '$.operator') AS operator FROM verdicts WHERE replaces = ? ORDER BY pos LIMIT 1",
     );
     this.pending = db.prepare<[number, number], VerdictRow>(
       'SELECT pos, json, created_at, replayed FROM verdicts WHERE sent_at IS NULL AND pos > ? ORDER BY pos LIMIT ?',
@@ -70,6 +85,7 @@ export class VerdictsTable implements VerdictOutbox {
     );
     // better-sqlite3 runs it as BEGIN IMMEDIATE: the check of the current verdict and the insert see the same database.
     this.judgeTx = db.transaction((input: AlertVerdictInput, now: number) => this.judge(input, now));
+    this.withdrawTx = db.transaction((input: WithdrawInput, now: number) => this.withdraw(input, now));
     this.sentTx = db.transaction((ids: readonly number[], at: number) => ids.reduce((n, id) => n + this.markOne.run(at, id).changes, 0));
   }
 
@@ -79,6 +95,10 @@ export class VerdictsTable implements VerdictOutbox {
 
   recordMissed(verdict: Verdict, now: number): void {
     this.write(verdict, now);
+  }
+
+  withdrawMissed(input: WithdrawInput, now: number): Verdict {
+    return this.withdrawTx.immediate(input, now);
   }
 
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict> {
@@ -145,6 +165,27 @@ export class VerdictsTable implements VerdictOutbox {
     };
     this.write(verdict, now);
     return existing ? { verdict, superseded: existing } : { verdict };
+  }
+
+  private withdraw(input: WithdrawInput, now: number): Verdict {
+    const row = this.byId.get(input.verdictId);
+    if (!row) throw verdictRefusal('unknown_verdict', `Expected the id of a stored missed defect but received ${JSON.stringify(input.verdictId)}: no such verdict (never given, or removed by retention)`);
+    const missed = parse(row);
+    if (missed.alertId !== null) {
+      throw verdictRefusal('bad_request',
+        `Expected the id of a missed defect but ${input.verdictId} is a verdict on alert ${missed.alertId}: change that with POST /api/alerts/${missed.alertId}/verdict and "replace": true`);
+    }
+    if (missed.withdrawn) throw verdictRefusal('bad_request', `Expected the id of a missed defect but ${input.verdictId} is itself the withdrawal of ${String(missed.replaces)}`);
+    const later = this.successor.get(input.verdictId);
+    if (later) {
+      throw verdictRefusal('already_withdrawn', `Expected a missed defect that stands but ${input.verdictId} was already withdrawn by ${JSON.stringify(later.operator)}`,
+        { current: { id: later.id, operator: later.operator } });
+    }
+    const withdrawal: Verdict = {
+      ...missed, id: input.id, operator: input.operator, ts: input.ts, replaces: missed.id, withdrawn: true,
+    };
+    this.write(withdrawal, now);
+    return withdrawal;
   }
 
   private write(v: Verdict, now: number): void {

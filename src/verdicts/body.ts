@@ -17,6 +17,8 @@ export interface VerdictBody {
   operator: string;
   ts: string;
   replaces?: string;
+  /** The missed defect `replaces` names was taken back: there was none. */
+  withdrawn?: true;
   /** The production context in force when the judged frame was captured, when the line had one. */
   context?: ProductionContext;
 }
@@ -33,6 +35,7 @@ export function verdictBody(v: Verdict): VerdictBody {
     operator: v.operator,
     ts: isoTime(v.ts),
     ...(v.replaces === undefined ? {} : { replaces: v.replaces }),
+    ...(v.withdrawn ? { withdrawn: true as const } : {}),
     ...(v.context ? { context: v.context } : {}),
   };
 }

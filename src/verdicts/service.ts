@@ -7,7 +7,7 @@ import type { Verdict, VerdictStore } from '../store/types.js';
 import type { ProductionContext } from '../types.js';
 import { verdictBody, type VerdictBody } from './body.js';
 import { expectRunningCamera } from './refusal.js';
-import { parseJudgeRequest, parseMissedRequest } from './validate.js';
+import { parseJudgeRequest, parseMissedRequest, parseWithdrawRequest } from './validate.js';
 
 /** An alert's latest verdict as the overlay lists it with the alert. */
 export interface AlertVerdictSummary {
@@ -71,6 +71,19 @@ export class Verdicts {
     return this.after(verdict, [{ camera, className: verdict.className, verdict: 'missed', delta: 1 }]);
   }
 
+  /**
+   * `POST /api/verdicts/{verdictId}/withdraw`: the operator takes back a missed
+   * defect drawn by mistake. Published as a verdict (`withdrawn: true`,
+   * `replaces` the missed one), counted −1 missed, and left out of datasets and
+   * model comparisons. Throws a VerdictRefusal for a bad body, an unknown
+   * verdict, one that is not a missed defect, or one already withdrawn.
+   */
+  withdraw(verdictId: string, body: unknown): VerdictBody {
+    const request = parseWithdrawRequest(body);
+    const verdict = this.deps.store.withdrawMissed({ id: uuidv7(), verdictId, operator: request.operator, ts: this.deps.clock.now() });
+    return this.after(verdict, [{ camera: verdict.camera, className: verdict.className, verdict: 'missed', delta: -1 }]);
+  }
+
   /** Called with every stored verdict. */
   onVerdict(fn: (verdict: VerdictBody) => void): Unsubscribe {
     return this.told.add(fn);
@@ -87,8 +100,10 @@ export class Verdicts {
 
   private after(verdict: Verdict, counts: readonly VerdictCount[]): VerdictBody {
     const body = verdictBody(verdict);
-    this.deps.log.info({ stage: 'verdicts', camera: verdict.camera, id: verdict.id, alert: verdict.alertId, verdict: verdict.verdict, replaces: verdict.replaces },
-      `operator ${JSON.stringify(verdict.operator)} judged ${verdict.alertId ? `alert ${verdict.alertId}` : 'a missed defect'}: ${verdict.verdict}`);
+    this.deps.log.info({ stage: 'verdicts', camera: verdict.camera, id: verdict.id, alert: verdict.alertId, verdict: verdict.verdict, replaces: verdict.replaces, withdrawn: verdict.withdrawn },
+      verdict.withdrawn
+        ? `operator ${JSON.stringify(verdict.operator)} withdrew missed defect ${String(verdict.replaces)}`
+        : `operator ${JSON.stringify(verdict.operator)} judged ${verdict.alertId ? `alert ${verdict.alertId}` : 'a missed defect'}: ${verdict.verdict}`);
     this.safely('publish the verdict now (it waits in the outbox for the next poll)', () => this.deps.stored());
     this.safely('count the verdict in the statistics', () => this.deps.count(counts));
     this.safely('tell the pages about the verdict', () => this.told.emit(body));

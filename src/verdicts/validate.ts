@@ -73,6 +73,11 @@ export function parseMissedRequest(value: unknown, classNames: readonly string[]
   return { className: body.class, box, frame: frame.ts === undefined ? { width: frame.width, height: frame.height } : frame, operator: operator(body.operator) };
 }
 
+/** Parses the body of `POST /api/verdicts/{id}/withdraw`: `{"operator"}`, who takes the missed defect back. */
+export function parseWithdrawRequest(value: unknown): { operator: string } {
+  return { operator: operator(object(value, 'the body').operator) };
+}
+
 /** Parses the body of `POST /api/cameras/{camera}/freeze`: `{"ts"}`, the capture time of the frame the page froze. */
 export function parseFreezeRequest(value: unknown): { ts: number } {
   const body = object(value, 'the body');

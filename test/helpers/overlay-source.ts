@@ -3,7 +3,7 @@ import { Listeners } from '../../src/listeners.js';
 import { silentLogger } from '../../src/log.js';
 import type { AlertView, OverlaySource, TrackView, Unsubscribe, VerdictView } from '../../src/overlay/source.js';
 import type { VerdictCount } from '../../src/store/aggregator.js';
-import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictStore } from '../../src/store/index.js';
+import type { AlertVerdictInput, JudgedAlert, Verdict, VerdictStore, WithdrawInput } from '../../src/store/index.js';
 import { verdictRefusal } from '../../src/verdicts/refusal.js';
 import { Verdicts } from '../../src/verdicts/service.js';
 import type { CameraSnapshot, InspectedFrame, ModelInfo, Picture } from '../../src/types.js';
@@ -75,6 +75,9 @@ export class HandSource implements OverlaySource {
   missed(camera: string, body: unknown): VerdictView {
     return this.verdicts.missed(camera, body);
   }
+  withdraw(verdictId: string, body: unknown): VerdictView {
+    return this.verdicts.withdraw(verdictId, body);
+  }
   onVerdict(fn: (verdict: VerdictView) => void): Unsubscribe {
     return this.verdicts.onVerdict(fn);
   }
@@ -105,6 +108,14 @@ export class HandSource implements OverlaySource {
         return existing ? { verdict, superseded: existing } : { verdict };
       },
       recordMissed: (verdict) => void this.judged.push(verdict),
+      withdrawMissed: (input: WithdrawInput): Verdict => {
+        const missed = this.judged.find((v) => v.id === input.verdictId && v.verdict === 'missed' && !v.withdrawn);
+        if (!missed) throw verdictRefusal('unknown_verdict', `Expected the id of a stored missed defect but received ${JSON.stringify(input.verdictId)}`);
+        if (this.judged.some((v) => v.replaces === missed.id)) throw verdictRefusal('already_withdrawn', `Expected a missed defect that stands but ${missed.id} was already withdrawn`);
+        const withdrawal: Verdict = { ...missed, id: input.id, operator: input.operator, ts: input.ts, replaces: missed.id, withdrawn: true };
+        this.judged.push(withdrawal);
+        return withdrawal;
+      },
       latestVerdicts: (ids) => new Map(ids.flatMap((id) => { const v = latest(id); return v ? [[id, v] as const] : []; })),
       verdictOutbox: { pendingBatch: () => [], markSent: () => 0, markAllReplayed: () => 0, depth: () => 0 },
     };

@@ -62,6 +62,9 @@ async function fillStore(): Promise<void> {
   verdicts.judgeAlert({ id: 'v2', alertId: 'a2', verdict: 'confirmed', operator: 'st1', ts: T0 + 9100, replace: false }, T0 + 9100);
   verdicts.judgeAlert({ id: 'v3', alertId: 'a2', verdict: 'false_alarm', operator: 'st2', ts: T0 + 9200, replace: true }, T0 + 9200);   // the latest verdict wins
   verdicts.recordMissed({ id: 'vm', alertId: null, camera: 'cam1', verdict: 'missed', className: 'green', box: m1, frame: { width: W, height: H, ts: T0 + 1000 }, operator: 'st1', ts: T0 + 9300 }, T0 + 9300);
+  // A box drawn by mistake, taken back: no label anywhere.
+  verdicts.recordMissed({ id: 'vx', alertId: null, camera: 'cam1', verdict: 'missed', className: 'green', box: { x: 60, y: 60, w: 20, h: 20 }, frame: { width: W, height: H, ts: T0 + 7000 }, operator: 'st1', ts: T0 + 9400 }, T0 + 9400);
+  verdicts.withdrawMissed({ id: 'vx-back', verdictId: 'vx', operator: 'st1', ts: T0 + 9500 }, T0 + 9500);
   const rows: Array<[string, string, number, string, string, string | null, string | null, unknown[]]> = [
     ['p1', 'cam1', T0 + 1000, 'alert', 'alert', 'a1', null, [det('red', a1), det('blue', { x: 200, y: 100, w: 30, h: 30 })]],
     ['pm', 'cam1', T0 + 1000, 'missed', 'missed', null, 'vm', [det('red', a1)]],
@@ -70,6 +73,7 @@ async function fillStore(): Promise<void> {
     ['p4', 'cam1', T0 + 4000, 'capture', 'near_threshold', null, null, [det('red', { x: 5, y: 5, w: 20, h: 20 }, 0.3)]],
     ['p5', 'cam1', T0 + 5000, 'capture', 'random', null, null, []],
     ['p6', 'cam2', T0 + 6000, 'capture', 'random', null, null, []],
+    ['px', 'cam1', T0 + 7000, 'missed', 'missed', null, 'vx', []],
   ];
   mkdirSync(join(pictures, 'cam1'), { recursive: true });
   mkdirSync(join(pictures, 'cam2'), { recursive: true });
@@ -110,7 +114,7 @@ describe('linesight dataset export (a process, a real SQLite store and JPEG file
     expect(r.stderr).toBe('');
     expect(r.code).toBe(0);
     expect(r.stdout).toContain('wrote 3 pictures');
-    expect(r.stdout).toContain('1 alert pictures without a verdict left out');
+    expect(r.stdout).toContain('2 pictures without a verdict left out'); // p3 (an alert nobody judged), px (its missed defect taken back)
     expect(r.stdout).toContain('1 pictures left out: their file is missing');
 
     const label = (id: string) => readFileSync(join(out, 'labels', splitOf(id, 0.5), `cam1_${id}.txt`), 'utf8');
@@ -137,7 +141,7 @@ describe('linesight dataset export (a process, a real SQLite store and JPEG file
       confirmed: { pictures: 1, boxes: 1 }, missed: { pictures: 1, boxes: 1 }, capture: { pictures: 1, boxes: 1 },
       unjudged: { pictures: 1, boxes: 1 }, false_alarm: { pictures: 1, boxes: 1 },
     });
-    expect(m.left_out).toEqual({ unjudged: 1, duplicate_frame: 1, missing_file: 1, missed_without_picture: 0, unknown_classes: [] });
+    expect(m.left_out).toEqual({ unjudged: 2, duplicate_frame: 1, missing_file: 1, missed_without_picture: 0, unknown_classes: [] });
     expect(m.missing_files).toEqual(['cam1/p5.jpg']);
     expect(m.needs_review).toBe(2);
     expect(m.cameras).toEqual(['cam1']);
@@ -146,7 +150,7 @@ describe('linesight dataset export (a process, a real SQLite store and JPEG file
 
     const marked = exportedAt();
     for (const id of ['p1', 'p2', 'p4']) expect(marked[id]).toBeGreaterThan(T0);
-    for (const id of ['p3', 'p5', 'p6']) expect(marked[id]).toBeNull();
+    for (const id of ['p3', 'p5', 'p6', 'px']) expect(marked[id]).toBeNull();
   });
 
   it('refuses a non-empty folder; --force replaces its export; COCO with the unjudged pictures added for review', async () => {
@@ -164,7 +168,9 @@ describe('linesight dataset export (a process, a real SQLite store and JPEG file
     const val = JSON.parse(readFileSync(join(out, 'annotations/instances_val.json'), 'utf8')) as Coco;
     expect(val.images).toEqual([]);
     expect(train.categories).toEqual([{ id: 1, name: 'red', supercategory: 'defect' }, { id: 2, name: 'green', supercategory: 'defect' }, { id: 3, name: 'blue', supercategory: 'defect' }]);
-    expect(train.images.map((i) => i.file_name)).toEqual(['cam1_p1.jpg', 'cam1_p2.jpg', 'cam1_p3.jpg', 'cam1_p4.jpg', 'cam2_p6.jpg']);
+    expect(train.images.map((i) => i.file_name)).toEqual(['cam1_p1.jpg', 'cam1_p2.jpg', 'cam1_p3.jpg', 'cam1_p4.jpg', 'cam2_p6.jpg', 'cam1_px.jpg']);
+    const px = train.images.find((i) => i.linesight_id === 'px')!;
+    expect(train.annotations.filter((a) => a.image_id === px.id)).toEqual([]); // the withdrawn box is no label
     const p3 = train.images.find((i) => i.linesight_id === 'p3')!;
     expect(p3).toMatchObject({ width: W, height: H, needs_review: true });
     expect(train.annotations.filter((a) => a.image_id === p3.id)).toEqual([

@@ -20,6 +20,7 @@ const MODEL = join(import.meta.dirname, '../fixtures/models/squares-v8.onnx');
 /** The README's screenshot is refreshed only on request (UPDATE_SCREENSHOT=1 npm test); otherwise it goes to the test's temp dir. */
 const UPDATE_SCREENSHOT = process.env.UPDATE_SCREENSHOT === '1';
 const TOKEN = 'line-7-token';
+const OPERATOR_TOKEN = 'line-7-operator';
 const SIZE = { width: 640, height: 360 };
 /** The planted defect, source pixels (the fixture model finds pure red). */
 const SQUARE = { x: 212, y: 118, w: 96, h: 72 };
@@ -44,7 +45,7 @@ function config(url: string, fileClip: string): Config {
     events: { confirm_hits: 2, confirm_window: 3 },
     mqtt: { embedded_port: 0 },
     store: { path: join(dir, 'linesight.db') },
-    overlay: { host: '127.0.0.1', port: 0, token: TOKEN, preview_width: 640, preview_fps: 5, max_clients: 4 },
+    overlay: { host: '127.0.0.1', port: 0, token: TOKEN, operator_token: OPERATOR_TOKEN, preview_width: 640, preview_fps: 5, max_clients: 4 },
     log: { level: 'silent' },
   });
   if (!cfg) throw new Error(problems.map((p) => `${p.path}: ${p.message}`).join('\n'));
@@ -117,6 +118,21 @@ describe('operator page in Chromium on the real pipeline', () => {
     await item.waitFor({ timeout: 20_000 });
     expect(await item.locator('img.thumb').getAttribute('src')).toMatch(/^data:image\/jpeg;base64,/);
     expect(await page.locator('#counts li[data-class="red"] strong').textContent()).toMatch(/^[1-9]\d*$/);
+  });
+
+  it('takes an operator\'s confirm from the card and shows it as the line stored it, after a reload too', async () => {
+    const item = page.locator('#alerts li.alert[data-camera="press-1"][data-class="red"]').first();
+    const id = await item.getAttribute('data-id');
+    await item.locator('button[data-verdict="confirmed"]').click();
+    await page.fill('#op-name', 'anna');
+    await page.fill('#op-token', OPERATOR_TOKEN);
+    await page.click('#operator button[type="submit"]');
+    const card = page.locator(`#alerts li.alert[data-id="${id}"]`);
+    // The line's own verdict message (ISO times) reaches the card.
+    await expect.poll(() => card.locator('.verdict').textContent(), { timeout: 10_000 }).toMatch(/^✓ confirmed · anna · \d\d:\d\d:\d\d$/);
+    await page.reload();
+    await expect.poll(() => card.locator('.verdict').textContent(), { timeout: 10_000 }).toMatch(/^✓ confirmed · anna · \d\d:\d\d:\d\d$/);
+    expect(await card.getAttribute('data-verdict')).toBe('confirmed');
   });
 
   it('turns the badge to reconnecting when the camera dies and back to online when it returns', async () => {

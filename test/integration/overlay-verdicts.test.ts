@@ -56,11 +56,13 @@ interface StoredVerdict {
   operator: string;
   ts: string;
   replaces?: string;
+  withdrawn?: true;
 }
 
 const VERDICT_PATH = /^\/api\/alerts\/([^/]+)\/verdict$/;
 const MISSED_PATH = /^\/api\/cameras\/([^/]+)\/missed$/;
 const FREEZE_PATH = /^\/api\/cameras\/([^/]+)\/freeze$/;
+const WITHDRAW_PATH = /^\/api\/verdicts\/([^/]+)\/withdraw$/;
 
 /** The overlay's side of the verdict API, as documented, with every request kept for the assertions. */
 class StandIn {
@@ -153,6 +155,8 @@ class StandIn {
     if (req.method === 'POST' && verdictMatch) return this.verdict(res, decodeURIComponent(verdictMatch[1]), body);
     const missedMatch = MISSED_PATH.exec(url.pathname);
     if (req.method === 'POST' && missedMatch) return this.missed(res, decodeURIComponent(missedMatch[1]), body);
+    const withdrawMatch = WITHDRAW_PATH.exec(url.pathname);
+    if (req.method === 'POST' && withdrawMatch) return this.withdraw(res, decodeURIComponent(withdrawMatch[1]), body);
     this.json(res, 404, { error: 'not_found', message: `no route ${req.method} ${url.pathname}` });
   }
 
@@ -176,6 +180,16 @@ class StandIn {
       alert_id: null, camera, verdict: 'missed', class: body.class as string, box: body.box as StoredVerdict['box'],
       frame: body.frame as StoredVerdict['frame'], operator: body.operator as string,
     });
+  }
+
+  private withdraw(res: ServerResponse, verdictId: string, body: Record<string, unknown>): void {
+    const missed = this.verdicts.get(verdictId);
+    if (!missed || missed.verdict !== 'missed') return this.json(res, 404, { error: 'unknown_verdict', message: `no missed defect ${verdictId}` });
+    if ([...this.verdicts.values()].some((v) => v.replaces === verdictId)) {
+      return this.json(res, 409, { error: 'already_withdrawn', message: 'Already taken back by someone else.' });
+    }
+    const { id: _id, ts: _ts, ...drawn } = missed;
+    this.store(res, { ...drawn, operator: body.operator as string, replaces: verdictId, withdrawn: true });
   }
 
   private store(res: ServerResponse, v: Omit<StoredVerdict, 'id' | 'ts'>): void {
@@ -434,6 +448,24 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await page.locator('#alerts li.missed[data-class="stain"][data-camera="weld-2"]').waitFor();
   });
 
+  it('takes back a missed defect drawn by mistake from its card', async () => {
+    const missed = page.locator('#alerts li.missed[data-class="stain"][data-camera="weld-2"]');
+    const id = await missed.getAttribute('data-id');
+    const takeBack = missed.locator('button[data-withdraw]');
+    expect(await takeBack.textContent()).toBe('↶ Take back');
+    expect((await takeBack.boundingBox())!.height).toBeGreaterThanOrEqual(44);
+    await takeBack.click();
+    expect(await nthRequest(11)).toEqual({
+      method: 'POST', path: `/api/verdicts/${id}/withdraw`, authorization: `Bearer ${OPERATOR_TOKEN}`, contentType: 'application/json',
+      body: { operator: 'anna' },
+    });
+    await expect.poll(() => missed.getAttribute('data-withdrawn')).toBe('true');
+    expect(await missed.locator('.verdict').textContent()).toMatch(/^↶ taken back · anna · \d\d:\d\d:\d\d$/);
+    expect(await takeBack.isVisible()).toBe(false);
+    // The other missed card (press-1's dent) still stands and still offers it.
+    expect(await page.locator('#alerts li.missed[data-class="dent"] button[data-withdraw]').isVisible()).toBe(true);
+  });
+
   it('asks only for a name (prefilled) when actions are open, and sends no Authorization', async () => {
     server.verdicts.delete('a-weld'); // so that this page's confirm is a first verdict
     const open = await openPage('open');
@@ -444,7 +476,7 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     expect(await open.inputValue('#op-name')).toBe('station');
     expect(await open.locator('#op-token').isVisible()).toBe(false);
     await open.click('#operator button[type="submit"]');
-    expect(await nthRequest(11)).toEqual({
+    expect(await nthRequest(12)).toEqual({
       method: 'POST', path: '/api/alerts/a-weld/verdict', authorization: null, contentType: 'application/json',
       body: { verdict: 'confirmed', operator: 'station' },
     });

@@ -128,18 +128,41 @@ describe('operator verdicts over HTTP, MQTT, the page and the statistics (real l
     const third = await post(base, '/api/cameras/cam1/missed', drawn);
     expect(third.status).toBe(201);
 
-    await sub.waitFor((m) => verdicts(m).length >= 3);
-    const [m1, m2, m3] = verdicts(sub.messages);
+    // A missed defect drawn by mistake, taken back; the refusals first.
+    const mistake = (await (await post(base, '/api/cameras/cam1/missed', { ...drawn, class: alert.class, box: { x: 200, y: 100, w: 20, h: 20 } })).json()) as { verdict: Record<string, unknown> };
+    const withdrawPath = (id: unknown) => `/api/verdicts/${String(id)}/withdraw`;
+    const onAlert = await post(base, withdrawPath(confirmed.id), { operator: 'station 3' });
+    expect(onAlert.status).toBe(400);
+    expect(((await onAlert.json()) as { message: string }).message).toContain(`is a verdict on alert ${String(alert.id)}`);
+    expect((await post(base, withdrawPath('0190a0a0-0000-7000-8000-000000000000'), { operator: 'station 3' })).status).toBe(404);
+    expect((await post(base, withdrawPath(mistake.verdict.id), { operator: 'station 3' }, { Authorization: `Bearer ${VIEWER}` })).status).toBe(403);
+    expect((await post(base, withdrawPath(mistake.verdict.id), {})).status).toBe(400);
+    const back = await post(base, withdrawPath(mistake.verdict.id), { operator: 'station 3' });
+    expect(back.status).toBe(201);
+    const withdrawal = ((await back.json()) as { verdict: Record<string, unknown> }).verdict;
+    expect(withdrawal).toMatchObject({ verdict: 'missed', alert_id: null, withdrawn: true, replaces: mistake.verdict.id, class: alert.class, box: mistake.verdict.box });
+    expect(withdrawal.id).not.toBe(mistake.verdict.id);
+    const again = await post(base, withdrawPath(mistake.verdict.id), { operator: 'station 4' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { message: string }).message).toContain('already withdrawn by "station 3"');
+    expect((await post(base, withdrawPath(withdrawal.id), { operator: 'station 3' })).status).toBe(400); // a withdrawal is not a missed defect
+
+    await sub.waitFor((m) => verdicts(m).length >= 5);
+    const [m1, m2, m3, m4, m5] = verdicts(sub.messages);
     expectContract(m1, 'confirmed', false);
     expectContract(m2, 'false_alarm', false);
     expectContract(m3, 'missed', false);
+    expectContract(m4, 'missed', false);
+    expectContract(m5, 'missed', false);
     expect(m1.body).toMatchObject({ id: confirmed.id, alert_id: alert.id });
     expect(m2.body).toMatchObject({ id: falseAlarm.id, replaces: confirmed.id, alert_id: alert.id });
     expect(m3.body).toMatchObject({ alert_id: null, class: 'green', box: drawn.box, frame: drawn.frame });
+    expect(m3.body.withdrawn).toBeUndefined();
+    expect(m5.body).toMatchObject({ id: withdrawal.id, replaces: m4.body.id, withdrawn: true, class: m4.body.class, box: m4.body.box, frame: m4.body.frame });
 
     // The page heard each one; the alert list shows the latest.
-    await waitFor('three verdict messages on the page', () => page!.of('verdict').length === 3);
-    expect(page.of('verdict').map((m) => m.verdict.id)).toEqual([m1.body.id, m2.body.id, m3.body.id]);
+    await waitFor('five verdict messages on the page', () => page!.of('verdict').length === 5);
+    expect(page.of('verdict').map((m) => m.verdict.id)).toEqual([m1.body.id, m2.body.id, m3.body.id, m4.body.id, m5.body.id]);
     const listed = (await (await fetch(new URL('/api/alerts', base), { headers: { Authorization: `Bearer ${VIEWER}` } })).json()) as { alerts: Array<{ id: string; verdict?: unknown }> };
     expect(listed.alerts.find((a) => a.id === alert.id)?.verdict).toMatchObject({ verdict: 'false_alarm', operator: 'station 4' });
 
@@ -150,10 +173,10 @@ describe('operator verdicts over HTTP, MQTT, the page and the statistics (real l
     expect((await post(base, '/api/cameras/cam1/missed', { ...drawn, class: 'blue' })).status).toBe(201);
     expect(line.store.verdictOutbox.depth()).toBe(1);
     await broker.start();
-    await sub.waitFor((m) => verdicts(m).length >= 4, 30_000);
-    expectContract(verdicts(sub.messages)[3], 'missed', true);
+    await sub.waitFor((m) => verdicts(m).length >= 6, 30_000);
+    expectContract(verdicts(sub.messages)[5], 'missed', true);
 
-    // The statistics: the latest verdict per alert, the replaced one subtracted.
+    // The statistics: the latest verdict per alert, the replaced one subtracted, the withdrawn missed defect too.
     await line.stop();
     line = undefined;
     const store = openStore(join(dir, 'line.db'), { outboxMaxRows: 10, outboxFullPolicy: 'drop_oldest' }, silentLogger());

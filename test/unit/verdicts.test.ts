@@ -2,12 +2,14 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import type { IncomingMessage } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import { afterAll, describe, expect, it } from 'vitest';
 import { silentLogger } from '../../src/log.js';
 import { operatorChecker } from '../../src/overlay/auth.js';
 import { verdictPayload } from '../../src/publish/verdict-payload.js';
 import { MinuteAggregator } from '../../src/store/aggregator.js';
 import { openStore } from '../../src/store/index.js';
+import { STANDING_MISSED } from '../../src/store/verdicts.js';
 import type { MinuteStats } from '../../src/store/minute-stats.js';
 import { toWireRow } from '../../src/sync/batch.js';
 import { refusalOf } from '../../src/verdicts/refusal.js';
@@ -96,6 +98,37 @@ describe('the verdicts table', () => {
       store.close();
     }
   });
+
+  it('takes back a missed defect once, refuses what is not one, and leaves it out of the standing missed defects', () => {
+    const path = join(dir, 'withdraw.db');
+    const store = openStore(path, { outboxMaxRows: 100, outboxFullPolicy: 'drop_oldest' }, silentLogger());
+    try {
+      const event = makeEvent({ className: 'dent' });
+      store.recordEvent(event);
+      store.judgeAlert({ id: 'v1', alertId: event.id, verdict: 'confirmed', operator: 'st1', ts: 1000, replace: false });
+      const drawn = { alertId: null, camera: 'cam1', verdict: 'missed' as const, className: 'dent', frame: { width: 100, height: 80, ts: 900 }, operator: 'st1', ts: 1100 };
+      store.recordMissed({ ...drawn, id: 'm1', box: { x: 1, y: 2, w: 3, h: 4 } });
+      store.recordMissed({ ...drawn, id: 'm2', box: { x: 5, y: 6, w: 7, h: 8 } });
+      const back = (verdictId: string, id = `w-${verdictId}`) => store.withdrawMissed({ id, verdictId, operator: 'st2', ts: 2000 });
+      expect(refusal(() => back('nope')).reason).toBe('unknown_verdict');
+      expect(refusal(() => back('v1'))).toEqual({
+        reason: 'bad_request',
+        message: `Expected the id of a missed defect but v1 is a verdict on alert ${event.id}: change that with POST /api/alerts/${event.id}/verdict and "replace": true`,
+      });
+      expect(back('m1')).toEqual({ ...drawn, id: 'w-m1', box: { x: 1, y: 2, w: 3, h: 4 }, operator: 'st2', ts: 2000, replaces: 'm1', withdrawn: true });
+      expect(refusal(() => back('m1', 'w2'))).toEqual({ reason: 'already_withdrawn', message: 'Expected a missed defect that stands but m1 was already withdrawn by "st2"' });
+      expect(refusal(() => back('w-m1')).reason).toBe('bad_request');
+      expect(store.verdictOutbox.pendingBatch(10).map((p) => p.verdict.id)).toEqual(['v1', 'm1', 'm2', 'w-m1']);
+      const db = new Database(path, { readonly: true });
+      try {
+        expect(db.prepare(`SELECT id FROM verdicts WHERE ${STANDING_MISSED} ORDER BY pos`).all()).toEqual([{ id: 'm2' }]);
+      } finally {
+        db.close();
+      }
+    } finally {
+      store.close();
+    }
+  });
 });
 
 describe('verdict statistics', () => {
@@ -160,5 +193,12 @@ describe('the verdict payload', () => {
     const missed = verdictPayload({ id: 2, createdAt: 0, replayed: false, verdict: { ...base, id: '0190a0a0-0000-7000-8000-000000000004', alertId: null, verdict: 'missed' } }, { site: 'plant', line: 'l1' });
     expect(checkSchema(VERDICT_SCHEMA, missed)).toEqual([]);
     expect(checkSchema(VERDICT_SCHEMA, { ...missed, alert_id: 'not-a-uuid' })).not.toEqual([]);
+    const withdrawal = verdictPayload({
+      id: 3, createdAt: 0, replayed: false,
+      verdict: { ...base, id: '0190a0a0-0000-7000-8000-000000000005', alertId: null, verdict: 'missed', replaces: '0190a0a0-0000-7000-8000-000000000004', withdrawn: true },
+    }, { site: 'plant', line: 'l1' });
+    expect(withdrawal).toMatchObject({ verdict: 'missed', replaces: '0190a0a0-0000-7000-8000-000000000004', withdrawn: true });
+    expect(checkSchema(VERDICT_SCHEMA, withdrawal)).toEqual([]);
+    expect(checkSchema(VERDICT_SCHEMA, { ...withdrawal, withdrawn: false })).not.toEqual([]);
   });
 });
