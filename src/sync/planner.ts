@@ -5,7 +5,10 @@ import { buildBatch, toWireRow, type Batch, type BatchExtras, type WireRow } fro
 export interface BatchLimits {
   /** Most camera-minute records in one batch (a minute is never split, so one minute of many cameras may exceed it). */
   maxRows: number;
-  /** Most bytes of uncompressed JSON rows in one batch (same exception). */
+  /**
+   * Most bytes of uncompressed JSON in one batch: its rows and what travels
+   * with them (shadow comparisons, the production timeline). Same exception.
+   */
   maxBytes: number;
 }
 
@@ -34,7 +37,9 @@ export function planBatch(store: AggregateStore, meta: { site: string; line: str
     records = cut > records[0].minute ? records.filter((r) => r.minute < cut) : store.minutes(start, end);
   }
   let rows = records.map(toWireRow);
-  const cutAt = byteCut(rows, limits.maxBytes);
+  // What travels with the rows counts against the same budget; cutting the period only shortens it.
+  const alongside = extras ? JSON.stringify(extras(start, end)).length : 0;
+  const cutAt = byteCut(rows, limits.maxBytes - alongside);
   if (cutAt !== undefined) {
     end = cutAt;
     rows = rows.filter((r) => Date.parse(r.minute) < cutAt);
@@ -42,7 +47,7 @@ export function planBatch(store: AggregateStore, meta: { site: string; line: str
   return buildBatch(meta, start, end, rows, extras?.(start, end));
 }
 
-/** The minute to cut at so the rows stay under `maxBytes`, or undefined when they already do. */
+/** The minute to cut at so the rows stay under `maxBytes` (the first minute goes in whatever its size), or undefined when they already do. */
 function byteCut(rows: readonly WireRow[], maxBytes: number): number | undefined {
   let bytes = 0;
   for (let i = 0; i < rows.length; i++) {

@@ -1,15 +1,21 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { describe, expect, it } from 'vitest';
 import { isLinesightError } from '../../src/errors.js';
 import { formatAlerts, parseSince } from '../../src/commands/alerts-format.js';
 import type { AlertRecord } from '../../src/store/types.js';
 import { parseRetryAfter } from '../../src/sync/backoff.js';
-import { buildBatch, idempotencyKey, toWireRow } from '../../src/sync/batch.js';
+import { silentLogger } from '../../src/log.js';
+import { openStore } from '../../src/store/index.js';
+import { buildBatch, idempotencyKey, toWireRow, type BatchExtras } from '../../src/sync/batch.js';
+import { planBatch } from '../../src/sync/planner.js';
 import { batchFileName } from '../../src/sync/file-target.js';
 import { Scheduler, parseSchedule } from '../../src/sync/schedule.js';
 import { makeEvent } from '../helpers/events.js';
 import { FakeClock } from '../helpers/fake-clock.js';
-import { syntheticMinute } from '../helpers/stats-data.js';
+import { syntheticMinute, writeMinutes } from '../helpers/stats-data.js';
 
 function thrown(fn: () => unknown): Error & { code?: string } {
   try {
@@ -103,6 +109,41 @@ describe('batch', () => {
       period: { start: '2025-03-04T00:00:00.000Z', end: '2025-03-04T00:02:00.000Z' }, cameras: ['cam1', 'cam2'], row_count: 3,
     });
     expect(batchFileName({ site: 'plant', line: 'line1' }, a)).toBe(`aggregates_plant_line1_20250304T0000Z_20250304T0002Z_${a.key.slice(0, 12)}.ndjson.gz`);
+  });
+});
+
+describe('planBatch', () => {
+  it('counts what travels with the rows against the byte budget', () => {
+    const dir = mkdtempSync(join(tmpdir(), 'linesight-plan-'));
+    const store = openStore(join(dir, 'line.db'), { outboxMaxRows: 10, outboxFullPolicy: 'drop_oldest' }, silentLogger());
+    try {
+      const stats = store.statistics();
+      const day = Date.parse('2025-03-04T00:00:00Z');
+      writeMinutes(stats, day, 20, ['cam1']);
+      const rowBytes = stats.minutes(day, day + 20 * 60_000).map((r) => JSON.stringify(toWireRow(r)).length + 1);
+      const all = rowBytes.reduce((a, b) => a + b, 0);
+      // A production timeline as large as five rows; each period asked for is recorded.
+      const asked: Array<[number, number]> = [];
+      const timeline = (start: number, end: number): BatchExtras => {
+        asked.push([start, end]);
+        return { context_changes: [{ order: 'O-1', lot: 'L-1', extra: { note: 'x'.repeat(rowBytes[0] * 5) }, ts: new Date(start).toISOString() }] };
+      };
+      const limits = { maxRows: 1000, maxBytes: all };
+      const meta = { site: 'plant', line: 'l1' };
+      expect(planBatch(stats, meta, undefined, day + 20 * 60_000, limits)!.rowCount).toBe(20); // the rows alone fit
+      const batch = planBatch(stats, meta, undefined, day + 20 * 60_000, limits, timeline)!;
+      const doc = JSON.parse(gunzipSync(batch.body).toString('utf8')) as { rows: unknown[]; context_changes: unknown[] };
+      expect(doc.rows.length).toBeLessThan(20);
+      expect(doc.rows.length).toBeGreaterThanOrEqual(14);
+      expect(doc.rows.map((r) => JSON.stringify(r).length + 1).reduce((a, b) => a + b, 0) + JSON.stringify({ context_changes: doc.context_changes }).length).toBeLessThanOrEqual(all);
+      expect(asked.at(-1)).toEqual([day, batch.periodEnd]); // the timeline of the period as cut
+      // The next batch goes on where this one stopped.
+      const next = planBatch(stats, meta, batch.periodEnd, day + 20 * 60_000, limits, timeline)!;
+      expect(doc.rows.length + next.rowCount).toBe(20);
+    } finally {
+      store.close();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });
 
