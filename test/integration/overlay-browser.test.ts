@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
+import Database from 'better-sqlite3';
 import type { Browser, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startLine, type Line } from '../../src/app.js';
@@ -8,6 +9,7 @@ import { validateConfig } from '../../src/config/load.js';
 import type { Config } from '../../src/config/schema.js';
 import { silentLogger } from '../../src/log.js';
 import { startOverlay, type Overlay } from '../../src/overlay/server.js';
+import type { Verdict } from '../../src/store/index.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 import { makeClip } from '../helpers/clips.js';
 import { connectPage, rawGet } from '../helpers/overlay-client.js';
@@ -133,6 +135,29 @@ describe('operator page in Chromium on the real pipeline', () => {
     await page.reload();
     await expect.poll(() => card.locator('.verdict').textContent(), { timeout: 10_000 }).toMatch(/^✓ confirmed · anna · \d\d:\d\d:\d\d$/);
     expect(await card.getAttribute('data-verdict')).toBe('confirmed');
+  });
+
+  it('marks a missed defect on a frozen tile and takes it back, each shown as the line stored it', async () => {
+    await page.locator('.tile[data-camera="press-1"] button.mark').click();
+    const layer = page.locator('.tile[data-camera="press-1"] .mark-layer');
+    const r = (await layer.boundingBox())!;
+    await page.mouse.move(r.x + r.width * 0.2, r.y + r.height * 0.3);
+    await page.mouse.down();
+    await page.mouse.move(r.x + r.width * 0.4, r.y + r.height * 0.6, { steps: 4 });
+    await page.mouse.up();
+    await page.locator('.mark-bar button[data-class="red"]').click();
+    const missed = page.locator('#alerts li.missed[data-camera="press-1"][data-class="red"]');
+    await missed.waitFor({ timeout: 10_000 });
+    expect(await missed.locator('.meta').textContent()).toMatch(/^press-1 · marked by anna · \d\d:\d\d:\d\d$/);
+    const id = (await missed.getAttribute('data-id'))!;
+    await missed.locator('button[data-withdraw]').click();
+    await expect.poll(() => missed.locator('.verdict').textContent(), { timeout: 10_000 }).toMatch(/^↶ taken back · anna · \d\d:\d\d:\d\d$/);
+    // Both are in the line's store, the withdrawal naming the defect.
+    const db = new Database(join(dir, 'linesight.db'), { readonly: true });
+    const stored = db.prepare<[], { json: string }>('SELECT json FROM verdicts ORDER BY pos').all().map((row) => JSON.parse(row.json) as Verdict);
+    db.close();
+    expect(stored.find((v) => v.id === id)).toMatchObject({ verdict: 'missed', className: 'red', camera: 'press-1', operator: 'anna' });
+    expect(stored.find((v) => v.replaces === id)).toMatchObject({ verdict: 'missed', withdrawn: true, operator: 'anna' });
   });
 
   it('turns the badge to reconnecting when the camera dies and back to online when it returns', async () => {
