@@ -280,7 +280,7 @@ function operatorView(d: ViewDeps): { view: OverlaySource; inspected: Listeners<
     onPicture: (fn) => pictures.add(fn), onInspected: (fn) => inspected.add(fn), onAlert: (fn) => alerts.add(fn),
     recentAlerts: (limit) => verdicts.withVerdicts(store.recentAlerts({ limit })), relearnHealth: (id) => d.health.relearn(id),
     verdict: (alertId, body) => verdicts.judge(alertId, body), missed: (camera, body) => verdicts.missed(camera, body),
-    withdraw: (id, body) => verdicts.withdraw(id, body),
+    withdraw: (id, body) => verdicts.withdraw(id, body), recentMissed: (limit) => verdicts.recentMissed(limit),
     freeze: (camera, body) => d.freeze(camera, body),
     onVerdict: (fn) => verdicts.onVerdict(fn), models: d.models,
     running: d.running, mqttConnected: () => d.publisher.connected, outboxDepth: () => store.depth(),

@@ -84,6 +84,7 @@ export class AlertPanel {
     const li = document.createElement('li');
     li.className = live ? 'alert new' : 'alert';
     li.dataset.id = a.id;
+    li.dataset.ts = String(a.ts);
     li.dataset.camera = a.camera;
     li.dataset.class = a.className;
     const img = document.createElement('img');
@@ -180,12 +181,29 @@ export class AlertPanel {
     return li ? { replace: this.judged(li), current: li.dataset.verdict ?? null } : null;
   }
 
-  /** A defect the model missed, as an operator marked it. @param {{ id: string, camera: string, class: string, operator: string, ts: string }} v */
-  addMissed(v) {
+  /**
+   * The recent missed defects and their withdrawals a (re)connect brings, oldest
+   * first: each card takes its place among the alerts by time.
+   * @param {Array<{ id: string, camera: string, class: string, operator: string, ts: string, withdrawn?: boolean, replaces?: string }>} list
+   */
+  resetMissed(list) {
+    for (const v of list) {
+      if (v.withdrawn) this.showWithdrawn(/** @type {any} */ (v));
+      else this.addMissed(v, false);
+    }
+  }
+
+  /**
+   * A defect the model missed, as an operator marked it.
+   * @param {{ id: string, camera: string, class: string, operator: string, ts: string }} v
+   * @param {boolean} live marked just now (the top of the list) rather than history (placed by time)
+   */
+  addMissed(v, live = true) {
     if (this.missedCard(v.id)) return;
     const li = document.createElement('li');
     li.className = 'alert missed';
     li.dataset.id = v.id;
+    li.dataset.ts = String(Date.parse(v.ts));
     li.dataset.camera = v.camera;
     li.dataset.class = v.class;
     li.dataset.verdict = 'missed';
@@ -207,7 +225,10 @@ export class AlertPanel {
     actions.append(takeBack);
     text.append(cls, meta, verdict, actions);
     li.append(text);
-    this.list.prepend(li);
+    const ts = Number(li.dataset.ts);
+    const later = live ? null : [...this.list.children].find((c) => Number(/** @type {HTMLElement} */ (c).dataset.ts) < ts);
+    if (live || later) this.list.insertBefore(li, live ? this.list.firstChild : /** @type {Element} */ (later));
+    else this.list.append(li);
     this.trim();
   }
 

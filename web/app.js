@@ -254,6 +254,7 @@ const conn = new Connection(token, {
       case 'alert': return onAlert(msg.alert);
       case 'alerts': return panel.reset(msg.alerts);
       case 'verdict': return onVerdict(msg.verdict);
+      case 'missed': return panel.resetMissed(msg.missed);
       default: return undefined; // a newer server's message this page does not know
     }
   },

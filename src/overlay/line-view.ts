@@ -31,6 +31,7 @@ export function lineView(parts: LineParts): OverlaySource {
     withdraw,
     onVerdict,
     ...(parts.freeze ? { freeze: parts.freeze } : {}),
+    ...(parts.recentMissed ? { recentMissed: parts.recentMissed } : {}),
     ...(parts.models ? { models: parts.models } : {}),
     health: () => ({
       alive: parts.running(),

@@ -161,6 +161,13 @@ export interface AlertsMessage {
   alerts: AlertPayload[];
 }
 
+/** On connect: the recent missed defects and their withdrawals, oldest first, as the verdict messages that stored them. */
+export interface MissedListMessage {
+  v: 1;
+  type: 'missed';
+  missed: VerdictView[];
+}
+
 export interface PongMessage {
   v: 1;
   type: 'pong';
@@ -168,7 +175,7 @@ export interface PongMessage {
   ts: number;
 }
 
-export type ServerMessage = HelloMessage | StatusMessage | DetectionsMessage | AlertMessage | AlertsMessage | VerdictMessage | PongMessage;
+export type ServerMessage = HelloMessage | StatusMessage | DetectionsMessage | AlertMessage | AlertsMessage | VerdictMessage | MissedListMessage | PongMessage;
 
 export function toAlertPayload(alert: AlertView, thumbnail: string | null = null): AlertPayload {
   return {

@@ -15,7 +15,7 @@ import { PreviewEncoder } from './preview.js';
 import { CloseCodes, toAlertPayload, type AlertPayload } from './protocol.js';
 import { attachSockets } from './sockets.js';
 import type { Picture } from '../types.js';
-import type { AlertView, OverlaySource } from './source.js';
+import type { AlertView, OverlaySource, VerdictView } from './source.js';
 import { loadStaticFiles } from './static-files.js';
 import { alertThumbnail } from './thumbnail.js';
 import { systemClock, type Clock } from '../clock.js';
@@ -123,6 +123,8 @@ export async function startOverlay(config: OverlayConfig, source: OverlaySource,
     hub.sendTo(ws, helloMessage(source, config, clock.now()));
     hub.sendTo(ws, statusMessage(source, hub.size, clock.now()));
     hub.sendTo(ws, { v: 1, type: 'alerts', alerts: recent(source, olog).map((a) => ({ ...a, thumbnail: thumbnails.get(a.id) ?? a.thumbnail })) });
+    const missed = recentMissed(source, olog);
+    if (missed) hub.sendTo(ws, { v: 1, type: 'missed', missed });
   };
 
   const limits = { ...defaultHttpLimits(config.max_clients), ...opts.httpLimits };
@@ -188,6 +190,17 @@ function recent(source: OverlaySource, log: Logger): AlertPayload[] {
   } catch (err) {
     log.warn({ err: errorMessage(err) }, 'recent alerts unavailable; the page starts with live alerts only');
     return [];
+  }
+}
+
+/** The recent missed defects for a page that connects; undefined where the line has none to offer (or cannot read them). */
+function recentMissed(source: OverlaySource, log: Logger): VerdictView[] | undefined {
+  if (!source.recentMissed) return undefined;
+  try {
+    return source.recentMissed(RECENT_ALERTS);
+  } catch (err) {
+    log.warn({ err: errorMessage(err) }, 'recent missed defects unavailable; the page shows those marked from now on');
+    return undefined;
   }
 }
 

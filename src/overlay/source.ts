@@ -62,6 +62,8 @@ export interface OverlaySource {
   verdict?(alertId: string, body: unknown): VerdictView;
   /** Records a defect the model missed on camera `camera` (`class`, `box`, `frame`, `operator`); refusals as `verdict`. */
   missed?(camera: string, body: unknown): VerdictView;
+  /** The last `limit` missed defects and withdrawals, oldest first, for a page that connects. */
+  recentMissed?(limit: number): VerdictView[];
   /** Takes back missed defect `verdictId` (`operator`): it was drawn by mistake; refusals as `verdict`. */
   withdraw?(verdictId: string, body: unknown): VerdictView;
   /**

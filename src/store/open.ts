@@ -121,6 +121,10 @@ class SqliteStore implements Store {
     return this.write('record a withdrawn missed defect', () => this.refusing(() => this.verdicts.withdrawMissed(input, this.now())));
   }
 
+  recentMissed(limit: number): Verdict[] {
+    return this.guard('read the recent missed defects', () => this.verdicts.recentMissed(limit));
+  }
+
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict> {
     return this.guard('read the verdicts of alerts', () => this.verdicts.latestVerdicts(alertIds));
   }

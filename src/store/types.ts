@@ -206,6 +206,8 @@ export interface VerdictStore {
    * `already_withdrawn`), then records the withdrawal, unsent, and returns it.
    */
   withdrawMissed(input: WithdrawInput): Verdict;
+  /** The last `limit` missed verdicts (defects drawn and withdrawals), oldest first. */
+  recentMissed(limit: number): Verdict[];
   /** The latest verdict of each of these alerts that has one. */
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict>;
   readonly verdictOutbox: VerdictOutbox;

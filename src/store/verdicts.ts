@@ -48,6 +48,7 @@ export class VerdictsTable implements VerdictOutbox {
   private readonly current;
   private readonly byId;
   private readonly successor;
+  private readonly lastMissed;
   private readonly pending;
   private readonly markOne;
   private readonly replayAll;
@@ -71,6 +72,9 @@ export class VerdictsTable implements VerdictOutbox {
     this.byId = db.prepare<[string], VerdictRow>('SELECT pos, json, created_at, replayed FROM verdicts WHERE id = ?');
     this.successor = db.prepare<[string], { id: string; operator: string }>(
       "SELECT id, json_extract(json, '$.operator') AS operator FROM verdicts WHERE replaces = ? ORDER BY pos LIMIT 1",
+    );
+    this.lastMissed = db.prepare<[number], VerdictRow>(
+      "SELECT pos, json, created_at, replayed FROM verdicts WHERE verdict = 'missed' ORDER BY pos DESC LIMIT ?",
     );
     this.pending = db.prepare<[number, number], VerdictRow>(
       'SELECT pos, json, created_at, replayed FROM verdicts WHERE sent_at IS NULL AND pos > ? ORDER BY pos LIMIT ?',
@@ -99,6 +103,10 @@ export class VerdictsTable implements VerdictOutbox {
 
   withdrawMissed(input: WithdrawInput, now: number): Verdict {
     return this.withdrawTx.immediate(input, now);
+  }
+
+  recentMissed(limit: number): Verdict[] {
+    return this.lastMissed.all(limit).map(parse).reverse();
   }
 
   latestVerdicts(alertIds: readonly string[]): Map<string, Verdict> {

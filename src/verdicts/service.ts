@@ -84,6 +84,11 @@ export class Verdicts {
     return this.after(verdict, [{ camera: verdict.camera, className: verdict.className, verdict: 'missed', delta: -1 }]);
   }
 
+  /** The last `limit` missed defects and withdrawals, oldest first, as their verdict messages carried them. */
+  recentMissed(limit: number): VerdictBody[] {
+    return this.deps.store.recentMissed(limit).map(verdictBody);
+  }
+
   /** Called with every stored verdict. */
   onVerdict(fn: (verdict: VerdictBody) => void): Unsubscribe {
     return this.told.add(fn);

@@ -78,6 +78,9 @@ export class HandSource implements OverlaySource {
   withdraw(verdictId: string, body: unknown): VerdictView {
     return this.verdicts.withdraw(verdictId, body);
   }
+  recentMissed(limit: number): VerdictView[] {
+    return this.verdicts.recentMissed(limit);
+  }
   onVerdict(fn: (verdict: VerdictView) => void): Unsubscribe {
     return this.verdicts.onVerdict(fn);
   }
@@ -116,6 +119,7 @@ export class HandSource implements OverlaySource {
         this.judged.push(withdrawal);
         return withdrawal;
       },
+      recentMissed: (limit) => this.judged.filter((v) => v.verdict === 'missed').slice(-limit),
       latestVerdicts: (ids) => new Map(ids.flatMap((id) => { const v = latest(id); return v ? [[id, v] as const] : []; })),
       verdictOutbox: { pendingBatch: () => [], markSent: () => 0, markAllReplayed: () => 0, depth: () => 0 },
     };

@@ -158,6 +158,9 @@ describe('operator page in Chromium on the real pipeline', () => {
     db.close();
     expect(stored.find((v) => v.id === id)).toMatchObject({ verdict: 'missed', className: 'red', camera: 'press-1', operator: 'anna' });
     expect(stored.find((v) => v.replaces === id)).toMatchObject({ verdict: 'missed', withdrawn: true, operator: 'anna' });
+    // A reloaded page lists it again, taken back.
+    await page.reload();
+    await expect.poll(() => missed.locator('.verdict').textContent(), { timeout: 10_000 }).toMatch(/^↶ taken back · anna · \d\d:\d\d:\d\d$/);
   });
 
   it('turns the badge to reconnecting when the camera dies and back to online when it returns', async () => {

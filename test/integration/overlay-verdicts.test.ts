@@ -111,6 +111,7 @@ class StandIn {
       return v ? { ...a, verdict: { verdict: v.verdict, operator: v.operator, ts: v.ts } } : a;
     });
     ws.send(JSON.stringify({ v: 1, type: 'alerts', alerts }));
+    ws.send(JSON.stringify({ v: 1, type: 'missed', missed: [...this.verdicts.values()].filter((v) => v.verdict === 'missed') }));
     for (const [seq, camera] of ['press-1', 'weld-2'].entries()) {
       ws.send(encodePreview({ camera, captureTs: CAPTURE_TS, seq, ...SOURCE }, this.preview));
     }
@@ -469,8 +470,12 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
   it('asks only for a name (prefilled) when actions are open, and sends no Authorization', async () => {
     server.verdicts.delete('a-weld'); // so that this page's confirm is a first verdict
     const open = await openPage('open');
-    // The alert list on connect carries each alert's latest verdict.
+    // The alert list on connect carries each alert's latest verdict, and the missed defects take their place by time.
     expect(await card(open, 'a-new').locator('.verdict').textContent()).toMatch(/^✓ confirmed · anna · /);
+    await expect.poll(() => open.locator('#alerts li').evaluateAll((lis) => lis.slice(0, 3).map((li) => `${li.className}:${li.getAttribute('data-class')}`)))
+      .toEqual(['alert missed:stain', 'alert missed:dent', 'alert:scratch']);
+    expect(await open.locator('#alerts li.missed[data-class="stain"] .verdict').textContent()).toMatch(/^↶ taken back · anna · /);
+    expect(await open.locator('#alerts li.missed[data-class="dent"] button[data-withdraw]').isVisible()).toBe(true);
     await card(open, 'a-weld').locator('button[data-verdict="confirmed"]').click();
     await open.locator('#operator').waitFor();
     expect(await open.inputValue('#op-name')).toBe('station');

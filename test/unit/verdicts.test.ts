@@ -119,6 +119,9 @@ describe('the verdicts table', () => {
       expect(refusal(() => back('m1', 'w2'))).toEqual({ reason: 'already_withdrawn', message: 'Expected a missed defect that stands but m1 was already withdrawn by "st2"' });
       expect(refusal(() => back('w-m1')).reason).toBe('bad_request');
       expect(store.verdictOutbox.pendingBatch(10).map((p) => p.verdict.id)).toEqual(['v1', 'm1', 'm2', 'w-m1']);
+      // What a page that connects is shown: the last missed verdicts, oldest first.
+      expect(store.recentMissed(10).map((v) => v.id)).toEqual(['m1', 'm2', 'w-m1']);
+      expect(store.recentMissed(2).map((v) => v.id)).toEqual(['m2', 'w-m1']);
       const db = new Database(path, { readonly: true });
       try {
         expect(db.prepare(`SELECT id FROM verdicts WHERE ${STANDING_MISSED} ORDER BY pos`).all()).toEqual([{ id: 'm2' }]);
