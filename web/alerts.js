@@ -150,13 +150,16 @@ export class AlertPanel {
   /**
    * The server already holds a verdict this page had not heard of: say whose, and offer to change it.
    * @param {string} alertId
-   * @param {string} message the server's
+   * @param {{ message?: string, current?: { verdict: string, operator: string, ts: string } } | null} refusal the server's 409 body
    */
-  conflict(alertId, message) {
+  conflict(alertId, refusal) {
     const li = this.card(alertId);
     if (!li) return;
     li.dataset.conflict = 'true';
-    /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = message;
+    const c = refusal?.current;
+    /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = c
+      ? `Already ${c.verdict === 'confirmed' ? 'confirmed' : 'marked a false alarm'} by ${c.operator} at ${clockTime(c.ts)}.`
+      : refusal?.message ?? 'This alert already has a verdict.';
     this.label(li);
   }
 
@@ -250,12 +253,17 @@ export class AlertPanel {
   }
 
   /**
-   * The server refused to take it back (already taken back elsewhere, gone): say why on the card.
-   * @param {string} id @param {string} message
+   * The server had it taken back already (by another station): the card says by whom.
+   * @param {string} id
+   * @param {{ message?: string, current?: { operator: string, ts: string } } | null} refusal the server's 409 body
    */
-  withdrawRefused(id, message) {
-    const li = this.missedCard(id);
-    if (li) /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = message;
+  withdrawRefused(id, refusal) {
+    const c = refusal?.current;
+    if (c) this.showWithdrawn({ replaces: id, operator: c.operator, ts: c.ts });
+    else {
+      const li = this.missedCard(id);
+      if (li) /** @type {HTMLElement} */ (li.querySelector('.verdict')).textContent = refusal?.message ?? 'Already taken back.';
+    }
   }
 
   /** @param {string | null} id */

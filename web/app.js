@@ -172,7 +172,7 @@ async function withdraw(verdictId) {
   judging.set(verdictId, mark);
   try {
     const answer = await verdicts.withdraw(verdictId);
-    if (answer?.status === 409) panel.withdrawRefused(verdictId, answer.body?.message ?? 'Already taken back.');
+    if (answer?.status === 409) panel.withdrawRefused(verdictId, answer.body);
   } finally {
     if (judging.get(verdictId) === mark) judging.delete(verdictId);
   }
@@ -190,7 +190,7 @@ async function judge(alertId, verdict) {
   judging.set(alertId, mark);
   try {
     const answer = await verdicts.judge(alertId, verdict, state.replace);
-    if (answer?.status === 409) panel.conflict(alertId, answer.body?.message ?? 'This alert already has a verdict.');
+    if (answer?.status === 409) panel.conflict(alertId, answer.body);
   } finally {
     if (judging.get(alertId) === mark) judging.delete(alertId);
   }

@@ -70,8 +70,8 @@ export class VerdictsTable implements VerdictOutbox {
       'SELECT pos, json, created_at, replayed FROM verdicts WHERE alert_id = ? ORDER BY pos DESC LIMIT 1',
     );
     this.byId = db.prepare<[string], VerdictRow>('SELECT pos, json, created_at, replayed FROM verdicts WHERE id = ?');
-    this.successor = db.prepare<[string], { id: string; operator: string }>(
-      "SELECT id, json_extract(json, '$.operator') AS operator FROM verdicts WHERE replaces = ? ORDER BY pos LIMIT 1",
+    this.successor = db.prepare<[string], { id: string; operator: string; ts: number }>(
+      "SELECT id, json_extract(json, '$.operator') AS operator, ts FROM verdicts WHERE replaces = ? ORDER BY pos LIMIT 1",
     );
     this.lastMissed = db.prepare<[number], VerdictRow>(
       "SELECT pos, json, created_at, replayed FROM verdicts WHERE verdict = 'missed' ORDER BY pos DESC LIMIT ?",
@@ -187,7 +187,7 @@ export class VerdictsTable implements VerdictOutbox {
     const later = this.successor.get(input.verdictId);
     if (later) {
       throw verdictRefusal('already_withdrawn', `Expected a missed defect that stands but ${input.verdictId} was already withdrawn by ${JSON.stringify(later.operator)}`,
-        { current: { id: later.id, operator: later.operator } });
+        { current: { id: later.id, operator: later.operator, ts: isoTime(later.ts) } });
     }
     const withdrawal: Verdict = {
       ...missed, id: input.id, operator: input.operator, ts: input.ts, replaces: missed.id, withdrawn: true,

@@ -166,8 +166,11 @@ class StandIn {
     if (!alert) return this.json(res, 404, { error: 'not_found', message: `no alert ${alertId}` });
     const earlier = this.verdicts.get(alertId);
     if (earlier && body.replace !== true) {
-      const what = earlier.verdict === 'confirmed' ? 'confirmed' : 'marked a false alarm';
-      return this.json(res, 409, { error: 'conflict', message: `Already ${what} by ${earlier.operator}.` });
+      // As the line answers: a message for the log, and the verdict it holds for the page to explain.
+      return this.json(res, 409, {
+        error: 'already_judged', message: `Expected an alert without a verdict (or "replace": true) but alert ${alertId} is already judged ${earlier.verdict} by "${earlier.operator}"`,
+        current: { id: earlier.id, verdict: earlier.verdict, operator: earlier.operator, ts: earlier.ts },
+      });
     }
     this.store(res, {
       alert_id: alertId, camera: alert.camera as string, verdict: body.verdict as VerdictName, class: alert.className as string,
@@ -186,8 +189,12 @@ class StandIn {
   private withdraw(res: ServerResponse, verdictId: string, body: Record<string, unknown>): void {
     const missed = this.verdicts.get(verdictId);
     if (!missed || missed.verdict !== 'missed') return this.json(res, 404, { error: 'unknown_verdict', message: `no missed defect ${verdictId}` });
-    if ([...this.verdicts.values()].some((v) => v.replaces === verdictId)) {
-      return this.json(res, 409, { error: 'already_withdrawn', message: 'Already taken back by someone else.' });
+    const later = [...this.verdicts.values()].find((v) => v.replaces === verdictId);
+    if (later) {
+      return this.json(res, 409, {
+        error: 'already_withdrawn', message: `Expected a missed defect that stands but ${verdictId} was already withdrawn by "${later.operator}"`,
+        current: { id: later.id, operator: later.operator, ts: later.ts },
+      });
     }
     const { id: _id, ts: _ts, ...drawn } = missed;
     this.store(res, { ...drawn, operator: body.operator as string, replaces: verdictId, withdrawn: true });
@@ -346,7 +353,8 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     expect((await nthRequest(4)).body).toEqual({ verdict: 'confirmed', operator: 'anna' });
     const change = card(page, 'a-old').locator('button[data-verdict="confirmed"]');
     await expect.poll(() => change.textContent()).toBe('Change to ✓ confirmed');
-    expect(await card(page, 'a-old').locator('.verdict').textContent()).toBe('Already marked a false alarm by bo.');
+    // Said from the verdict the server holds, not with the API's message.
+    expect(await card(page, 'a-old').locator('.verdict').textContent()).toMatch(/^Already marked a false alarm by bo at \d\d:\d\d:\d\d\.$/);
     await change.click();
     expect(await nthRequest(5)).toMatchObject({ path: '/api/alerts/a-old/verdict', body: { verdict: 'confirmed', operator: 'anna', replace: true } });
     await expect.poll(() => card(page, 'a-old').getAttribute('data-verdict')).toBe('confirmed');
@@ -463,8 +471,15 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await expect.poll(() => missed.getAttribute('data-withdrawn')).toBe('true');
     expect(await missed.locator('.verdict').textContent()).toMatch(/^↶ taken back · anna · \d\d:\d\d:\d\d$/);
     expect(await takeBack.isVisible()).toBe(false);
-    // The other missed card (press-1's dent) still stands and still offers it.
-    expect(await page.locator('#alerts li.missed[data-class="dent"] button[data-withdraw]').isVisible()).toBe(true);
+    // The other missed card (press-1's dent) still stands and still offers it; another station takes it back first.
+    const dent = page.locator('#alerts li.missed[data-class="dent"]');
+    const dentId = (await dent.getAttribute('data-id'))!;
+    const { id: _id, ts: _ts, ...drawn } = server.verdicts.get(dentId)!;
+    server.verdicts.set('v-elsewhere', { ...drawn, id: 'v-elsewhere', operator: 'bo', ts: new Date().toISOString(), replaces: dentId, withdrawn: true });
+    await dent.locator('button[data-withdraw]').click();
+    expect(await nthRequest(12)).toMatchObject({ path: `/api/verdicts/${dentId}/withdraw` });
+    await expect.poll(() => dent.locator('.verdict').textContent()).toMatch(/^↶ taken back · bo · \d\d:\d\d:\d\d$/);
+    expect(await dent.locator('button[data-withdraw]').isVisible()).toBe(false);
   });
 
   it('asks only for a name (prefilled) when actions are open, and sends no Authorization', async () => {
@@ -475,13 +490,13 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     await expect.poll(() => open.locator('#alerts li').evaluateAll((lis) => lis.slice(0, 3).map((li) => `${li.className}:${li.getAttribute('data-class')}`)))
       .toEqual(['alert missed:stain', 'alert missed:dent', 'alert:scratch']);
     expect(await open.locator('#alerts li.missed[data-class="stain"] .verdict').textContent()).toMatch(/^↶ taken back · anna · /);
-    expect(await open.locator('#alerts li.missed[data-class="dent"] button[data-withdraw]').isVisible()).toBe(true);
+    expect(await open.locator('#alerts li.missed[data-class="dent"] .verdict').textContent()).toMatch(/^↶ taken back · bo · /);
     await card(open, 'a-weld').locator('button[data-verdict="confirmed"]').click();
     await open.locator('#operator').waitFor();
     expect(await open.inputValue('#op-name')).toBe('station');
     expect(await open.locator('#op-token').isVisible()).toBe(false);
     await open.click('#operator button[type="submit"]');
-    expect(await nthRequest(12)).toEqual({
+    expect(await nthRequest(13)).toEqual({
       method: 'POST', path: '/api/alerts/a-weld/verdict', authorization: null, contentType: 'application/json',
       body: { verdict: 'confirmed', operator: 'station' },
     });
