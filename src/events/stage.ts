@@ -3,9 +3,10 @@ import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
 import type { Logger } from '../log.js';
 import type { DefectEvent, FrameMeta, InspectedFrame, ModelRef, Picture, ProductionContext } from '../types.js';
-import { trackerFilterOf, underRules, type DetectionRules } from './rules.js';
+import { CameraTrackers } from './camera-trackers.js';
+import { underRules, type DetectionRules } from './rules.js';
 import { PictureShelf } from './picture-shelf.js';
-import { Tracker, type TrackView } from './tracker.js';
+import type { TrackView } from './tracker.js';
 import { systemClock, type Clock, type Timer } from '../clock.js';
 
 /**
@@ -50,22 +51,6 @@ export interface EventsStageEvents {
 /** Longest an alert waits for its own frame's full-size picture before it goes out with the nearest one. */
 export const PICTURE_WAIT_MS = 1000;
 
-/** A camera's tracker as the line configures it (the shadow run of a candidate model builds its own the same way). */
-export function trackerFor(cam: CameraConfig, config: Config): Tracker {
-  return new Tracker(cam.id, {
-    confirmHits: config.events.confirm_hits,
-    confirmWindow: config.events.confirm_window,
-    maxMissed: config.events.max_missed,
-    matchIou: config.events.match_iou,
-    maxCentreShift: config.events.max_shift,
-    firstMatchShift: config.events.first_shift,
-    roi: cam.roi,
-    exclude: cam.exclude,
-    classConfidence: config.model.class_confidence,
-    ignoreClasses: config.model.ignore_classes,
-  });
-}
-
 interface Outgoing {
   alert: StoredEvent;
   /** The frame the box comes from, when it is to have a picture that has not come yet. */
@@ -82,7 +67,7 @@ interface Outgoing {
  * box comes from.
  */
 export class EventsStage extends EventEmitter<EventsStageEvents> {
-  private readonly trackers = new Map<string, Tracker>();
+  private readonly trackers: CameraTrackers;
   /** The last few inspected frames per camera: which of them are to have a picture. */
   private readonly recent = new Map<string, FrameMeta[]>();
   private readonly shelf: PictureShelf;
@@ -98,20 +83,17 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
    * needs, so the detector no longer cuts at the configuration's.
    */
   private base: DetectionRules | undefined;
-  private readonly cameraConfigs = new Map<string, CameraConfig>();
 
-  constructor(private readonly config: Config, private readonly sinks: EventSinks, log: Logger, private readonly clock: Clock = systemClock) {
+  constructor(config: Config, private readonly sinks: EventSinks, log: Logger, private readonly clock: Clock = systemClock) {
     super();
+    this.trackers = new CameraTrackers(config);
     this.keepFrames = Math.min(config.events.confirm_window + 1, 8);
     this.shelf = new PictureShelf(this.keepFrames);
     this.log = log.child({ stage: 'events' });
   }
 
   addCamera(cam: CameraConfig): void {
-    const tracker = trackerFor(cam, this.config);
-    if (this.rules) tracker.setFilter(trackerFilterOf(this.rules, cam));
-    this.trackers.set(cam.id, tracker);
-    this.cameraConfigs.set(cam.id, cam);
+    this.trackers.add(cam);
   }
 
   /** The rules frames are cut at now: the active recipe's, else the configuration's on a line with recipes; undefined: the detector's cut is final. */
@@ -127,16 +109,12 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   /** A recipe switch: its thresholds and regions apply from the next inspected frame of every camera; live tracks are kept. */
   applyRules(rules: DetectionRules): void {
     this.rules = rules;
-    for (const [id, tracker] of this.trackers) {
-      const cam = this.cameraConfigs.get(id);
-      if (cam) tracker.setFilter(trackerFilterOf(rules, cam));
-    }
+    this.trackers.apply(rules);
   }
 
   /** Forgets a camera: its tracks, its pictures; its alerts waiting for a picture go out without waiting. */
   removeCamera(id: string): void {
-    this.trackers.delete(id);
-    this.cameraConfigs.delete(id);
+    this.trackers.remove(id);
     this.recent.delete(id);
     this.shelf.clear(id);
     this.flush(Number.POSITIVE_INFINITY, id);
@@ -179,7 +157,7 @@ export class EventsStage extends EventEmitter<EventsStageEvents> {
   /** Sends every alert still waiting, without its picture (the line is stopping). */
   close(): void {
     this.flush(Number.POSITIVE_INFINITY);
-    for (const id of this.trackers.keys()) this.shelf.clear(id);
+    for (const id of this.trackers.ids()) this.shelf.clear(id);
   }
 
   private remember(frame: FrameMeta): void {

@@ -1,9 +1,8 @@
 import { systemClock, type Clock, type Timer } from '../clock.js';
 import type { CameraConfig, Config } from '../config/schema.js';
 import { errorMessage } from '../errors.js';
-import { trackerFilterOf, underRules, type DetectionRules } from '../events/rules.js';
-import { trackerFor } from '../events/stage.js';
-import type { Tracker } from '../events/tracker.js';
+import { CameraTrackers } from '../events/camera-trackers.js';
+import { underRules, type DetectionRules } from '../events/rules.js';
 import type { Detector } from '../infer/detector.js';
 import type { Logger } from '../log.js';
 import type { DefectEvent, Frame, InspectedFrame } from '../types.js';
@@ -56,10 +55,7 @@ export interface ShadowOptions {
  * trackers per camera, and events stored for the comparison, never alerted.
  */
 export class ShadowRun {
-  private readonly trackers = new Map<string, Tracker>();
-  private readonly cameraConfigs = new Map<string, CameraConfig>();
-  /** Per camera, the rules its tracker's regions were last set from. */
-  private readonly filtered = new Map<string, DetectionRules>();
+  private readonly trackers: CameraTrackers;
   private readonly runs = new Map<string, CameraRun>();
   private busy = false;
   private closed = false;
@@ -70,6 +66,7 @@ export class ShadowRun {
 
   constructor(private readonly o: ShadowOptions) {
     this.clock = o.clock ?? systemClock;
+    this.trackers = new CameraTrackers(o.config);
     this.timer = this.clock.setInterval(() => this.flush(), FLUSH_MS);
   }
 
@@ -83,15 +80,11 @@ export class ShadowRun {
   }
 
   addCamera(cfg: CameraConfig): void {
-    this.trackers.set(cfg.id, trackerFor(cfg, this.o.config));
-    this.cameraConfigs.set(cfg.id, cfg);
-    this.filtered.delete(cfg.id);
+    this.trackers.add(cfg);
   }
 
   removeCamera(id: string): void {
-    this.trackers.delete(id);
-    this.cameraConfigs.delete(id);
-    this.filtered.delete(id);
+    this.trackers.remove(id);
   }
 
   /** A camera's frame, before the active model's scheduler may release its pixels: copied when sampled and the lane is free. */
@@ -155,11 +148,7 @@ export class ShadowRun {
     const { input: _input, ...meta } = frame;
     const inspected: InspectedFrame = { frame: meta, detections, inferredAt: this.clock.now(), latencyMs: 0, inferMs: 0, batchSize: 1, model: { name: this.o.model.name, version: this.o.model.version } };
     const rules = this.o.rules?.();
-    const cam = this.cameraConfigs.get(frame.camera);
-    if (rules && cam && this.filtered.get(frame.camera) !== rules) {
-      tracker.setFilter(trackerFilterOf(rules, cam));
-      this.filtered.set(frame.camera, rules);
-    }
+    this.trackers.apply(rules);
     const { events } = tracker.update(rules ? underRules(inspected, rules) : inspected);
     for (const event of events) {
       try {
