@@ -23,7 +23,6 @@ import type { LineRecipes } from './recipes/line-recipes.js';
 import { rulesFor, withDetectorFloor } from './recipes/rules.js';
 import { startRecipes } from './recipes/start.js';
 import type { LineModels } from './models/line-models.js';
-import { ModelRegistry } from './models/registry.js';
 import { startModels } from './models/line-setup.js';
 import type { ShadowControl } from './models/shadow-control.js';
 import { detectorOptions } from './models/load.js';
@@ -129,7 +128,7 @@ export async function startLine(config: Config, log: Logger, options: LineOption
   const aggregator = await closers.open('statistics', () => new MinuteAggregator({ sink: stats, log, clock, degraded: (id) => coverage.isDegraded(id) }), (a) => a.close());
   const sync = await closers.open('upload', () => createSync({
     config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION, clock,
-    extras: lineBatchExtras(stats.db, new ModelRegistry(stats.db)),
+    extras: lineBatchExtras(stats.db),
   }), (s) => s.stop());
 
   // The cameras exist before anyone reads them (the statuses, the statistics); they start last.

@@ -2,7 +2,6 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.js';
 import { LinesightError } from '../errors.js';
 import { createLogger } from '../log.js';
-import { ModelRegistry } from '../models/registry.js';
 import { openStore } from '../store/index.js';
 import { createSync, formatSyncResult } from '../sync/index.js';
 import { lineBatchExtras } from '../sync/line-extras.js';
@@ -19,7 +18,7 @@ export async function cmdSync(args: string[]): Promise<number> {
   const stats = store.statistics();
   const sync = createSync({
     config: config.sync, site: config.site, line: config.line, store: stats, log, retentionDays: config.store.retention_days, version: VERSION,
-    extras: lineBatchExtras(stats.db, new ModelRegistry(stats.db)), // the same batch the running line would build
+    extras: lineBatchExtras(stats.db), // the same batch the running line would build
   });
   try {
     const result = await sync.runOnce();
