@@ -61,7 +61,11 @@ export async function subscribe(url: string, topic: string, options: SubscriberO
         const started = Date.now();
         const tick = () => {
           if (predicate(messages)) return resolve();
-          if (Date.now() - started > timeoutMs) return reject(new Error(`timed out after ${timeoutMs} ms with ${messages.length} messages`));
+          if (Date.now() - started > timeoutMs) {
+            // Which topics came (with a state where the body has one) tells what was missing.
+            const seen = [...new Set(messages.map((m) => `${m.topic}${typeof m.body?.state === 'string' ? ` (${m.body.state})` : ''}`))];
+            return reject(new Error(`timed out after ${timeoutMs} ms with ${messages.length} messages: ${seen.join(', ')}`));
+          }
           setTimeout(tick, 25);
         };
         tick();

@@ -101,7 +101,7 @@ describe('secrets never leave the process', () => {
     await broker.reload();
     sub = await subscribe(broker.url, 'linesight/#', { username: 'reader', password: 'reader-pw' });
     await sub.waitFor((m) => m.some((x) => x.topic === 'linesight/s1/l1/status' && x.body.state === 'online')
-      && m.some((x) => x.topic === 'linesight/s1/l1/cam1/status') && m.some((x) => x.topic.endsWith('/alert')), 25_000);
+      && m.some((x) => x.topic === 'linesight/s1/l1/cam1/status') && m.some((x) => x.topic.endsWith('/alert')), 50_000); // the refusals grew the reconnect backoff (up to 30 s)
 
     const token = encodeURIComponent(SECRETS['overlay.token']);
     // The token is in force: refused without it.
@@ -137,5 +137,5 @@ describe('secrets never leave the process', () => {
     expectNoSecret('the page socket', JSON.stringify(page.texts));
     expectNoSecret('check-config', checked.stdout + checked.stderr);
     expectNoSecret('check-config with a problem', refused.stdout + refused.stderr);
-  });
+  }, 120_000);
 });
