@@ -97,11 +97,12 @@ describe('secrets never leave the process', () => {
     const base = await logged('the overlay address in the log', () => /"url":"(http:\/\/127\.0\.0\.1:\d+\/)"/.exec(output)?.[1]);
     await logged('the broker refusing the configured password, logged', () => /cannot connect to the MQTT broker/.test(output));
 
+    // Subscribed before the line can get in: its first alert is not retained, and it goes out as soon as the line connects.
+    sub = await subscribe(broker.url, 'linesight/#', { username: 'reader', password: 'reader-pw' });
     writePasswordFile(dir, { linesight: SECRETS['mqtt.password'], reader: 'reader-pw' });
     await broker.reload();
-    sub = await subscribe(broker.url, 'linesight/#', { username: 'reader', password: 'reader-pw' });
     await sub.waitFor((m) => m.some((x) => x.topic === 'linesight/s1/l1/status' && x.body.state === 'online')
-      && m.some((x) => x.topic === 'linesight/s1/l1/cam1/status') && m.some((x) => x.topic.endsWith('/alert')), 50_000); // the refusals grew the reconnect backoff (up to 30 s)
+      && m.some((x) => x.topic === 'linesight/s1/l1/cam1/status') && m.some((x) => x.topic.endsWith('/alert')), 50_000); // the refusals grew the line's reconnect backoff (up to 30 s)
 
     const token = encodeURIComponent(SECRETS['overlay.token']);
     // The token is in force: refused without it.
