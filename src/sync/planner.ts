@@ -38,13 +38,14 @@ export function planBatch(store: AggregateStore, meta: { site: string; line: str
   }
   let rows = records.map(toWireRow);
   // What travels with the rows counts against the same budget; cutting the period only shortens it.
-  const alongside = extras ? JSON.stringify(extras(start, end)).length : 0;
-  const cutAt = byteCut(rows, limits.maxBytes - alongside);
+  let alongside = extras?.(start, end);
+  const cutAt = byteCut(rows, limits.maxBytes - (alongside ? JSON.stringify(alongside).length : 0));
   if (cutAt !== undefined) {
     end = cutAt;
     rows = rows.filter((r) => Date.parse(r.minute) < cutAt);
+    alongside = extras?.(start, end); // the timeline of the period as cut
   }
-  return buildBatch(meta, start, end, rows, extras?.(start, end));
+  return buildBatch(meta, start, end, rows, alongside);
 }
 
 /** The minute to cut at so the rows stay under `maxBytes` (the first minute goes in whatever its size), or undefined when they already do. */

@@ -1,4 +1,4 @@
-import { chromium, type Browser, type Page } from 'playwright-core';
+import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
 
 // Browser globals used inside page.evaluate (the project compiles without the DOM lib).
 interface Canvas { width: number; height: number; getContext(kind: '2d'): { getImageData(x: number, y: number, w: number, h: number): { data: Uint8ClampedArray } } | null }
@@ -42,4 +42,16 @@ export function litPixels(page: Page, id: string): Promise<number> {
     for (let i = 0; i < data.length; i += 4) if (data[i] + data[i + 1] + data[i + 2] > 30) lit++;
     return lit;
   }, id);
+}
+
+/**
+ * Drags a box on a tile's mark layer as an operator's finger would, from and to
+ * fractions of the layer's width and height.
+ */
+export async function dragOnLayer(page: Page, layer: Locator, from: [number, number], to: [number, number]): Promise<void> {
+  const r = (await layer.boundingBox())!;
+  await page.mouse.move(r.x + r.width * from[0], r.y + r.height * from[1]);
+  await page.mouse.down();
+  await page.mouse.move(r.x + r.width * to[0], r.y + r.height * to[1], { steps: 4 });
+  await page.mouse.up();
 }

@@ -13,7 +13,7 @@ import type { Verdict } from '../../src/store/index.js';
 import { fitFrame, mapBox } from '../../web/geometry.js';
 import { makeClip } from '../helpers/clips.js';
 import { connectPage, rawGet } from '../helpers/overlay-client.js';
-import { launchChromium, litPixels, pageCamera } from '../helpers/overlay-browser.js';
+import { dragOnLayer, launchChromium, litPixels, pageCamera } from '../helpers/overlay-browser.js';
 import { expectNoStrays, killStrays } from '../helpers/procs.js';
 import { startRtspServer, type RtspServer } from '../helpers/rtsp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -140,11 +140,7 @@ describe('operator page in Chromium on the real pipeline', () => {
   it('marks a missed defect on a frozen tile and takes it back, each shown as the line stored it', async () => {
     await page.locator('.tile[data-camera="press-1"] button.mark').click();
     const layer = page.locator('.tile[data-camera="press-1"] .mark-layer');
-    const r = (await layer.boundingBox())!;
-    await page.mouse.move(r.x + r.width * 0.2, r.y + r.height * 0.3);
-    await page.mouse.down();
-    await page.mouse.move(r.x + r.width * 0.4, r.y + r.height * 0.6, { steps: 4 });
-    await page.mouse.up();
+    await dragOnLayer(page, layer, [0.2, 0.3], [0.4, 0.6]);
     await page.locator('.mark-bar button[data-class="red"]').click();
     const missed = page.locator('#alerts li.missed[data-camera="press-1"][data-class="red"]');
     await missed.waitFor({ timeout: 10_000 });

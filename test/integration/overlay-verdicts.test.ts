@@ -9,7 +9,7 @@ import { BASE_HEADERS, pageCsp } from '../../src/overlay/headers.js';
 import { encodePreview } from '../../src/overlay/protocol.js';
 import { loadStaticFiles, staticKey, type StaticFile } from '../../src/overlay/static-files.js';
 import { fitFrame, mapBox, unmapBox } from '../../web/geometry.js';
-import { launchChromium, pageCamera } from '../helpers/overlay-browser.js';
+import { dragOnLayer, launchChromium, pageCamera } from '../helpers/overlay-browser.js';
 
 /*
  * The operator page's verdict controls in real Chromium, against a small
@@ -446,11 +446,7 @@ describe('operator verdicts on the overlay page (real Chromium, stand-in server)
     expect((await pageCamera(page, 'weld-2') as unknown as { frozen: boolean }).frozen).toBe(false);
 
     await page.keyboard.press('m');
-    const r = (await layer.boundingBox())!;
-    await page.mouse.move(r.x + r.width * 0.3, r.y + r.height * 0.5);
-    await page.mouse.down();
-    await page.mouse.move(r.x + r.width * 0.6, r.y + r.height * 0.7, { steps: 4 });
-    await page.mouse.up();
+    await dragOnLayer(page, layer, [0.3, 0.5], [0.6, 0.7]);
     await page.locator('.mark-bar button[data-class="stain"]').waitFor();
     await page.keyboard.press('3');
     expect(await nthRequest(10)).toMatchObject({ path: '/api/cameras/weld-2/missed', body: { class: 'stain', operator: 'anna' } });
